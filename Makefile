@@ -1,0 +1,45 @@
+# mllc: every target creates .venv and installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint format golden docs schema bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "mllc needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mllc.demo
+
+test: lint
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mllc tests bench
+	$(VENV)/bin/ruff format --check mllc tests bench
+	$(VENV)/bin/mypy mllc
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format mllc tests bench
+	$(VENV)/bin/ruff check --fix mllc tests bench
+
+# Regenerate golden files; review the diff before committing.
+golden: $(STAMP)
+	$(PY) -m pytest -q tests --regen-golden
+
+docs: $(STAMP)
+	$(PY) -m mllc.spec.reference docs/spec.md
+	$(PY) -m mllc schema --out schemas/lifecycle.v1.json
+
+schema: docs
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) demo-workspace .bench .pytest_cache .mypy_cache .ruff_cache

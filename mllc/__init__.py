@@ -1,0 +1,3 @@
+"""mllc: a GitOps lifecycle manager for machine-learning models."""
+
+__version__ = "0.1.0"

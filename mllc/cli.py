@@ -1,0 +1,185 @@
+"""The ``mllc`` command line: parse flags, call :mod:`mllc.api`, render, map errors to exit codes.
+
+No logic lives here. Heavy libraries are imported inside the commands that
+need them so that ``mllc validate`` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from mllc import __version__
+from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, MllcError
+from mllc.output import error, run_validate, unexpected
+
+app = typer.Typer(
+    name="mllc",
+    help="GitOps for machine-learning model lifecycles: validate specs, compile them to DVC "
+    "pipelines and deployments, plan and apply the difference.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state = {"traceback": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def handle_errors(fn: F) -> F:
+    """Known errors: a short message and exit 1. Anything else: exit 3 and how to see more."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MllcError as exc:
+            for line in exc.render():
+                error(line)
+            raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            raise typer.Exit(unexpected(exc, _state["traceback"])) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mllc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    show_traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
+    _state["traceback"] = show_traceback
+
+
+@app.command()
+@handle_errors
+def validate(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Spec files or folders to validate (default: specs/)."),
+    ] = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="text for people, json for machines.")
+    ] = OutputFormat.text,
+) -> None:
+    """Check specs: every error at once, each with file:line:column and the field path."""
+    code = run_validate(paths or ["specs"], fmt.value, _state["traceback"])
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@handle_errors
+def schema(
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Where to write the JSON Schema ('-': stdout).")
+    ] = "schemas/lifecycle.v1.json",
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the file differs; write nothing.")
+    ] = False,
+) -> None:
+    """Write the spec language's JSON Schema, for editors and other tools."""
+    from mllc import api
+
+    text = api.schema_text()
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    if check:
+        current = Path(out).read_text(encoding="utf-8") if os.path.exists(out) else None
+        if current != text:
+            raise MllcError(f"{out} is stale: run 'mllc schema --out {out}'")
+        print(f"{out} is up to date", file=sys.stderr)
+        return
+    changed = api.write_text(out, text)
+    print(f"{'wrote' if changed else 'unchanged'} {out}", file=sys.stderr)
+
+
+@app.command()
+@handle_errors
+def init(
+    directory: Annotated[str, typer.Argument(help="The repository to scaffold.")] = ".",
+) -> None:
+    """Scaffold a repository: specs/ with a commented example, Git and DVC where missing.
+
+    Existing files are never overwritten.
+    """
+    from mllc import api
+
+    for line in api.init(directory):
+        print(line)
+
+
+@app.command()
+@handle_errors
+def show(
+    spec: Annotated[str, typer.Argument(help="A spec file.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="yaml or json.", case_sensitive=False)
+    ] = "yaml",
+) -> None:
+    """Print a spec as mllc reads it: validated, with every default filled in."""
+    from mllc import api
+
+    if fmt not in ("yaml", "json"):
+        raise MllcError(f"--format must be yaml or json, not {fmt!r}")
+    lifecycle = api.load(spec)
+    if fmt == "json":
+        print(json.dumps(lifecycle.dump(), indent=2))
+    else:
+        sys.stdout.write(api.dump_yaml(lifecycle))
+
+
+@app.command()
+@handle_errors
+def explain(
+    field: Annotated[
+        str | None, typer.Argument(help="A field path, e.g. data.split.test; none: the top.")
+    ] = None,
+) -> None:
+    """Explain a field of the spec language: its type, default and meaning."""
+    from mllc.spec.reference import explain as explain_field
+
+    print(explain_field(field or ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and return its exit code."""
+    try:
+        app(args=argv, prog_name="mllc", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
+    return 0

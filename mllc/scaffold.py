@@ -1,0 +1,82 @@
+"""``mllc init``: make a folder an mllc repository without touching what is there.
+
+Creates ``specs/`` with a commented example, runs ``git init`` when the folder
+is not inside a Git work tree and ``dvc init`` when it has no ``.dvc/``.
+Existing files are kept as they are, and said to be kept.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+from mllc.errors import MllcError
+
+GITIGNORE_LINES = ("/.mllc/lock", "/.mllc/tmp/")
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise MllcError(f"cannot run {args[0]!r}: {exc.strerror}") from None
+
+
+def _in_git(root: Path) -> bool:
+    proc = _run(["git", "rev-parse", "--is-inside-work-tree"], root)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def _create(path: Path, text: str, root: Path, done: list[str]) -> None:
+    rel = path.relative_to(root).as_posix()
+    if path.exists():
+        done.append(f"kept     {rel} (exists)")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race
+        fh.write(text)
+    done.append(f"created  {rel}")
+
+
+def scaffold(root: Path) -> list[str]:
+    done: list[str] = []
+    if root.exists() and not root.is_dir():
+        raise MllcError(f"{root} is not a directory")
+    root.mkdir(parents=True, exist_ok=True)
+
+    if _in_git(root):
+        done.append("kept     Git repository (exists)")
+    else:
+        proc = _run(["git", "init", "-q"], root)
+        if proc.returncode != 0:
+            raise MllcError(f"git init failed: {proc.stderr.strip()}")
+        done.append("created  Git repository (git init)")
+
+    if (root / ".dvc").is_dir():
+        done.append("kept     DVC project (exists)")
+    else:
+        proc = _run([sys.executable, "-m", "dvc", "init", "-q"], root)
+        if proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise MllcError(f"dvc init failed: {detail[-1] if detail else proc.returncode}")
+        done.append("created  DVC project (dvc init)")
+
+    example = resources.files("mllc.templates").joinpath("example.yaml").read_text("utf-8")
+    specs = root / "specs"
+    if specs.is_dir() and any(specs.glob("*.y*ml")):
+        done.append("kept     specs/ (already holds specs)")
+    else:
+        _create(specs / "iris.yaml", example, root, done)
+
+    gitignore = root / ".gitignore"
+    existing = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    missing = [line for line in GITIGNORE_LINES if line not in existing]
+    if missing:
+        with open(gitignore, "a", encoding="utf-8") as fh:
+            if existing and existing[-1] != "":
+                fh.write("\n")
+            fh.write("\n".join(missing) + "\n")
+        done.append(f"{'updated ' if existing else 'created '} .gitignore")
+    return done

@@ -1,0 +1,1 @@
+"""The spec language: safe YAML with positions, Pydantic models, cross-section rules."""

@@ -1,0 +1,604 @@
+"""The lifecycle spec, v1: Pydantic models for every section (DESIGN §3).
+
+Every model forbids unknown keys and is frozen. Checks that need only one
+section live here as validators; checks across sections (a gate's metric
+against the task, ``after`` cycles, unique ports ...) live in
+:mod:`mllc.spec.rules` so they can report alongside structural errors.
+Field descriptions are the user documentation: ``docs/spec.md`` and the JSON
+Schema are generated from them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    WithJsonSchema,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from mllc.spec import vocab
+
+API_VERSION = "mllc/v1"
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_GATE = re.compile(
+    r"^\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$"
+)
+_SECRET_REF = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"{value!r} is longer than 63 characters")
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a lowercase DNS label (a-z, 0-9 and '-', starting with a "
+            "letter, not ending with '-'): names become DVC stages, Kubernetes objects "
+            "and file names"
+        )
+    return value
+
+
+def _repo_path(value: str) -> str:
+    if not value or value.strip() != value:
+        raise ValueError("a path must be non-empty, without leading or trailing spaces")
+    if "\x00" in value:
+        raise ValueError("a path must not contain a NUL character")
+    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", value):
+        raise ValueError(f"{value!r} must be relative to the repository root")
+    if "\\" in value:
+        raise ValueError(f"{value!r}: use '/' as the separator")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r} must stay inside the repository (no '..')")
+    if any(c in value for c in "\n\r\t"):
+        raise ValueError(f"{value!r} must not contain control characters")
+    return value
+
+
+def _secret_ref(value: str) -> str:
+    if not _SECRET_REF.match(value):
+        raise ValueError(
+            "secrets are given by reference only, as 'env:NAME' (an environment "
+            "variable's name), never as a value"
+        )
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def parse_gate(text: str) -> tuple[str, str, float]:
+    """``"accuracy >= 0.9"`` -> ``("accuracy", ">=", 0.9)``; ValueError when malformed."""
+    m = _GATE.match(text)
+    if not m:
+        raise ValueError(
+            f"{text!r} is not a gate: write 'METRIC OP NUMBER' with OP one of >= <= > <, "
+            "e.g. 'accuracy >= 0.9'"
+        )
+    return m.group(1), m.group(2), float(m.group(3))
+
+
+def _gate(value: str) -> str:
+    parse_gate(value)
+    return value
+
+
+# The validators give the messages; WithJsonSchema tells editors the same rule.
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": _DNS_LABEL.pattern, "maxLength": 63}),
+]
+RepoPath = Annotated[
+    str,
+    AfterValidator(_repo_path),
+    WithJsonSchema({"type": "string", "pattern": r"^(?![/~])(?!.*(^|/)\.\.(/|$))[^\\\x00]+$"}),
+]
+SecretRef = Annotated[
+    str,
+    AfterValidator(_secret_ref),
+    WithJsonSchema({"type": "string", "pattern": _SECRET_REF.pattern}),
+]
+Text = Annotated[str, AfterValidator(_no_nul)]
+Gate = Annotated[
+    str, AfterValidator(_gate), WithJsonSchema({"type": "string", "pattern": _GATE.pattern})
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+# ---------------------------------------------------------------- metadata
+
+
+class Metadata(Strict):
+    """Who the lifecycle is and who owns it; nothing here changes what is trained."""
+
+    name: DnsLabel = Field(
+        description="The lifecycle's name: a lowercase DNS label, unique in the repository. "
+        "Names pipelines/<name>/, registry tags <name>@vX.Y.Z and deployments."
+    )
+    description: Text = Field("", description="What the model is for, in one sentence.")
+    owner: Text | None = Field(None, description="Who answers for it (a team or an email).")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free key/value labels, copied onto Kubernetes objects "
+        "(keys and values must be valid Kubernetes label values).",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not key or len(key) > 63 or not _LABEL_VALUE.match(key):
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label name")
+            if len(value) > 63 or not _LABEL_VALUE.match(value):
+                raise ValueError(f"label {key}={value!r} is not a valid Kubernetes label value")
+        return v
+
+
+# ---------------------------------------------------------------- problem
+
+
+class Problem(Strict):
+    """What is predicted, and the metric that decides between models."""
+
+    task: vocab.Task = Field(description="classification or regression.")
+    target: Text = Field(
+        min_length=1,
+        description="The label column. Datasets bundled with scikit-learn call it 'target'.",
+    )
+    metric: str = Field(
+        description="The primary metric, used to select among candidates and to compare a "
+        "challenger with the champion. Classification: accuracy, precision_macro, "
+        "recall_macro, f1_macro, precision_weighted, recall_weighted, f1_weighted, "
+        "roc_auc, log_loss. Regression: rmse, mae, r2, mape."
+    )
+
+
+# ---------------------------------------------------------------- data
+
+
+class Source(Strict):
+    """Exactly one of ``sklearn``, ``csv`` or ``parquet``."""
+
+    sklearn: Literal["iris", "wine", "breast_cancer", "diabetes", "digits"] | None = Field(
+        None, description="A dataset bundled with scikit-learn (no download)."
+    )
+    csv: RepoPath | None = Field(
+        None, description="A CSV file in the repository (tracked by Git or DVC), with a header."
+    )
+    parquet: RepoPath | None = Field(None, description="A Parquet file in the repository.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        given = [k for k in ("sklearn", "csv", "parquet") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'sklearn', 'csv' or 'parquet'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class Column(Strict):
+    type: Literal["int", "float", "category", "bool", "string"] = Field(
+        description="The column's type; values that cannot be read as it are invalid."
+    )
+    min: float | None = Field(None, description="Smallest valid value (int and float only).")
+    max: float | None = Field(None, description="Largest valid value (int and float only).")
+    values: list[str | int | bool] | None = Field(
+        None, description="The allowed categories (category only)."
+    )
+    nullable: bool = Field(
+        True, description="Whether a missing value is allowed (then cleaning.missing applies)."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Column:
+        numeric = self.type in ("int", "float")
+        if not numeric and (self.min is not None or self.max is not None):
+            raise ValueError(f"min/max apply to int and float columns, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        if self.type == "int":
+            for bound in (self.min, self.max):
+                if bound is not None and not float(bound).is_integer():
+                    raise ValueError(f"an int column needs whole bounds (got {bound:g})")
+        if self.values is not None:
+            if self.type != "category":
+                raise ValueError(f"values apply to category columns, not {self.type}")
+            if not self.values:
+                raise ValueError("values must list at least one category")
+            dupes = sorted({str(v) for v in self.values if self.values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"values lists {', '.join(dupes)} more than once")
+        return self
+
+
+class Cleaning(Strict):
+    duplicates: Literal["drop", "keep"] = Field("drop", description="Duplicate rows.")
+    missing: Literal["drop", "fail", "impute"] = Field(
+        "drop",
+        description="Rows with a missing value: drop them, fail the stage, or impute "
+        "(with the strategies in features).",
+    )
+    invalid: Literal["drop", "fail"] = Field(
+        "drop", description="Rows breaking the declared columns: drop them or fail the stage."
+    )
+
+
+class Split(Strict):
+    test: float = Field(0.2, gt=0, lt=1, description="Held-out test fraction, in (0, 1).")
+    validation: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Validation fraction, in (0, 1); omit it to validate by cross-validation.",
+    )
+    stratify: bool = Field(
+        False, description="Keep class proportions in every split (classification only)."
+    )
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed of the split.")
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> Split:
+        held = self.test + (self.validation or 0.0)
+        if held > 0.9 + 1e-9:
+            raise ValueError(
+                f"test + validation = {held:g} leaves {1 - held:.2g} for training; "
+                "at least 0.1 must remain"
+            )
+        return self
+
+
+class Data(Strict):
+    """Where the rows come from, what valid rows look like, how they are cleaned and split."""
+
+    source: Source = Field(description="Where the rows come from.")
+    columns: dict[str, Column] = Field(
+        default_factory=dict,
+        description="Expected schema of the source; rows that violate it are invalid. "
+        "Columns not listed are kept as they are.",
+    )
+    cleaning: Cleaning = Field(default_factory=Cleaning, description="The cleaning policy.")
+    split: Split = Field(default_factory=Split, description="How rows are split.")
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, v: dict[str, Column]) -> dict[str, Column]:
+        for name in v:
+            if not name.strip() or "\x00" in name:
+                raise ValueError(f"column name {name!r} must be non-empty text")
+        return v
+
+
+# ---------------------------------------------------------------- features
+
+
+class NumericFeatures(Strict):
+    impute: Literal["mean", "median", "most_frequent", "none"] = Field(
+        "median", description="How a missing numeric value is filled (fitted on training data)."
+    )
+    scale: Literal["standard", "minmax", "robust", "none"] = Field(
+        "standard", description="How numeric columns are scaled."
+    )
+    columns: list[str] | None = Field(
+        None, description="The numeric feature columns; omit to use every numeric column."
+    )
+
+
+class CategoricalFeatures(Strict):
+    impute: Literal["most_frequent", "constant", "none"] = Field(
+        "most_frequent", description="How a missing category is filled."
+    )
+    encode: Literal["onehot", "ordinal"] = Field(
+        "onehot", description="How categories become numbers (unknown ones are ignored)."
+    )
+    columns: list[str] | None = Field(
+        None, description="The categorical feature columns; omit to use every other column."
+    )
+
+
+class Features(Strict):
+    """Preprocessing before every candidate, fitted on the training split only."""
+
+    numeric: NumericFeatures = Field(default_factory=NumericFeatures)
+    categorical: CategoricalFeatures = Field(default_factory=CategoricalFeatures)
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns never used as features (ids, timestamps)."
+    )
+
+
+# ---------------------------------------------------------------- models
+
+ParamValue = JsonValue
+
+
+class Search(Strict):
+    method: Literal["grid", "random"] = Field(description="Grid or random search.")
+    cv: int = Field(5, ge=2, le=50, description="Cross-validation folds.")
+    space: dict[str, list[ParamValue]] = Field(
+        description="Parameter name -> the values to try. Values may be null."
+    )
+    n_iter: int | None = Field(
+        None, ge=1, le=10_000, description="Candidates sampled by random search (random only)."
+    )
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v: dict[str, list[ParamValue]]) -> dict[str, list[ParamValue]]:
+        if not v:
+            raise ValueError("space must name at least one parameter")
+        for name, values in v.items():
+            if not _PARAM_NAME.match(name.replace("__", "_")):
+                raise ValueError(f"{name!r} is not a parameter name")
+            if not values:
+                raise ValueError(f"{name}: list at least one value to try")
+        return v
+
+    @model_validator(mode="after")
+    def _n_iter(self) -> Search:
+        if self.n_iter is not None and self.method != "random":
+            raise ValueError("n_iter applies to method: random only")
+        return self
+
+
+class Candidate(Strict):
+    """A candidate model: a scikit-learn ``estimator`` or the user's own ``command``."""
+
+    estimator: str | None = Field(
+        None,
+        description="A scikit-learn estimator class from the allow-list, e.g. "
+        "sklearn.ensemble.RandomForestClassifier (extend it in mllc.toml).",
+    )
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict, description="Constructor parameters of the estimator."
+    )
+    search: Search | None = Field(None, description="Hyper-parameter search with CV.")
+    command: Text | None = Field(
+        None,
+        description="Your own training command, run by DVC with the declared deps. It must "
+        "write models/<name>.joblib. Never run by validate, compile or plan.",
+    )
+    deps: list[RepoPath] = Field(
+        default_factory=list, description="Files your command reads (command only)."
+    )
+
+    @field_validator("estimator")
+    @classmethod
+    def _allowed(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        allowed: dict[str, str] = (info.context or {}).get("estimators", vocab.ESTIMATORS)
+        if v not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(v, list(allowed), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"{v!r} is not an allowed estimator: name a scikit-learn estimator class "
+                f"(see docs/spec.md) or extend the allow-list in mllc.toml{hint}"
+            )
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, v: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        bad = [k for k in v if not _PARAM_NAME.match(k)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a parameter name")
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Candidate:
+        if (self.estimator is None) == (self.command is None):
+            raise ValueError("give exactly one of 'estimator' or 'command'")
+        if self.command is not None:
+            if not self.command.strip():
+                raise ValueError("command must not be empty")
+            if self.params or self.search:
+                raise ValueError("params and search apply to an estimator, not a command")
+        elif self.deps:
+            raise ValueError("deps apply to a command; an estimator's inputs are known")
+        return self
+
+
+# ---------------------------------------------------------------- environments
+
+
+class KubernetesTarget(Strict):
+    namespace: DnsLabel = Field("default", description="Namespace of the InferenceService.")
+    replicas: int = Field(1, ge=0, le=1000, description="Minimum replicas.")
+    storage_uri: str = Field(
+        description="Where the model is stored for KServe (s3://, gs://, pvc://), without "
+        "credentials."
+    )
+    service_account: DnsLabel | None = Field(
+        None, description="Service account holding the storage credentials."
+    )
+    context: str | None = Field(None, description="kubectl context to apply with.")
+    cpu: str = Field("500m", description="CPU request and limit.")
+    memory: str = Field("512Mi", description="Memory request and limit.")
+
+    @field_validator("storage_uri")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        if not re.match(r"^(s3|gs|pvc|https?|azureblob)://[^\s@]+$", v):
+            raise ValueError(
+                f"{v!r} is not a storage URI (s3://, gs://, pvc://, azureblob://, https://) "
+                "or it carries credentials"
+            )
+        return v
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, v: str) -> str:
+        if not re.match(r"^\d+(\.\d+)?m?$", v):
+            raise ValueError(f"{v!r} is not a Kubernetes CPU quantity (e.g. 500m, 2)")
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not re.match(r"^\d+(\.\d+)?([EPTGMK]i?|[mk])?$", v):
+            raise ValueError(f"{v!r} is not a Kubernetes memory quantity (e.g. 512Mi, 2Gi)")
+        return v
+
+
+class Environment(Strict):
+    """Where a version runs, and what it takes for a version to get there."""
+
+    target: Literal["local", "kubernetes"] = Field(
+        description="local: an inference server on this machine; kubernetes: KServe."
+    )
+    model: str = Field(
+        "latest",
+        description="'latest' (the newest registered version that passes the gates) or a "
+        "pinned version vX.Y.Z.",
+    )
+    port: int | None = Field(
+        None, ge=1024, le=65535, description="Port of the local server (1024-65535)."
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the local server binds; anything but loopback needs a token.",
+    )
+    token: SecretRef | None = Field(
+        None, description="Bearer token the server requires, by reference: env:NAME."
+    )
+    after: DnsLabel | None = Field(
+        None, description="The environment a version must have run in before this one."
+    )
+    require: list[Literal["beats_champion"]] = Field(
+        default_factory=list,
+        description="Extra promotion requirements. beats_champion: the challenger scores at "
+        "least the current version on problem.metric.",
+    )
+    kubernetes: KubernetesTarget | None = Field(None, description="Settings of KServe.")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v != "latest" and not _VERSION.match(v):
+            hint = ""
+            m = re.match(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$", v)
+            if m:
+                hint = f"; did you mean 'v{m.group(1)}.{m.group(2) or 0}.{m.group(3) or 0}'?"
+            raise ValueError(f"{v!r} is neither 'latest' nor a version vX.Y.Z{hint}")
+        return v
+
+    @model_validator(mode="after")
+    def _target(self) -> Environment:
+        if self.target == "kubernetes":
+            if self.kubernetes is None:
+                raise ValueError("target kubernetes needs a 'kubernetes' section")
+            if self.port is not None or self.host != "127.0.0.1":
+                raise ValueError("port and host apply to target local")
+        elif self.kubernetes is not None:
+            raise ValueError("a 'kubernetes' section applies to target kubernetes only")
+        if self.host not in ("127.0.0.1", "localhost", "::1") and self.token is None:
+            raise ValueError(
+                f"binding {self.host!r} exposes the server beyond this machine: "
+                "give a token (token: env:NAME)"
+            )
+        if not re.match(r"^[A-Za-z0-9.:-]+$", self.host):
+            raise ValueError(f"host {self.host!r} is not an address or host name")
+        return self
+
+
+# ---------------------------------------------------------------- monitoring
+
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(f"{value!r} is not a cron schedule: five fields, e.g. '0 6 * * *'")
+    for f, (lo, hi), what in zip(
+        fields, _CRON_RANGES, ("minute", "hour", "day", "month", "weekday"), strict=True
+    ):
+        if not _CRON_FIELD.match(f):
+            raise ValueError(f"cron {what} field {f!r} is not valid")
+        for num in re.findall(r"(?<![/\d])\d+", f):
+            if not lo <= int(num) <= hi:
+                raise ValueError(f"cron {what} {num} is outside {lo}-{hi}")
+    return value
+
+
+class Drift(Strict):
+    method: Literal["psi", "ks"] = Field("psi", description="psi or ks.")
+    threshold: float = Field(0.2, gt=0, description="Breach above this statistic.")
+
+
+class Performance(Strict):
+    metric: str = Field(description="A metric of the task, measured on labelled feedback.")
+    min: float | None = Field(None, description="Breach below this (higher-is-better metrics).")
+    max: float | None = Field(None, description="Breach above this (error metrics).")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Performance:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("give exactly one of 'min' or 'max'")
+        return self
+
+
+class Monitoring(Strict):
+    """Scheduled checks of the deployed model; a breach shows up in the next plan."""
+
+    schedule: Annotated[str, AfterValidator(_cron)] = Field(
+        description="Cron schedule of the monitoring job (CronJob and scheduled CI)."
+    )
+    drift: Drift | None = Field(None, description="Input drift against the training data.")
+    performance: Performance | None = Field(None, description="Live performance on feedback.")
+    on_breach: Literal["retrain", "alert"] = Field(
+        "alert", description="retrain: the next plan retrains; alert: report only."
+    )
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+class Lifecycle(Strict):
+    """A model's whole lifecycle: one spec file, ``kind: Lifecycle``."""
+
+    apiVersion: Literal["mllc/v1"] = Field(description="Always mllc/v1.")
+    kind: Literal["Lifecycle"] = Field(description="Always Lifecycle.")
+    metadata: Metadata
+    problem: Problem
+    data: Data
+    features: Features = Field(default_factory=Features)
+    models: dict[DnsLabel, Candidate] = Field(
+        min_length=1, description="The candidates, by name; one training stage each."
+    )
+    gates: list[Gate] = Field(
+        default_factory=list,
+        description="Conditions on the held-out test split ('METRIC OP NUMBER'); all must "
+        "hold for a version to be deployable.",
+    )
+    environments: dict[DnsLabel, Environment] = Field(
+        default_factory=dict, description="Where versions run, in promotion order."
+    )
+    monitoring: Monitoring | None = Field(None, description="Drift and performance checks.")
+
+    def dump(self) -> dict[str, Any]:
+        """Plain data, defaults included, in declaration order (for YAML/JSON output)."""
+        return self.model_dump(mode="json", exclude_none=True)

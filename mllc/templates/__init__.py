@@ -1,0 +1,1 @@
+"""Files that mllc writes into users' repositories (mllc init)."""
