@@ -24,9 +24,10 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         raise MllcError(f"cannot run {args[0]!r}: {exc.strerror}") from None
 
 
-def _in_git(root: Path) -> bool:
-    proc = _run(["git", "rev-parse", "--is-inside-work-tree"], root)
-    return proc.returncode == 0 and proc.stdout.strip() == "true"
+def _git_top(root: Path) -> Path | None:
+    """The top of the Git work tree holding ``root``, or None."""
+    proc = _run(["git", "rev-parse", "--show-toplevel"], root)
+    return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
 
 
 def _create(path: Path, text: str, root: Path, done: list[str]) -> None:
@@ -46,7 +47,8 @@ def scaffold(root: Path) -> list[str]:
         raise MllcError(f"{root} is not a directory")
     root.mkdir(parents=True, exist_ok=True)
 
-    if _in_git(root):
+    top = _git_top(root)
+    if top is not None:
         done.append("kept     Git repository (exists)")
     else:
         proc = _run(["git", "init", "-q"], root)
@@ -57,7 +59,9 @@ def scaffold(root: Path) -> list[str]:
     if (root / ".dvc").is_dir():
         done.append("kept     DVC project (exists)")
     else:
-        proc = _run([sys.executable, "-m", "dvc", "init", "-q"], root)
+        # In a subfolder of a repository (a monorepo), DVC needs --subdir.
+        subdir = ["--subdir"] if top is not None and top != root.resolve() else []
+        proc = _run([sys.executable, "-m", "dvc", "init", *subdir], root)
         if proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise MllcError(f"dvc init failed: {detail[-1] if detail else proc.returncode}")

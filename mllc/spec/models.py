@@ -16,11 +16,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    WithJsonSchema,
     ConfigDict,
     Field,
     JsonValue,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )

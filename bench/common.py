@@ -1,0 +1,44 @@
+"""Timing helpers shared by the benchmarks: interleaved runs of whole commands."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def time_command(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0,):
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-500:]!r}")
+    return elapsed
+
+
+def interleaved(
+    commands: dict[str, Sequence[str]], cwd: Path, repeat: int, warmup: int = 2
+) -> dict[str, float]:
+    """Median wall time of each command, the commands taking turns each round."""
+    env = dict(os.environ)
+    for _ in range(warmup):
+        for cmd in commands.values():
+            time_command(cmd, cwd, env)
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, cmd in commands.items():
+            samples[name].append(time_command(cmd, cwd, env))
+    return {name: statistics.median(xs) for name, xs in samples.items()}
+
+
+def table(rows: list[tuple[str, float, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    for label, seconds, note in rows:
+        print(f"   {label:<{width}}  {seconds * 1000:9.1f} ms  {note}")

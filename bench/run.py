@@ -1,0 +1,36 @@
+"""``make bench``: run every benchmark in bench/ and print its figures and ratios.
+
+Each benchmark measures mllc against the anchor its issue names, in the same
+run, with interleaved repetitions (so drift of the machine hits both sides)
+and reports medians. Nothing here asserts: the figures go into the notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = ["bench_validate"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {BENCHES})")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    for name in args.names or BENCHES:
+        module = importlib.import_module(name)
+        print(f"== {name}: {module.__doc__.strip().splitlines()[0]}")
+        start = time.perf_counter()
+        module.run(quick=args.quick)
+        print(f"   ({time.perf_counter() - start:.1f} s)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
