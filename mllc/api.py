@@ -10,14 +10,31 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mllc.errors import Diagnostic, SpecError
 from mllc.spec.load import find_config, load_all, load_estimators, load_file
 from mllc.spec.models import Lifecycle
 from mllc.spec.report import ValidationReport
 
-__all__ = ["ValidationReport", "dump_yaml", "init", "load", "schema_text", "validate", "write_text"]
+if TYPE_CHECKING:
+    from mllc.compile import Bundle
+
+__all__ = [
+    "CompileReport",
+    "ValidationReport",
+    "compile",
+    "compile_bundle",
+    "dump_yaml",
+    "init",
+    "load",
+    "load_specs",
+    "schema_text",
+    "validate",
+    "write_text",
+]
 
 
 def validate(paths: Sequence[str]) -> ValidationReport:
@@ -67,6 +84,53 @@ def write_text(path: str | os.PathLike[str], text: str) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+def load_specs(paths: Sequence[str]) -> list[tuple[str, Lifecycle]]:
+    """Every spec under ``paths`` as (path, spec); SpecError with every diagnostic otherwise."""
+    report = validate(paths)
+    if not report.ok:
+        raise SpecError(diagnostics=report.diagnostics)
+    return [(r.file, r.spec) for r in report.results if r.spec is not None]
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def compile_bundle(paths: Sequence[str], root: str = ".") -> Bundle:
+    """The files the specs under ``paths`` generate (pure: nothing is written)."""
+    from mllc.compile import Bundle, compile_spec
+
+    bundle = Bundle(())
+    for file, spec in load_specs(paths):
+        bundle = bundle + compile_spec(spec, _relative(file, Path(root)))
+    return bundle
+
+
+def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> CompileReport:
+    """Write (or with ``check``, only compare) every generated file; atomic per file."""
+    bundle = compile_bundle(paths, root)
+    written, unchanged = [], []
+    for rel, text in bundle.items():
+        target = Path(root) / rel
+        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        if current == text:
+            unchanged.append(rel)
+            continue
+        if not check:
+            write_text(target, text)
+        written.append(rel)
+    return CompileReport(tuple(written), tuple(unchanged))
 
 
 def init(directory: str) -> list[str]:

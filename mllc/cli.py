@@ -127,6 +127,32 @@ def schema(
     print(f"{'wrote' if changed else 'unchanged'} {out}", file=sys.stderr)
 
 
+@app.command(name="compile")
+@handle_errors
+def compile_cmd(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Spec files or folders (default: specs/).")
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 when a generated file differs."),
+    ] = False,
+) -> None:
+    """Generate pipelines/<name>/dvc.yaml and params.yaml from every spec (deterministic)."""
+    from mllc import api
+
+    report = api.compile(paths or ["specs"], check=check)
+    for path in report.written:
+        print(f"{'differs ' if check else 'wrote   '} {path}")
+    print(
+        f"{len(report.written)} {'differ' if check else 'written'}, "
+        f"{len(report.unchanged)} unchanged",
+        file=sys.stderr,
+    )
+    if check and report.written:
+        raise MllcError("generated files are stale: run 'mllc compile'")
+
+
 @app.command()
 @handle_errors
 def init(
@@ -173,6 +199,24 @@ def explain(
     from mllc.spec.reference import explain as explain_field
 
     print(explain_field(field or ""))
+
+
+@app.command()
+@handle_errors
+def stage(
+    name: Annotated[str, typer.Argument(help="prepare, split, train, evaluate or select.")],
+    lifecycle: Annotated[str, typer.Argument(help="The lifecycle (metadata.name).")],
+    candidate: Annotated[
+        str | None, typer.Argument(help="The candidate model (train only).")
+    ] = None,
+) -> None:
+    """Run one built-in pipeline stage; called by the generated dvc.yaml, from the repo root.
+
+    Reads pipelines/LIFECYCLE/params.yaml and writes the stage's outputs atomically.
+    """
+    from mllc.stages import run_stage
+
+    run_stage(name, lifecycle, candidate)
 
 
 def main(argv: list[str] | None = None) -> int:

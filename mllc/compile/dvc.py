@@ -1,0 +1,159 @@
+"""Spec -> ``pipelines/<name>/dvc.yaml`` and ``params.yaml`` (pure).
+
+Layout (repository-root relative; every stage runs with ``wdir: ../..``)::
+
+    pipelines/<name>/params.yaml           values the stages read (never the shell line)
+    pipelines/<name>/data/clean.parquet    prepare
+    pipelines/<name>/reports/data.json     prepare: rows in/out, dropped and why
+    pipelines/<name>/data/{train,validation,test}.parquet    split
+    pipelines/<name>/candidates/<m>.joblib train@<m> (or the user's command for train-<m>)
+    pipelines/<name>/reports/train/<m>.json
+    pipelines/<name>/reports/candidates.json                 evaluate
+    pipelines/<name>/model.joblib, metrics.json, lineage.json, plots/   select
+
+Each stage declares exactly the params it reads, so DVC reruns only what a
+change touches: one candidate's params make only its ``train@`` stale (and
+evaluate/select through their deps). Gates, environments, monitoring and
+metadata are not stage params: changing them trains nothing. One dvc.yaml and
+one small params.yaml per lifecycle keep ``dvc status`` linear (PERF-NOTES).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mllc.spec.models import Lifecycle
+
+# Bumped when a built-in stage computes something differently: every stage
+# tracks it, so the plan shows "code changed" and retrains.
+STAGES_VERSION = 1
+
+PIPELINES = "pipelines"
+
+
+def pipeline_dir(name: str) -> str:
+    return f"{PIPELINES}/{name}"
+
+
+def params_document(spec: Lifecycle) -> dict[str, Any]:
+    """What ``params.yaml`` holds: the sections the stages read, every default filled in."""
+    dumped = spec.model_dump(mode="json")
+    return {
+        "mllc": {"stages": STAGES_VERSION},
+        "problem": dumped["problem"],
+        "data": dumped["data"],
+        "features": dumped["features"],
+        "models": dumped["models"],
+    }
+
+
+def _no_cache(path: str) -> dict[str, dict[str, bool]]:
+    return {path: {"cache": False}}
+
+
+def _params(params_file: str, keys: list[str]) -> list[dict[str, list[str]]]:
+    return [{params_file: keys}]
+
+
+def dvc_document(spec: Lifecycle) -> dict[str, Any]:
+    """The ``dvc.yaml`` of one lifecycle, as plain data in stage order."""
+    name = spec.metadata.name
+    root = pipeline_dir(name)
+    params_file = f"{root}/params.yaml"
+    data = f"{root}/data"
+    base = {"wdir": "../.."}
+    code = "mllc.stages"
+
+    source = spec.data.source
+    source_deps = [p for p in (source.csv, source.parquet) if p is not None]
+    splits = [f"{data}/train.parquet", f"{data}/test.parquet"]
+    if spec.data.split.validation is not None:
+        splits.insert(1, f"{data}/validation.parquet")
+
+    stages: dict[str, Any] = {}
+    prepare: dict[str, Any] = {
+        **base,
+        "cmd": f"mllc stage prepare {name}",
+        "params": _params(
+            params_file,
+            [
+                code,
+                "data.cleaning",
+                "data.columns",
+                "data.source",
+                "problem.target",
+                "problem.task",
+            ],
+        ),
+    }
+    if source_deps:
+        prepare["deps"] = source_deps
+    prepare["outs"] = [f"{data}/clean.parquet"]
+    prepare["metrics"] = [_no_cache(f"{root}/reports/data.json")]
+    stages["prepare"] = prepare
+
+    stages["split"] = {
+        **base,
+        "cmd": f"mllc stage split {name}",
+        "params": _params(params_file, [code, "data.split", "problem.target", "problem.task"]),
+        "deps": [f"{data}/clean.parquet"],
+        "outs": splits,
+    }
+
+    estimators = [m for m, c in spec.models.items() if c.estimator is not None]
+    commands = [m for m, c in spec.models.items() if c.command is not None]
+    train_params = [code, "data.split.seed", "features", "models.${item}", "problem"]
+    if estimators:
+        stages["train"] = {
+            "foreach": estimators,
+            "do": {
+                **base,
+                "cmd": f"mllc stage train {name} ${{item}}",
+                "params": _params(params_file, train_params),
+                "deps": [f"{data}/train.parquet"],
+                "outs": [f"{root}/candidates/${{item}}.joblib"],
+                "metrics": [_no_cache(f"{root}/reports/train/${{item}}.json")],
+            },
+        }
+    for m in commands:
+        cand = spec.models[m]
+        # The user's own command is their shell line, run as written; its inputs
+        # are the training split and the declared deps.
+        stages[f"train-{m}"] = {
+            **base,
+            "cmd": cand.command,
+            "params": _params(params_file, [f"models.{m}"]),
+            "deps": [f"{data}/train.parquet", *cand.deps],
+            "outs": [f"{root}/candidates/{m}.joblib"],
+        }
+
+    candidates = [f"{root}/candidates/{m}.joblib" for m in spec.models]
+    stages["evaluate"] = {
+        **base,
+        "cmd": f"mllc stage evaluate {name}",
+        "params": _params(params_file, [code, "problem"]),
+        "deps": [*candidates, *splits],
+        "metrics": [_no_cache(f"{root}/reports/candidates.json")],
+    }
+
+    plot = (
+        {"template": "confusion", "x": "actual", "y": "predicted"}
+        if spec.problem.task == "classification"
+        else {"template": "scatter", "x": "actual", "y": "predicted"}
+    )
+    plot_file = "confusion.csv" if spec.problem.task == "classification" else "residuals.csv"
+    stages["select"] = {
+        **base,
+        "cmd": f"mllc stage select {name}",
+        "params": _params(params_file, [code, "data", "features", "models", "problem"]),
+        "deps": [
+            f"{root}/reports/candidates.json",
+            *candidates,
+            f"{data}/clean.parquet",
+            f"{data}/test.parquet",
+        ],
+        "outs": [f"{root}/model.joblib", _no_cache(f"{root}/lineage.json")],
+        "metrics": [_no_cache(f"{root}/metrics.json")],
+        "plots": [{f"{root}/plots/{plot_file}": {"cache": False, **plot}}],
+    }
+    return {"stages": stages}
