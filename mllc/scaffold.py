@@ -75,11 +75,12 @@ def scaffold(root: Path) -> list[str]:
         _create(specs / "iris.yaml", example, root, done)
 
     gitignore = root / ".gitignore"
-    existing = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    current = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    existing = current.splitlines()
     missing = [line for line in GITIGNORE_LINES if line not in existing]
     if missing:
         with open(gitignore, "a", encoding="utf-8") as fh:
-            if existing and existing[-1] != "":
+            if current and not current.endswith("\n"):
                 fh.write("\n")
             fh.write("\n".join(missing) + "\n")
         done.append(f"{'updated ' if existing else 'created '} .gitignore")

@@ -171,6 +171,12 @@ def _from_pydantic(file: str, exc: ValidationError, pos: Positions) -> Iterable[
         yield Diagnostic(file, line, col, format_path(loc), msg, _code(kind), hint)
 
 
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _code(kind: str) -> str:
     if kind == "extra_forbidden":
         return "unknown-key"
@@ -190,6 +196,10 @@ def _message(err: Any) -> str:
     msg = str(err["msg"])
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a mapping (got {_short(err.get('input'))})"
+    if kind == "too_short" and isinstance(err.get("input"), dict | list):
+        return "must not be empty"
     msg = msg[:1].lower() + msg[1:]
     inp = err.get("input")
     if (not isinstance(inp, dict | list) and kind != "literal_error") or kind == "literal_error":
@@ -210,10 +220,12 @@ def validate_data(
     diags: list[Diagnostic] = []
     spec: Lifecycle | None = None
     if not isinstance(data, dict):
-        what = "empty" if data is None else f"a {type(data).__name__}"
-        diags.append(
-            Diagnostic(file, *positions.of_value(()), "", f"a spec is a mapping, not {what}")
+        message = (
+            "the file is empty: a spec is a mapping (apiVersion, kind, metadata, ...)"
+            if data is None
+            else f"a spec is a mapping (apiVersion, kind, metadata, ...), not a {_kind(data)}"
         )
+        diags.append(Diagnostic(file, *positions.of_value(()), "", message))
         return LoadResult(file, None, tuple(diags))
     try:
         spec = Lifecycle.model_validate(data, context={"estimators": allowed})

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from mllc.spec import vocab
+from mllc.spec import checks, vocab
 
 API_VERSION = "mllc/v1"
 
@@ -37,6 +37,12 @@ _GATE = re.compile(
 )
 _SECRET_REF = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _first(problems: list[str]) -> None:
+    """Raise the first problem a section check found (rules report the rest)."""
+    if problems:
+        raise ValueError(problems[0])
 
 
 def _dns_label(value: str) -> str:
@@ -51,19 +57,19 @@ def _dns_label(value: str) -> str:
     return value
 
 
-def _repo_path(value: str) -> str:
+def _repo_path(value: str) -> str:  # messages quote the path as written, not as a repr
     if not value or value.strip() != value:
         raise ValueError("a path must be non-empty, without leading or trailing spaces")
     if "\x00" in value:
         raise ValueError("a path must not contain a NUL character")
     if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", value):
-        raise ValueError(f"{value!r} must be relative to the repository root")
+        raise ValueError(f"'{value}' must be relative to the repository root")
     if "\\" in value:
-        raise ValueError(f"{value!r}: use '/' as the separator")
+        raise ValueError(f"'{value}': use '/' as the separator")
     if ".." in value.split("/"):
-        raise ValueError(f"{value!r} must stay inside the repository (no '..')")
+        raise ValueError(f"'{value}' must stay inside the repository (no '..')")
     if any(c in value for c in "\n\r\t"):
-        raise ValueError(f"{value!r} must not contain control characters")
+        raise ValueError(f"'{value}' must not contain control characters")
     return value
 
 
@@ -187,17 +193,14 @@ class Source(Strict):
     parquet: RepoPath | None = Field(None, description="A Parquet file in the repository.")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Source:
-        given = [k for k in ("sklearn", "csv", "parquet") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of 'sklearn', 'csv' or 'parquet'"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
+    def _coherent(self) -> Source:
+        _first(checks.source(self.__dict__))
         return self
 
 
 class Column(Strict):
+    """The expected type and range of one column; rows that break it are invalid."""
+
     type: Literal["int", "float", "category", "bool", "string"] = Field(
         description="The column's type; values that cannot be read as it are invalid."
     )
@@ -212,23 +215,7 @@ class Column(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> Column:
-        numeric = self.type in ("int", "float")
-        if not numeric and (self.min is not None or self.max is not None):
-            raise ValueError(f"min/max apply to int and float columns, not {self.type}")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
-        if self.type == "int":
-            for bound in (self.min, self.max):
-                if bound is not None and not float(bound).is_integer():
-                    raise ValueError(f"an int column needs whole bounds (got {bound:g})")
-        if self.values is not None:
-            if self.type != "category":
-                raise ValueError(f"values apply to category columns, not {self.type}")
-            if not self.values:
-                raise ValueError("values must list at least one category")
-            dupes = sorted({str(v) for v in self.values if self.values.count(v) > 1})
-            if dupes:
-                raise ValueError(f"values lists {', '.join(dupes)} more than once")
+        _first(checks.column(self.__dict__))
         return self
 
 
@@ -258,13 +245,8 @@ class Split(Strict):
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed of the split.")
 
     @model_validator(mode="after")
-    def _room_for_training(self) -> Split:
-        held = self.test + (self.validation or 0.0)
-        if held > 0.9 + 1e-9:
-            raise ValueError(
-                f"test + validation = {held:g} leaves {1 - held:.2g} for training; "
-                "at least 0.1 must remain"
-            )
+    def _coherent(self) -> Split:
+        _first(checks.split(self.__dict__))
         return self
 
 
@@ -319,8 +301,12 @@ class CategoricalFeatures(Strict):
 class Features(Strict):
     """Preprocessing before every candidate, fitted on the training split only."""
 
-    numeric: NumericFeatures = Field(default_factory=NumericFeatures)
-    categorical: CategoricalFeatures = Field(default_factory=CategoricalFeatures)
+    numeric: NumericFeatures = Field(
+        default_factory=NumericFeatures, description="Imputation and scaling of numbers."
+    )
+    categorical: CategoricalFeatures = Field(
+        default_factory=CategoricalFeatures, description="Imputation and encoding of categories."
+    )
     exclude: list[str] = Field(
         default_factory=list, description="Columns never used as features (ids, timestamps)."
     )
@@ -354,9 +340,8 @@ class Search(Strict):
         return v
 
     @model_validator(mode="after")
-    def _n_iter(self) -> Search:
-        if self.n_iter is not None and self.method != "random":
-            raise ValueError("n_iter applies to method: random only")
+    def _coherent(self) -> Search:
+        _first(checks.search(self.__dict__))
         return self
 
 
@@ -407,16 +392,8 @@ class Candidate(Strict):
         return v
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Candidate:
-        if (self.estimator is None) == (self.command is None):
-            raise ValueError("give exactly one of 'estimator' or 'command'")
-        if self.command is not None:
-            if not self.command.strip():
-                raise ValueError("command must not be empty")
-            if self.params or self.search:
-                raise ValueError("params and search apply to an estimator, not a command")
-        elif self.deps:
-            raise ValueError("deps apply to a command; an estimator's inputs are known")
+    def _coherent(self) -> Candidate:
+        _first(checks.candidate(self.__dict__))
         return self
 
 
@@ -500,26 +477,14 @@ class Environment(Strict):
             hint = ""
             m = re.match(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$", v)
             if m:
-                hint = f"; did you mean 'v{m.group(1)}.{m.group(2) or 0}.{m.group(3) or 0}'?"
+                major, minor, patch = (int(m.group(n) or 0) for n in (1, 2, 3))
+                hint = f"; did you mean 'v{major}.{minor}.{patch}'?"
             raise ValueError(f"{v!r} is neither 'latest' nor a version vX.Y.Z{hint}")
         return v
 
     @model_validator(mode="after")
-    def _target(self) -> Environment:
-        if self.target == "kubernetes":
-            if self.kubernetes is None:
-                raise ValueError("target kubernetes needs a 'kubernetes' section")
-            if self.port is not None or self.host != "127.0.0.1":
-                raise ValueError("port and host apply to target local")
-        elif self.kubernetes is not None:
-            raise ValueError("a 'kubernetes' section applies to target kubernetes only")
-        if self.host not in ("127.0.0.1", "localhost", "::1") and self.token is None:
-            raise ValueError(
-                f"binding {self.host!r} exposes the server beyond this machine: "
-                "give a token (token: env:NAME)"
-            )
-        if not re.match(r"^[A-Za-z0-9.:-]+$", self.host):
-            raise ValueError(f"host {self.host!r} is not an address or host name")
+    def _coherent(self) -> Environment:
+        _first(checks.environment(self.__dict__))
         return self
 
 
@@ -555,9 +520,8 @@ class Performance(Strict):
     max: float | None = Field(None, description="Breach above this (error metrics).")
 
     @model_validator(mode="after")
-    def _one_bound(self) -> Performance:
-        if (self.min is None) == (self.max is None):
-            raise ValueError("give exactly one of 'min' or 'max'")
+    def _coherent(self) -> Performance:
+        _first(checks.performance(self.__dict__))
         return self
 
 

@@ -33,6 +33,8 @@ class ValidationReport:
             return "no spec files found"
         bad = sum(not r.ok for r in self.results)
         errors = len(self.diagnostics)
+        if not self.results:
+            return f"{errors} error{'s' * (errors != 1)}; no spec files found"
         if self.ok:
             return f"{n} spec{'s' * (n != 1)} valid"
         return f"{errors} error{'s' * (errors != 1)} in {bad} of {n} spec{'s' * (n != 1)}" + (

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mllc.spec import vocab
+from pydantic import BaseModel
+
+from mllc.spec import checks, models, vocab
 from mllc.spec.models import parse_gate
 
 Path = tuple[str | int, ...]
@@ -118,7 +120,7 @@ def columns_coherent(doc: Any) -> Iterator[Finding]:
     declared = _get(doc, "data", "columns")
     declared = declared if isinstance(declared, dict) else {}
     exclude = _get(doc, "features", "exclude")
-    excluded = set(exclude) if isinstance(exclude, list) else set()
+    excluded = {e for e in exclude if isinstance(e, str)} if isinstance(exclude, list) else set()
     seen: dict[str, str] = {}
     for path, kind, cols in _feature_lists(doc):
         for i, col in enumerate(cols):
@@ -218,6 +220,41 @@ def ports_unique(doc: Any) -> Iterator[Finding]:
                 used[port] = name
 
 
+_SECTIONS: tuple[tuple[tuple[str, ...], Callable[[Any], list[str]], type[BaseModel]], ...] = (
+    (("data", "source"), checks.source, models.Source),
+    (("data", "columns", "*"), checks.column, models.Column),
+    (("data", "split"), checks.split, models.Split),
+    (("models", "*"), checks.candidate, models.Candidate),
+    (("models", "*", "search"), checks.search, models.Search),
+    (("environments", "*"), checks.environment, models.Environment),
+    (("monitoring", "performance"), checks.performance, models.Performance),
+)
+
+
+def _at(doc: Any, pattern: tuple[str, ...], path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    """Mappings at ``pattern`` (``*``: every key of a mapping) in the raw document."""
+    if not pattern:
+        if isinstance(doc, dict):
+            yield path, doc
+        return
+    if not isinstance(doc, dict):
+        return
+    head, rest = pattern[0], pattern[1:]
+    keys = list(doc) if head == "*" else [head] if head in doc else []
+    for key in keys:
+        yield from _at(doc[key], rest, (*path, key))
+
+
+def section_checks(doc: Any) -> Iterator[Finding]:
+    """The models' section checks, run even where Pydantic skipped them."""
+    for pattern, check, model in _SECTIONS:
+        for path, section in _at(doc, pattern):
+            if not set(section) <= set(model.model_fields):
+                continue  # a misspelt key would only cause knock-on errors here
+            for message in check(section):
+                yield path, message
+
+
 RULES: tuple[Callable[[Any], Iterator[Finding]], ...] = (
     metrics_fit_task,
     target_not_a_feature,
@@ -226,6 +263,7 @@ RULES: tuple[Callable[[Any], Iterator[Finding]], ...] = (
     impute_has_strategy,
     environment_order,
     ports_unique,
+    section_checks,
 )
 
 

@@ -97,8 +97,9 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
         self.count += 1
         if self.count > self.max_nodes:
-            raise YamlProblem(
-                *_mark(node),
+            raise YamlProblem(  # at 1:1: where the count ran out is an arbitrary place
+                1,
+                1,
                 f"document expands to more than {self.max_nodes} values "
                 "(aliases are expanded each time they are used); refused",
                 code="yaml-too-large",
@@ -121,7 +122,9 @@ class _Builder:
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            raise YamlProblem(*_mark(node), f"cannot read {node.value!r}: {exc}") from None
+            value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            detail = str(exc).split(";")[0][:120]
+            raise YamlProblem(*_mark(node), f"cannot read {value!r}: {detail}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -157,15 +160,34 @@ class _Builder:
         self.problems.append(
             YamlProblem(
                 *_mark(node),
-                f"tag {node.tag!r} is not allowed: specs hold plain data only",
+                f"tag '{_tag(node.tag)}' is not allowed: specs hold plain data only",
                 code="yaml-tag",
             )
         )
 
 
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> YamlProblem:
+    """Point at the problem; say where the construct it broke started (an open quote...)."""
+    mark, context = exc.problem_mark, exc.context_mark
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    message = f"invalid YAML: {exc.problem or exc.context or 'syntax error'}"
+    if context is not None and exc.context:
+        message += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
+    if mark is None or (context is not None and mark.line >= lines):
+        mark = context  # past the end of the file: the start of the construct is more useful
+    if "mapping values are not allowed" in (exc.problem or ""):
+        message += "; is a space missing after a ':' or a quote unclosed, here or just above?"
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return YamlProblem(line, col, message)
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+
+
 def load_text(text: str, *, max_nodes: int = MAX_NODES) -> Loaded:
     """Parse one YAML document into plain data plus positions; raise YamlProblem."""
-    if len(text) > MAX_BYTES:
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlProblem(1, 1, f"file is larger than {MAX_BYTES // 1024} KiB; refused")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
@@ -174,10 +196,7 @@ def load_text(text: str, *, max_nodes: int = MAX_NODES) -> Loaded:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlProblem(line, col, f"invalid YAML: {problem}") from None
+        raise _syntax_problem(exc, text) from None
     except yaml.YAMLError as exc:  # e.g. a reader error for a control character
         raise YamlProblem(1, 1, f"invalid YAML: {exc}".splitlines()[0]) from None
     finally:
