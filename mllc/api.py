@@ -9,29 +9,39 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mllc.errors import Diagnostic, SpecError
+from mllc.errors import Diagnostic, MllcError, SpecError
 from mllc.spec.load import find_config, load_all, load_estimators, load_file
 from mllc.spec.models import Lifecycle
 from mllc.spec.report import ValidationReport
 
 if TYPE_CHECKING:
+    from mllc.apply.run import ApplyResult
     from mllc.compile import Bundle
+    from mllc.plan import Planned
+    from mllc.plan.model import Plan
 
 __all__ = [
     "CompileReport",
     "ValidationReport",
+    "apply",
+    "check_saved_plan",
     "compile",
     "compile_bundle",
     "dump_yaml",
+    "force_unlock",
     "init",
     "load",
+    "load_plan",
     "load_specs",
+    "plan",
+    "relative_path",
     "schema_text",
+    "status",
     "validate",
     "write_text",
 ]
@@ -100,7 +110,7 @@ def load_specs(paths: Sequence[str]) -> list[tuple[str, Lifecycle]]:
     return [(r.file, r.spec) for r in report.results if r.spec is not None]
 
 
-def _relative(path: str, root: Path) -> str:
+def relative_path(path: str, root: Path) -> str:
     try:
         return Path(path).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -113,7 +123,7 @@ def compile_bundle(paths: Sequence[str], root: str = ".") -> Bundle:
 
     bundle = Bundle(())
     for file, spec in load_specs(paths):
-        bundle = bundle + compile_spec(spec, _relative(file, Path(root)))
+        bundle = bundle + compile_spec(spec, relative_path(file, Path(root)))
     return bundle
 
 
@@ -131,6 +141,66 @@ def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> Compi
             write_text(target, text)
         written.append(rel)
     return CompileReport(tuple(written), tuple(unchanged))
+
+
+def plan(paths: Sequence[str], root: str = ".", target: str | None = None) -> Planned:
+    """What apply would do, and why. Reads only: runs no spec code, loads no model."""
+    from mllc.plan import make_plan
+
+    return make_plan(Path(root), paths, target)
+
+
+def load_plan(path: str) -> Plan:
+    from pydantic import ValidationError
+
+    from mllc.plan.model import Plan
+
+    try:
+        return Plan.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise MllcError(f"{path} is not a saved mllc plan: {first}") from None
+
+
+def check_saved_plan(saved: Plan, root: str = ".") -> Planned:
+    """Plan again; refuse with every difference when the world moved since ``saved``."""
+    from mllc.plan import make_plan, stale_reasons
+
+    if saved.binding is None:
+        raise MllcError("the saved plan records nothing it saw: save it with 'mllc plan --out'")
+    now = make_plan(Path(root), list(saved.binding.specs) or ["specs"], saved.target)
+    assert now.plan.binding is not None
+    reasons = stale_reasons(saved.binding, now.plan.binding)
+    if reasons:
+        raise MllcError(
+            "stale plan: the world changed since it was made; run 'mllc plan' again\n  "
+            + "\n  ".join(reasons)
+        )
+    return now
+
+
+def apply(
+    planned: Planned,
+    root: str = ".",
+    progress: Callable[[str], None] = lambda _line: None,
+    lock_timeout: float | None = None,
+) -> ApplyResult:
+    from mllc.apply.run import apply as run
+
+    return run(Path(root), planned, progress, lock_timeout)
+
+
+def force_unlock(lock_id: str, root: str = ".") -> str:
+    from mllc.apply.lock import force_unlock as unlock
+
+    return unlock(Path(root), lock_id).describe()
+
+
+def status(paths: Sequence[str], root: str = ".") -> dict[str, Any]:
+    """Per lifecycle: pipeline freshness, versions with metrics and gates, deployments."""
+    from mllc.status import collect
+
+    return collect(Path(root), paths)
 
 
 def init(directory: str) -> list[str]:

@@ -18,8 +18,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mllc import __version__
-from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, MllcError
-from mllc.output import error, run_validate, unexpected
+from mllc.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, MllcError
+from mllc.output import error, run_validate, unexpected, use_color
 
 app = typer.Typer(
     name="mllc",
@@ -151,6 +151,126 @@ def compile_cmd(
     )
     if check and report.written:
         raise MllcError("generated files are stale: run 'mllc compile'")
+
+
+SpecPaths = Annotated[
+    list[str] | None, typer.Argument(help="Spec files or folders (default: specs/).")
+]
+Target = Annotated[
+    str | None,
+    typer.Option("--target", help="Only this address and what is under it (exceptional use)."),
+]
+
+
+@app.command()
+@handle_errors
+def plan(
+    paths: SpecPaths = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the versioned JSON plan.")] = False,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", help="Save the plan, bound to what it saw, for 'mllc apply FILE'."),
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 0 with no changes, 1 on error, 2 with changes."
+        ),
+    ] = False,
+    target: Target = None,
+) -> None:
+    """Show what apply would change and why. Runs no spec code, loads no model."""
+    from mllc import api
+    from mllc.plan.render import human, to_json
+
+    planned = api.plan(paths or ["specs"], target=target)
+    if out:
+        api.write_text(out, to_json(planned.plan))
+    if as_json:
+        sys.stdout.write(to_json(planned.plan))
+    else:
+        sys.stdout.write(human(planned.plan, color=use_color(sys.stdout)))
+        if out:
+            print(f"\nSaved the plan to {out}; apply exactly it with: mllc apply {out}")
+    if detailed_exitcode and planned.plan.has_changes:
+        raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
+@handle_errors
+def apply(
+    plan_file: Annotated[
+        str | None, typer.Argument(help="A plan saved by 'mllc plan --out' (else: plan now).")
+    ] = None,
+    specs: Annotated[
+        list[str] | None, typer.Option("--specs", help="Spec files or folders (default: specs/).")
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")
+    ] = False,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option("--lock-timeout", help="Wait up to this many seconds for another apply."),
+    ] = None,
+    target: Target = None,
+) -> None:
+    """Make the world match the specs: write files, run stale stages, register versions."""
+    from mllc import api
+    from mllc.plan.render import human
+
+    color = use_color(sys.stdout)
+    if plan_file:
+        planned = api.check_saved_plan(api.load_plan(plan_file))
+        approved = True  # a saved plan was reviewed when it was made
+    else:
+        planned = api.plan(specs or ["specs"], target=target)
+        approved = auto_approve
+    sys.stdout.write(human(planned.plan, color=color))
+    if not planned.plan.has_changes:
+        return
+    if not approved:
+        if not sys.stdin.isatty():
+            raise MllcError("apply needs a confirmation: no terminal to ask, use --auto-approve")
+        deletions = [c for c in planned.plan.changes if c.action == "delete"]
+        if deletions:
+            print(f"\n{len(deletions)} deletion(s): generated files go, registry history stays.")
+        answer = input("\nDo you want to perform these actions? Only 'yes' is accepted: ")
+        if answer.strip() != "yes":
+            raise MllcError("apply cancelled")
+    print()
+    result = api.apply(
+        planned, progress=lambda line: print(line, flush=True), lock_timeout=lock_timeout
+    )
+    registered = f", registered {', '.join(result.registered)}" if result.registered else ""
+    print(f"\nApply complete{registered}.")
+
+
+@app.command(name="force-unlock")
+@handle_errors
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(help="The lock id the error message names.")],
+) -> None:
+    """Remove an apply lock left by a process that is gone (check it is gone first)."""
+    from mllc import api
+
+    print(f"removed the lock: {api.force_unlock(lock_id)}")
+
+
+@app.command()
+@handle_errors
+def status(
+    paths: SpecPaths = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per lifecycle: pipeline freshness, versions and their metrics, gates, deployments."""
+    from mllc import api
+    from mllc.status import render
+
+    report = api.status(paths or ["specs"])
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        sys.stdout.write(render(report))
 
 
 @app.command()

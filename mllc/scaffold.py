@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mllc.errors import MllcError
 
-GITIGNORE_LINES = ("/.mllc/lock", "/.mllc/tmp/")
+GITIGNORE_LINES = ("/.mllc/",)  # lock, journal, caches: local state, never committed
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -46,7 +46,7 @@ def test_init_empty_folder(tmp_path: Path) -> None:
     assert git("rev-parse", "--show-toplevel", cwd=repo) == str(repo.resolve())
     spec = (repo / "specs" / "iris.yaml").read_text(encoding="utf-8")
     assert "kind: Lifecycle" in spec and "mllc explain" in spec  # the commented example
-    assert (repo / ".gitignore").read_text(encoding="utf-8") == "/.mllc/lock\n/.mllc/tmp/\n"
+    assert (repo / ".gitignore").read_text(encoding="utf-8") == "/.mllc/\n"
 
     check = run([sys.executable, "-m", "mllc", "validate"], repo)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -78,7 +78,7 @@ def test_existing_spec_is_never_overwritten(tmp_path: Path) -> None:
     assert (tmp_path / "specs" / "iris.yaml").read_text(encoding="utf-8") == mine
     gitignore = (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert gitignore[0] == "/data/raw"
-    assert [line for line in gitignore[1:] if line] == ["/.mllc/lock", "/.mllc/tmp/"]
+    assert [line for line in gitignore[1:] if line] == ["/.mllc/"]
 
 
 def test_other_specs_mean_no_example(tmp_path: Path) -> None:

@@ -1,0 +1,93 @@
+"""The Git side of apply: commit mllc's own outputs so a registry tag can pin them.
+
+The commit is built with a private index (``.mllc/tmp/index``) and moved into
+place with one compare-and-swap ``git update-ref``: a kill at any point leaves
+either the old HEAD or the new one, never a half-made commit or a stale
+``.git/index.lock`` in the user's index. The user's index is then re-synced for
+just the committed paths (``git reset -- PATHS``); an apply interrupted before
+that re-syncs at its next start (the journal says so).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from mllc.errors import MllcError
+
+# Stage outputs are staged as ".<name>.<random>.tmp" next to their target; a kill
+# can leave one behind, and it must never be committed.
+EXCLUDE = ":(exclude,glob)**/.*.tmp"
+
+
+def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        raise MllcError(f"git {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip()
+
+
+def head(root: Path) -> str | None:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
+    """Commit the current content of ``paths`` (added, changed or deleted) on top of HEAD.
+
+    Returns the new commit, or None when nothing in ``paths`` differs from HEAD.
+    """
+    tmp = root / ".mllc" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    index = tmp / "index"
+    index.unlink(missing_ok=True)
+    env = {"GIT_INDEX_FILE": str(index)}
+    parent = head(root)
+    if parent:
+        _git(root, "read-tree", parent, env=env)
+    existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
+    if existing:
+        _git(root, "add", "-A", "--", *existing, EXCLUDE, env=env)
+    tree = _git(root, "write-tree", env=env)
+    index.unlink(missing_ok=True)
+    if parent and tree == _git(root, "rev-parse", f"{parent}^{{tree}}"):
+        return None
+    args = ["commit-tree", tree, "-m", message]
+    if parent:
+        args[2:2] = ["-p", parent]
+    commit = _git(root, *args)
+    # Compare-and-swap: refuses if HEAD moved since we read it.
+    _git(root, "update-ref", "-m", "mllc apply", "HEAD", commit, parent or "0" * 40)
+    resync_index(root, existing)
+    return commit
+
+
+def _tracked(root: Path, path: str) -> bool:
+    proc = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "--", path],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def resync_index(root: Path, paths: Sequence[str]) -> None:
+    """Make the user's index match HEAD for ``paths`` (after a commit made elsewhere)."""
+    if paths and head(root):
+        _git(root, "reset", "-q", "HEAD", "--", *paths)

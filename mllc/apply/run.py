@@ -1,0 +1,243 @@
+"""Carry out a plan, one lifecycle at a time, under the lock, journaling every step.
+
+Steps per lifecycle (each idempotent, so a rerun after a crash converges):
+
+1. ``files``    write the generated files (each atomically) — or, for a removed
+                spec, delete its pipeline folder;
+2. ``pipeline`` ``dvc repro pipelines/<name>/dvc.yaml``: DVC reruns exactly the
+                stale stages and records each in dvc.lock as it finishes;
+3. ``commit``   commit the spec, the generated files, dvc.lock and the small
+                uncached outputs (metrics, lineage, plots, .gitignore) — so the
+                commit pins the model's hash;
+4. ``register`` tag that commit ``<name>@vX.Y.Z`` when its model hash is new.
+
+Nothing here decides *what* to do: the plan did. Dry-run is not calling this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mllc.apply import gitops
+from mllc.apply.journal import Journal, interrupted_steps, last_apply
+from mllc.apply.lock import acquire
+from mllc.errors import MllcError
+from mllc.observe.pipeline import read_lock
+from mllc.observe.world import model_md5_from_lock
+from mllc.plan import Planned
+from mllc.plan.diff import Desired
+from mllc.plan.model import Change
+
+Progress = Callable[[str], None]
+
+
+class ApplyFailed(MllcError):
+    message = "apply failed"
+
+
+@dataclass
+class ApplyResult:
+    apply_id: str
+    steps: list[str] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """A killed apply must not leave DVC running on alone (Linux: PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def dvc_env() -> dict[str, str]:
+    """DVC runs ``mllc stage ...``: make this installation's mllc the one it finds."""
+    env = dict(os.environ)
+    scripts = str(Path(sys.executable).parent)
+    env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=dvc_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = [*tail[-30:], line]
+        if line.startswith(("Running stage", "Stage '")) or line.startswith(("ERROR", "error")):
+            progress(f"    {line}")
+    if proc.wait() != 0:
+        detail = "\n".join(t for t in tail if t.strip())
+        raise ApplyFailed(f"dvc {' '.join(args)} failed (exit {proc.returncode}):\n{detail}")
+
+
+def _commit_paths(want: Desired) -> list[str]:
+    folder = f"pipelines/{want.name}"
+    return [want.spec_file, folder]
+
+
+def _lineage(root: Path, name: str) -> dict[str, Any]:
+    try:
+        data = json.loads((root / f"pipelines/{name}/lineage.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _metrics(root: Path, name: str) -> dict[str, Any]:
+    try:
+        data = json.loads((root / f"pipelines/{name}/metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class Executor:
+    def __init__(self, root: Path, journal: Journal, progress: Progress) -> None:
+        self.root, self.journal, self.progress = root, journal, progress
+
+    def step(self, name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+        self.journal.start(name)
+        started = time.monotonic()
+        try:
+            detail = fn(*args)
+        except BaseException as exc:
+            self.journal.failed(name, exc if isinstance(exc, Exception) else repr(exc))
+            raise
+        self.journal.done(name, seconds=round(time.monotonic() - started, 3), **detail)
+
+    def write_files(self, want: Desired) -> dict[str, Any]:
+        from mllc.api import write_text
+
+        written = [p for p, text in want.files.items() if write_text(self.root / p, text)]
+        for path in written:
+            self.progress(f"    wrote {path}")
+        return {"written": written}
+
+    def delete_lifecycle(self, name: str) -> dict[str, Any]:
+        folder = self.root / "pipelines" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        self.progress(f"    removed pipelines/{name}/ (registry history kept)")
+        return {"removed": f"pipelines/{name}"}
+
+    def repro(self, name: str, target: str | None) -> dict[str, Any]:
+        dvc_yaml = f"pipelines/{name}/dvc.yaml"
+        stage = target.split("/stage/", 1)[1] if target and "/stage/" in target else None
+        run_dvc(self.root, ["repro", f"{dvc_yaml}:{stage}" if stage else dvc_yaml], self.progress)
+        return {}
+
+    def commit(self, paths: list[str], message: str, result: ApplyResult) -> dict[str, Any]:
+        commit = gitops.commit_paths(self.root, paths, message)
+        if commit:
+            result.commits.append(commit)
+            self.progress(f"    committed {commit[:10]}: {message}")
+        return {"commit": commit}
+
+    def register(self, name: str, result: ApplyResult) -> dict[str, Any]:
+        from mllc.registry import register
+
+        md5 = model_md5_from_lock(read_lock(self.root / f"pipelines/{name}/dvc.lock"), name)
+        commit = gitops.head(self.root)
+        if md5 is None or commit is None:
+            return {"registered": None}
+        committed = subprocess.run(
+            ["git", "show", f"{commit}:pipelines/{name}/dvc.lock"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if md5 not in committed:
+            raise ApplyFailed(
+                f"{name}: the model's dvc.lock is not committed at HEAD; cannot register "
+                "a version that a commit does not pin"
+            )
+        version = register(
+            self.root,
+            name,
+            commit,
+            md5,
+            _metrics(self.root, name),
+            _lineage(self.root, name),
+        )
+        tag = f"{name}@{version.version}"
+        if tag not in result.registered:
+            result.registered.append(tag)
+        self.progress(f"    registered {tag} (model md5 {md5[:12]}, commit {commit[:10]})")
+        return {"version": version.version, "model_md5": md5, "commit": commit}
+
+
+def _recover(root: Path, progress: Progress) -> None:
+    """Finish what a killed apply left half-done, as its journal says."""
+    interrupted = interrupted_steps(root)
+    previous = last_apply(root)
+    for step in interrupted:
+        if step.endswith("/commit"):
+            name = step.split("/", 1)[0]
+            gitops.resync_index(root, [f"pipelines/{name}"])
+    if interrupted and previous is not None:
+        progress(
+            f"an earlier apply ({previous.apply_id}) was interrupted during: "
+            f"{', '.join(interrupted)}; this apply converges from the state it left"
+        )
+
+
+def apply(
+    root: Path,
+    planned: Planned,
+    progress: Progress,
+    lock_timeout: float | None = None,
+) -> ApplyResult:
+    plan = planned.plan
+    with acquire(root, "mllc apply", timeout=lock_timeout):
+        _recover(root, progress)
+        journal = Journal(root)
+        result = ApplyResult(apply_id=journal.apply_id)
+        ex = Executor(root, journal, progress)
+        by_name = {d.name: d for d in planned.desired}
+        for name in plan.lifecycles:
+            changes = [c for c in plan.changes if c.lifecycle == name and c.action != "no-op"]
+            if not changes:
+                continue
+            progress(f"{name}:")
+            if any(c.kind == "lifecycle" and c.action == "delete" for c in changes):
+                ex.step(f"{name}/files", ex.delete_lifecycle, name)
+                message = f"mllc apply: remove lifecycle {name}"
+                ex.step(f"{name}/commit", ex.commit, [f"pipelines/{name}"], message, result)
+                continue
+            want = by_name[name]
+            ex.step(f"{name}/files", ex.write_files, want)
+            if any(c.kind == "stage" for c in changes):
+                ex.step(f"{name}/pipeline", ex.repro, name, plan.target)
+            message = f"mllc apply: {name} ({_what(changes)})"
+            ex.step(f"{name}/commit", ex.commit, _commit_paths(want), message, result)
+            if any(c.kind == "model" for c in changes):
+                ex.step(f"{name}/register", ex.register, name, result)
+        return result
+
+
+def _what(changes: list[Change]) -> str:
+    categories = sorted({c.category for c in changes})
+    return ", ".join(categories)

@@ -1,0 +1,1 @@
+"""Observe: read the actual state (files, DVC, registry, deployments); change nothing."""

@@ -1,0 +1,97 @@
+"""What observation returns: frozen values, no behaviour beyond rendering a reason.
+
+Observation reads the world (working tree, DVC lock and cache, Git tags,
+deployment targets) and never changes it. The planner diffs these values
+against what the specs ask for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ReasonKind = Literal["never-run", "cmd", "param", "dep", "out", "definition", "code"]
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one stage is stale, e.g. a param whose value changed."""
+
+    kind: ReasonKind
+    path: str = ""  # param key (models.forest.params.n_estimators) or file path
+    detail: str = ""  # "modified", "deleted", "new", "added", "removed"
+    old: Any = None
+    new: Any = None
+
+    def text(self) -> str:
+        if self.kind == "never-run":
+            return "never run"
+        if self.kind == "cmd":
+            return "command changed"
+        if self.kind == "definition":
+            return f"stage definition changed: {self.path} {self.detail}".strip()
+        if self.kind in ("param", "code"):
+            label = "code changed" if self.kind == "code" else "params changed"
+            if self.detail == "modified":
+                return f"{label}: {self.path} {_short(self.old)} → {_short(self.new)}"
+            return f"{label}: {self.path} {self.detail}"
+        if self.kind == "dep":
+            return f"input {self.detail}: {self.path}"
+        return f"output {self.detail}: {self.path}"
+
+
+@dataclass(frozen=True)
+class StageState:
+    """One (foreach-expanded) stage of a lifecycle's dvc.yaml against its dvc.lock."""
+
+    name: str  # "prepare", "train@forest", "train-own"
+    stale: bool
+    reasons: tuple[Reason, ...] = ()
+    deps: tuple[str, ...] = ()  # paths, to propagate staleness downstream
+    outs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A model version in the registry: an annotated Git tag ``<name>@vX.Y.Z`` (GTO format)."""
+
+    name: str
+    version: str  # "v1.2.0"
+    commit: str
+    model_md5: str  # the DVC hash of pipelines/<name>/model.joblib at that commit
+    created: str  # ISO 8601
+    metrics: dict[str, Any] = field(default_factory=dict, compare=False)
+    in_cache: bool = True  # the binary is in the local DVC cache
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """What a target reports it runs (filled in by deployment targets)."""
+
+    lifecycle: str
+    environment: str
+    target: str
+    version: str | None  # None: nothing deployed
+    healthy: bool
+    detail: str = ""
+    reachable: bool = True
+
+
+@dataclass(frozen=True)
+class LifecycleActual:
+    """Everything observed about one lifecycle."""
+
+    name: str
+    files: dict[str, str | None]  # generated path -> current text (None: missing)
+    stages: tuple[StageState, ...]
+    model_md5: str | None  # select's output hash recorded in dvc.lock (None: never built)
+    metrics: dict[str, Any]  # pipelines/<name>/metrics.json, {} when absent
+    versions: tuple[RegisteredVersion, ...]
+    deployments: tuple[DeploymentState, ...] = ()

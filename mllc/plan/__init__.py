@@ -1,0 +1,108 @@
+"""Plan: compile the specs, observe the world, diff, and bind the plan to what it saw.
+
+``make_plan`` runs no spec code and loads no model: it reads specs, generated
+files, DVC locks, file hashes and Git tags. Safe on any pull request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mllc import __version__
+from mllc.errors import MllcError
+from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan
+from mllc.plan.model import Binding, Change, Plan, summarize
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what apply needs to carry it out (not part of the JSON contract)."""
+
+    plan: Plan
+    desired: tuple[Desired, ...]
+    orphans: tuple[Orphan, ...]
+
+
+def _desired(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str, str]]:
+    from mllc.api import load_specs, relative_path
+    from mllc.compile import compile_spec, lifecycle_document
+
+    desired, texts = [], {}
+    for file, spec in load_specs(paths):
+        source = relative_path(file, root)
+        texts[source] = (root / source).read_text(encoding="utf-8")
+        bundle = compile_spec(spec, source)
+        desired.append(
+            Desired(
+                name=spec.metadata.name,
+                spec_file=source,
+                files=dict(bundle.items()),
+                lifecycle=lifecycle_document(spec),
+            )
+        )
+    return desired, texts
+
+
+def _targeted(changes: list[Change], target: str) -> list[Change]:
+    return [c for c in changes if c.address == target or c.address.startswith(target + "/")]
+
+
+def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Planned:
+    from mllc.observe.world import binding, find_orphans, new_hasher, observe_lifecycle
+    from mllc.registry import list_versions, next_version
+
+    desired, spec_texts = _desired(root, paths)
+    versions = list_versions(root)
+    hasher = new_hasher(root)
+    changes: list[Change] = []
+    for want in desired:
+        actual = observe_lifecycle(root, want, versions, hasher)
+        upcoming = next_version([v.version for v in actual.versions])
+        changes += diff_lifecycle(want, actual, upcoming)
+    hasher.save()
+    orphans = find_orphans(root, {d.name for d in desired})
+    for orphan in orphans:
+        changes += diff_orphan(orphan)
+    warnings: list[str] = []
+    if target is not None:
+        if not any(c.address.split("/")[0] == target.split("/")[0] for c in changes) and not any(
+            d.name == target.split("/")[0] for d in desired
+        ):
+            raise MllcError(f"--target {target!r} names no lifecycle")
+        changes = _targeted(changes, target)
+        warnings.append(
+            f"resource targeting is in effect (--target {target}): the plan may be "
+            "incomplete; use it for exceptional cases only"
+        )
+    bound: Binding = binding(root, spec_texts, desired, orphans, versions)
+    plan = Plan(
+        mllc_version=__version__,
+        lifecycles=tuple(sorted({d.name for d in desired} | {o.name for o in orphans})),
+        changes=tuple(changes),
+        summary=summarize(changes),
+        warnings=tuple(warnings),
+        binding=bound,
+        target=target,
+    )
+    return Planned(plan, tuple(desired), tuple(orphans))
+
+
+def stale_reasons(saved: Binding, now: Binding) -> list[str]:
+    """What changed between a saved plan's binding and the world now."""
+    reasons = []
+    if saved.git_commit != now.git_commit:
+        reasons.append(f"Git commit {saved.git_commit} → {now.git_commit}")
+    for label, old, new in (
+        ("spec", saved.specs, now.specs),
+        ("generated file", saved.files, now.files),
+        ("dvc.lock", saved.locks, now.locks),
+        ("registry tag", saved.registry, now.registry),
+        ("deployment", saved.deployments, now.deployments),
+    ):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                what = "added" if key not in old else "removed" if key not in new else "changed"
+                reasons.append(f"{label} {key} {what}")
+    return reasons
