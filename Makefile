@@ -35,6 +35,7 @@ golden: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m mllc.spec.reference docs/spec.md
 	$(PY) -m mllc schema --out schemas/lifecycle.v1.json
+	$(PY) -m mllc schema --kind plan --out schemas/plan.v1.json
 
 schema: docs
 

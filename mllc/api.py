@@ -71,10 +71,23 @@ def dump_yaml(spec: Lifecycle) -> str:
     return yaml.safe_dump(spec.dump(), sort_keys=False, allow_unicode=True, width=100)
 
 
-def schema_text() -> str:
-    from mllc.spec.reference import json_schema
+def schema_text(kind: str = "lifecycle") -> str:
+    """The JSON Schema of the spec language (``lifecycle``) or of ``plan --json`` (``plan``)."""
+    if kind == "plan":
+        from mllc.plan.model import Plan
 
-    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **Plan.model_json_schema(mode="serialization"),
+            "title": "mllc plan (format_version 1)",
+        }
+    elif kind == "lifecycle":
+        from mllc.spec.reference import json_schema
+
+        schema = json_schema()
+    else:
+        raise MllcError(f"no schema {kind!r}: lifecycle or plan")
+    return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> bool:

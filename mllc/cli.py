@@ -103,17 +103,22 @@ def validate(
 @app.command()
 @handle_errors
 def schema(
+    kind: Annotated[
+        str, typer.Option("--kind", help="lifecycle (the spec language) or plan (plan --json).")
+    ] = "lifecycle",
     out: Annotated[
-        str, typer.Option("--out", "-o", help="Where to write the JSON Schema ('-': stdout).")
-    ] = "schemas/lifecycle.v1.json",
+        str | None,
+        typer.Option("--out", "-o", help="Where to write it ('-': stdout; default schemas/)."),
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 when the file differs; write nothing.")
     ] = False,
 ) -> None:
-    """Write the spec language's JSON Schema, for editors and other tools."""
+    """Write the spec language's JSON Schema (or the plan's), for editors and other tools."""
     from mllc import api
 
-    text = api.schema_text()
+    text = api.schema_text(kind)
+    out = out or f"schemas/{kind}.v1.json"
     if out == "-":
         sys.stdout.write(text)
         return

@@ -110,3 +110,10 @@ def test_every_field_is_in_the_reference() -> None:
     text = DOCS.read_text(encoding="utf-8")
     missing = [d.path for d in mllc.spec.reference.walk() if f"| `{d.path}` |" not in text]
     assert not missing
+
+
+def test_committed_plan_schema_is_current() -> None:
+    from mllc.api import schema_text
+
+    committed = (ROOT / "schemas" / "plan.v1.json").read_text(encoding="utf-8")
+    assert committed == schema_text("plan"), "schemas/plan.v1.json is stale: run make docs"

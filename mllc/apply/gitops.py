@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mllc.errors import MllcError
+from mllc.gitenv import identity_env
 
 # Stage outputs are staged as ".<name>.<random>.tmp" next to their target; a kill
 # can leave one behind, and it must never be committed.
@@ -29,7 +30,7 @@ def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **identity_env(root), **(env or {})},
     )
     if proc.returncode != 0:
         raise MllcError(f"git {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")

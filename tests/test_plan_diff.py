@@ -1,0 +1,199 @@
+"""The diff and its categories, without a disk: desired and actual are built in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mllc.compile import compile_spec, lifecycle_document
+from mllc.observe.types import LifecycleActual, Reason, RegisteredVersion, StageState
+from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan, leaf_diff
+from mllc.plan.model import Plan, summarize
+from mllc.plan.render import human, to_json
+from mllc.spec.load import load_text_as_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+IRIS = (ROOT / "specs" / "iris.yaml").read_text(encoding="utf-8")
+STAGES = ("prepare", "split", "train@logreg", "train@forest", "evaluate", "select")
+
+
+def desired(text: str = IRIS) -> Desired:
+    result = load_text_as_spec("specs/iris.yaml", text)
+    assert result.spec is not None, [d.render() for d in result.diagnostics]
+    return Desired(
+        name="iris",
+        spec_file="specs/iris.yaml",
+        files=dict(compile_spec(result.spec, "specs/iris.yaml").items()),
+        lifecycle=lifecycle_document(result.spec),
+    )
+
+
+def pipeline(stale: dict[str, tuple[Reason, ...]] | None = None) -> tuple[StageState, ...]:
+    """The iris pipeline's stages, with the deps/outs that link them."""
+    stale = stale or {}
+    d = "pipelines/iris/data"
+    c = "pipelines/iris/candidates"
+    links = {
+        "prepare": ((), (f"{d}/clean.parquet",)),
+        "split": ((f"{d}/clean.parquet",), (f"{d}/train.parquet", f"{d}/test.parquet")),
+        "train@logreg": ((f"{d}/train.parquet",), (f"{c}/logreg.joblib",)),
+        "train@forest": ((f"{d}/train.parquet",), (f"{c}/forest.joblib",)),
+        "evaluate": ((f"{c}/logreg.joblib", f"{c}/forest.joblib"), ("r/candidates.json",)),
+        "select": (("r/candidates.json",), ("pipelines/iris/model.joblib",)),
+    }
+    return tuple(
+        StageState(s, s in stale, stale.get(s, ()), deps=links[s][0], outs=links[s][1])
+        for s in STAGES
+    )
+
+
+def actual(
+    want: Desired,
+    stages: tuple[StageState, ...] | None = None,
+    files: dict[str, str | None] | None = None,
+    md5: str | None = "m1",
+    versions: tuple[RegisteredVersion, ...] = (),
+    metrics: dict[str, object] | None = None,
+) -> LifecycleActual:
+    return LifecycleActual(
+        name="iris",
+        files=files if files is not None else dict(want.files),
+        stages=stages if stages is not None else pipeline(),
+        model_md5=md5,
+        metrics=metrics if metrics is not None else {"test": {"accuracy": 0.97, "f1_macro": 0.96}},
+        versions=versions,
+    )
+
+
+V1 = RegisteredVersion("iris", "v1.0.0", "c" * 40, "m1", "2026-01-01T00:00:00Z")
+
+
+def test_nothing_to_do_when_everything_matches() -> None:
+    want = desired()
+    assert diff_lifecycle(want, actual(want, versions=(V1,)), "v1.1.0") == []
+
+
+def test_a_built_but_unregistered_model_is_registered() -> None:
+    want = desired()
+    (change,) = diff_lifecycle(want, actual(want), "v1.0.0")
+    assert (change.address, change.action, change.category) == ("iris/model", "create", "retrain")
+    assert change.after == "v1.0.0" and "not registered" in change.reasons[0]
+
+
+def test_param_change_runs_its_train_stage_and_marks_downstream_known_after_apply() -> None:
+    want = desired()
+    reason = Reason("param", "models.forest.params.n_estimators", "modified", 100, 200)
+    stages = pipeline({"train@forest": (reason,)})
+    changes = diff_lifecycle(want, actual(want, stages=stages, versions=(V1,)), "v1.1.0")
+    by_address = {c.address: c for c in changes}
+    train = by_address["iris/stage/train@forest"]
+    assert train.action == "run" and train.category == "retrain"
+    assert train.reasons == ("params changed: models.forest.params.n_estimators 100 → 200",)
+    assert train.known_after_apply == ()
+    evaluate = by_address["iris/stage/evaluate"]
+    assert evaluate.known_after_apply and "train@forest" in evaluate.reasons[0]
+    assert "iris/stage/train@logreg" not in by_address
+    assert "iris/stage/prepare" not in by_address
+    model = by_address["iris/model"]
+    assert "model hash" in model.known_after_apply
+    assert any("v1.1.0" in k for k in model.known_after_apply)
+
+
+def test_only_evaluate_stale_is_a_re_evaluation() -> None:
+    want = desired()
+    stages = pipeline({"evaluate": (Reason("code", "mllc.stages", "modified", 1, 2),)})
+    changes = diff_lifecycle(want, actual(want, stages=stages, versions=(V1,)), "v1.1.0")
+    categories = {c.address: c.category for c in changes}
+    assert categories["iris/stage/evaluate"] == "re-evaluate"
+    assert categories["iris/stage/select"] == "re-evaluate"
+
+
+def test_gate_change_re_evaluates_and_checks_the_current_metrics() -> None:
+    old = desired()
+    want = desired(IRIS.replace("accuracy >= 0.9", "accuracy >= 0.99"))
+    files = dict(old.files)  # what is on disk: the previous compile
+    changes = diff_lifecycle(want, actual(want, files=files, versions=(V1,)), "v1.1.0")
+    (gates,) = [c for c in changes if c.kind == "gates"]
+    assert gates.category == "re-evaluate" and gates.action == "update"
+    assert "gate removed: accuracy >= 0.9" in gates.reasons
+    assert "gate added: accuracy >= 0.99" in gates.reasons
+    assert any("v1.0.0 fails" in r and "0.97 < 0.99" in r for r in gates.reasons)
+    assert not any(c.kind == "stage" for c in changes)
+    assert not any(c.category == "retrain" for c in changes)
+
+
+def test_metadata_change_is_metadata_only() -> None:
+    old = desired()
+    want = desired(IRIS.replace("owner: ml-team@example.com", "owner: new@example.com"))
+    changes = diff_lifecycle(want, actual(want, files=dict(old.files), versions=(V1,)), "v1.1")
+    assert [(c.address, c.category) for c in changes] == [("iris/metadata", "metadata")]
+    assert changes[0].reasons == ("metadata.owner ml-team@example.com → new@example.com",)
+
+
+def test_environment_change_is_a_redeploy() -> None:
+    old = desired()
+    want = desired(IRIS.replace("port: 8081", "port: 8090"))
+    changes = diff_lifecycle(want, actual(want, files=dict(old.files), versions=(V1,)), "v1.1")
+    assert [(c.address, c.category, c.action) for c in changes] == [
+        ("iris/deployment/staging", "redeploy", "update")
+    ]
+
+
+def test_hand_edit_of_a_generated_file_is_drift() -> None:
+    want = desired()
+    files = dict(want.files)
+    path = "pipelines/iris/params.yaml"
+    files[path] = files[path].replace("C: 1.0", "C: 5.0")
+    changes = diff_lifecycle(want, actual(want, files=files, versions=(V1,)), "v1.1.0")
+    (change,) = changes
+    assert change.address == f"iris/file/{path}" and change.action == "update"
+    assert change.reasons[0].startswith("drift: edited by hand")
+
+
+def test_spec_change_explains_the_generated_file_change() -> None:
+    old = desired()
+    want = desired(IRIS.replace("C: 1.0", "C: 0.5"))
+    changes = diff_lifecycle(want, actual(want, files=dict(old.files), versions=(V1,)), "v1.1")
+    params = next(c for c in changes if c.address == "iris/file/pipelines/iris/params.yaml")
+    assert params.reasons == ("models.logreg.params.C 1.0 → 0.5",)
+
+
+def test_removed_spec_deletes_files_and_keeps_the_registry() -> None:
+    changes = diff_orphan(Orphan("old", ("pipelines/old/dvc.yaml", "pipelines/old/params.yaml")))
+    assert [c.action for c in changes] == ["delete"] * 3
+    assert any("registry history" in r for r in changes[0].reasons)
+    assert summarize(changes).destroy == 3
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ({"a": 1}, {"a": 1.0}, []),
+        ({"a": True}, {"a": 1}, [("a", True, 1)]),
+        ({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "d": 3}}, [("a.c", 2, None), ("a.d", None, 3)]),
+        ([1, 2], [1, 3], [("", [1, 2], [1, 3])]),
+    ],
+)
+def test_leaf_diff(old: object, new: object, expected: list[tuple[str, object, object]]) -> None:
+    assert list(leaf_diff(old, new)) == expected
+
+
+def test_render_and_json_come_from_the_same_plan() -> None:
+    want = desired()
+    reason = Reason("param", "models.forest.params.n_estimators", "modified", 100, 200)
+    stages = pipeline({"train@forest": (reason,)})
+    changes = diff_lifecycle(want, actual(want, stages=stages, versions=(V1,)), "v1.1.0")
+    plan = Plan(
+        mllc_version="test",
+        lifecycles=("iris",),
+        changes=tuple(changes),
+        summary=summarize(changes),
+    )
+    text = human(plan)
+    assert text.splitlines()[-1] == "Plan: 1 to add, 3 to change, 0 to destroy."
+    assert "  ~ iris/stage/train@forest  (run, retrain)" in text
+    assert "\x1b[" not in text
+    assert "\x1b[" in human(plan, color=True)
+    again = Plan.model_validate_json(to_json(plan))
+    assert again == plan
