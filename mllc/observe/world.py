@@ -16,14 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
 from mllc.observe.types import LifecycleActual, RegisteredVersion
 from mllc.plan.diff import Desired, Orphan
 from mllc.plan.model import Binding
+from mllc.yaml12 import load_yaml
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HASH_CACHE = ".mllc/cache/md5.json"
 
 
@@ -53,8 +51,8 @@ def observe_lifecycle(
     files = {path: _read(root / path) for path in want.files}
     dvc_yaml = f"pipelines/{want.name}/dvc.yaml"
     params_file = f"pipelines/{want.name}/params.yaml"
-    dvc_doc = yaml.load(want.files[dvc_yaml], Loader=_Loader)
-    params = {params_file: yaml.load(want.files[params_file], Loader=_Loader)}
+    dvc_doc = load_yaml(want.files[dvc_yaml])
+    params = {params_file: load_yaml(want.files[params_file])}
     lock = read_lock(root / f"pipelines/{want.name}/dvc.lock")
     stages = pipeline_status(root, dvc_yaml, dvc_doc, params, lock, hasher)
     metrics_text = _read(root / f"pipelines/{want.name}/metrics.json")

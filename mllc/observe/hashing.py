@@ -1,0 +1,192 @@
+"""File and directory hashes exactly as DVC 3 records them in ``dvc.lock``, read rarely.
+
+A file's hash is the MD5 of its bytes (lock entries ``hash: md5``; DVC 3 no longer
+normalises line endings). A directory's hash is the MD5 of the JSON list of its
+files' ``{"md5", "relpath"}`` entries sorted by ``relpath``, plus ``.dir``
+(``dvc_data/hashfile/tree.py``: ``Tree.as_list``/``as_bytes``/``digest``). Lock
+entries written by DVC 2 carry no ``hash:`` key and use ``md5-dos2unix``
+(CRLF -> LF in chunks that look like text), also supported here.
+
+Hashes are cached by ``(size, mtime_ns, inode)`` per path, in memory and in a
+JSON file, so a file that did not change is never read again: observing a
+lifecycle costs one ``stat`` per input, not a pass over the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MD5 = "md5"
+MD5_DOS2UNIX = "md5-dos2unix"  # DVC 2.x lock entries (no ``hash:`` key)
+ALGORITHMS = (MD5, MD5_DOS2UNIX)
+
+_CHUNK = 2**20  # dvc_data.hashfile.hash.fobj_md5: dos2unix is decided per 1 MiB chunk
+_TEXT_BLOCK = 512  # dvc_data.hashfile.istextfile.DEFAULT_CHUNK_SIZE
+_TEXT_CHARS = bytes(range(32, 127)) + b"\n\r\t\f\b"
+_CACHE_VERSION = 1
+# A file whose mtime is this close to the moment we hash it may still be
+# rewritten within the same timestamp tick with the same size ("racily clean",
+# as Git calls it): hash it, but do not remember the result.
+_RACY_NS = 2_000_000_000
+# Entries DVC never includes in a directory's hash (dvc/ignore.py:
+# DvcIgnoreFilter default patterns ".hg/", ".git/", ".git", ".dvc/").
+_IGNORED_DIRS = frozenset({".git", ".hg", ".dvc"})
+_IGNORED_FILES = frozenset({".git"})
+
+_Entry = tuple[int, int, int, str]  # size, mtime_ns, inode, hash
+
+
+def _is_text_block(block: bytes) -> bool:
+    """dvc_data.hashfile.istextfile.istextblock: the heuristic behind md5-dos2unix."""
+    if not block:
+        return True
+    if b"\x00" in block:
+        return False
+    return len(block.translate(None, _TEXT_CHARS)) / len(block) <= 0.30
+
+
+def file_md5(path: str | os.PathLike[str], algorithm: str = MD5) -> str:
+    """The hash DVC computes for one file (one read, in 1 MiB chunks)."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            if algorithm == MD5_DOS2UNIX and _is_text_block(chunk[:_TEXT_BLOCK]):
+                chunk = chunk.replace(b"\r\n", b"\n")
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+def tree_md5(entries: list[tuple[str, str]]) -> str:
+    """The ``.dir`` hash of a directory from its ``(posix relpath, file md5)`` pairs.
+
+    Byte-for-byte what ``Tree.as_bytes`` hashes: ``json.dumps`` with default
+    separators and ``sort_keys``, the list sorted by relpath.
+    """
+    listing = [{"md5": md5, "relpath": rel} for rel, md5 in sorted(entries)]
+    data = json.dumps(listing, sort_keys=True).encode("utf-8")
+    return hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
+
+
+def _walk_files(top: str) -> Iterator[tuple[str, str]]:
+    """``(absolute path, posix path relative to top)`` of every file DVC hashes under top."""
+    # os.walk without followlinks, as dvc_objects' LocalFileSystem.walk: a
+    # symlink to a directory is listed but neither entered nor hashed.
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
+        rel_dir = os.path.relpath(dirpath, top)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        for name in filenames:
+            if name not in _IGNORED_FILES:
+                yield os.path.join(dirpath, name), prefix + name
+
+
+class Hasher:
+    """DVC-compatible hashes of repository paths, cached by ``(size, mtime_ns, inode)``.
+
+    ``cache_file`` (e.g. ``.mllc/cache/md5.json``) persists the cache between
+    runs; a missing or corrupt file just means an empty cache. Call ``save()``
+    to write it back (atomically). ``reads`` counts files actually read.
+    """
+
+    def __init__(self, root: Path, cache_file: Path | None = None) -> None:
+        self.root = Path(root)
+        self.cache_file = cache_file
+        self.reads = 0
+        self._entries: dict[str, dict[str, _Entry]] = {a: {} for a in ALGORITHMS}
+        self._dirty = False
+        if cache_file is not None:
+            self._load(cache_file)
+
+    # -- persistence -------------------------------------------------------------
+
+    def _load(self, cache_file: Path) -> None:
+        try:
+            data = json.loads(cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # no cache yet, or a torn/corrupt one: start empty
+        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+            return
+        tables = data.get("entries")
+        if not isinstance(tables, dict):
+            return
+        for algorithm, table in tables.items():
+            if algorithm not in self._entries or not isinstance(table, dict):
+                continue
+            for path, entry in table.items():
+                if _valid_entry(entry):
+                    size, mtime_ns, inode, value = entry
+                    self._entries[algorithm][path] = (size, mtime_ns, inode, value)
+
+    def save(self) -> None:
+        """Write the cache file atomically (temp file + rename), if anything changed."""
+        if self.cache_file is None or not self._dirty:
+            return
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "version": _CACHE_VERSION,
+            "entries": {a: {p: list(e) for p, e in t.items()} for a, t in self._entries.items()},
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".md5-", suffix=".tmp", dir=self.cache_file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(payload, f, separators=(",", ":"))
+            os.replace(tmp, self.cache_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._dirty = False
+
+    # -- hashing ---------------------------------------------------------------
+
+    def md5(self, rel_path: str, algorithm: str = MD5) -> str | None:
+        """The hash DVC would record for ``rel_path`` (relative to root): a file's md5,
+        a directory's ``<md5>.dir``; None when the path does not exist."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unsupported hash algorithm {algorithm!r}")
+        path = os.path.join(self.root, rel_path)
+        try:
+            st = os.stat(path)  # follows symlinks, as DVC's fs.info/open do
+        except (FileNotFoundError, NotADirectoryError):
+            key = os.path.normpath(rel_path)
+            if self._entries[algorithm].pop(key, None) is not None:
+                self._dirty = True  # forget files that are gone
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            entries = [(rel, self._file(p, None, algorithm)) for p, rel in _walk_files(path)]
+            return tree_md5(entries)
+        return self._file(path, st, algorithm)
+
+    def _file(self, path: str, st: os.stat_result | None, algorithm: str) -> str:
+        if st is None:
+            st = os.stat(path)
+        key = os.path.normpath(os.path.relpath(path, self.root))
+        table = self._entries[algorithm]
+        cached = table.get(key)
+        if cached is not None and cached[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
+            return cached[3]
+        value = file_md5(path, algorithm)
+        self.reads += 1
+        if time.time_ns() - st.st_mtime_ns > _RACY_NS:
+            table[key] = (st.st_size, st.st_mtime_ns, st.st_ino, value)
+            self._dirty = True
+        elif cached is not None:
+            del table[key]  # the old entry is wrong now and the new one is not trusted yet
+            self._dirty = True
+        return value
+
+
+def _valid_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 4
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in entry[:3])
+        and isinstance(entry[3], str)
+    )

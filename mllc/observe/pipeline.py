@@ -1,0 +1,544 @@
+"""Which stages of a lifecycle's DVC pipeline are stale, and why, without running DVC.
+
+``dvc status`` answers "what would ``dvc repro`` rerun" but costs ~0.45 s plus
+~6 ms per stage, mostly pure-Python YAML parsing, and says little about why
+(PERF-NOTES). This module answers the same question from the same inputs: the
+desired ``dvc.yaml`` (as data), the desired params, ``dvc.lock`` (parsed with
+the C YAML loader) and DVC-compatible file hashes (``hashing.Hasher``, cached by
+size/mtime/inode). It is read-only and must agree with ``dvc status`` on every
+stage; ``tests/test_observe_pipeline.py`` checks that against real DVC.
+
+The rules are DVC 3's (``dvc/stage/__init__.py`` ``Stage.status``, line 670):
+
+* a frozen stage's deps and params are not checked; outs and cmd still are;
+* params (``dvc/dependency/param.py`` ``workspace_status``): each tracked key's
+  current value against the lock's with Python ``!=`` (so ``1.0`` equals ``1``
+  and ``true`` equals ``1``); a key missing now is DVC's "deleted" (reported
+  here as "removed"), one missing from the lock is "new";
+* deps and outs (``dvc/output.py`` ``workspace_status``): missing, or a hash that
+  differs from the lock's (no lock entry counts as different);
+* cached outs whose object is missing from ``.dvc/cache`` are "not in cache";
+  ``cache: false`` outs (metrics, plots) skip only that check;
+* a stage with ``always_changed`` or with neither deps nor outs always runs;
+* the command is compared only when the stage has a lock entry.
+
+Deps and outs that were removed from ``dvc.yaml`` but are still in the lock do
+not make a stage stale: DVC only looks up the lock entries of what ``dvc.yaml``
+declares (``dvc/stage/loader.py`` ``fill_from_lock``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mllc.observe.hashing import MD5, MD5_DOS2UNIX, Hasher
+from mllc.observe.types import Reason, ReasonKind, StageState
+from mllc.yaml12 import load_yaml
+
+# Tracked by every built-in stage (mllc.compile.dvc.STAGES_VERSION): a change is
+# our stage code changing, not a user's parameter.
+CODE_KEY = "mllc.stages"
+DEFAULT_PARAMS_FILE = "params.yaml"  # dvc/dependency/param.py ParamsDependency
+
+
+class UnsupportedPipelineError(ValueError):
+    """The dvc.yaml uses a DVC feature this checker does not model (it would guess wrong)."""
+
+
+def read_lock(path: Path) -> dict[str, Any] | None:
+    """The parsed ``dvc.lock``; None when there is none. An empty file is ``{}``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    data = load_yaml(text)
+    return data if isinstance(data, dict) else {}
+
+
+# -- dvc.yaml: foreach expansion ------------------------------------------------------
+
+# dvc/parsing/interpolate.py KEYCRE: "${...}" not preceded by a backslash.
+_INTERPOLATION = re.compile(r"(?<!\\)\$\{(?P<inner>.*?)\}")
+_PRIMITIVES = (str, bool, int, float)
+
+
+def _to_str(value: Any) -> str:
+    # dvc/parsing/interpolate.py to_str: booleans as YAML spells them.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _select(context: Mapping[str, Any], expr: str) -> Any:
+    # "item.a[0]" -> item, a, 0 (dvc/parsing/interpolate.py normalize_key).
+    head, *rest = expr.replace("[", ".").replace("]", "").split(".")
+    if head not in context:
+        raise UnsupportedPipelineError(
+            f"${{{expr}}}: only ${{item}} and ${{key}} of a foreach are supported"
+        )
+    value = context[head]
+    for part in rest:
+        try:
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise UnsupportedPipelineError(f"${{{expr}}} does not resolve") from exc
+    return value
+
+
+def _resolve_str(text: str, context: Mapping[str, Any]) -> Any:
+    matches = list(_INTERPOLATION.finditer(text))
+    if len(matches) == 1 and matches[0].group(0) == text:
+        return _select(context, matches[0]["inner"])  # "${item}" alone keeps its type
+    parts: list[str] = []
+    index = 0
+    for match in matches:
+        value = _select(context, match["inner"])
+        if value is not None and not isinstance(value, _PRIMITIVES):
+            raise UnsupportedPipelineError(f"cannot interpolate {type(value).__name__}: {text}")
+        parts += [text[index : match.start()], _to_str(value)]
+        index = match.end()
+    parts.append(text[index:])
+    return "".join(parts).replace("\\${", "${")  # str_interpolate unescapes "\${"
+
+
+def _resolve(data: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(data, Mapping):
+        return {_resolve(k, context): _resolve(v, context) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_resolve(v, context) for v in data]
+    if isinstance(data, str):
+        return _resolve_str(data, context)
+    return data
+
+
+def expand_stages(dvc_doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Stages by name in dvc.yaml order, ``foreach`` groups expanded to ``group@key``.
+
+    ``${item}`` (and ``${key}`` for a dict ``foreach``, ``${item.field}`` for
+    dict items) are substituted everywhere, mapping keys included, exactly as
+    dvc/parsing/__init__.py ``ForeachDefinition`` names and resolves them.
+    """
+    expanded: dict[str, dict[str, Any]] = {}
+    for name, definition in (dvc_doc.get("stages") or {}).items():
+        if not isinstance(definition, Mapping):
+            raise UnsupportedPipelineError(f"stage {name!r} is not a mapping")
+        if "matrix" in definition:
+            raise UnsupportedPipelineError(f"stage {name!r}: matrix is not supported")
+        if "foreach" not in definition:
+            expanded[name] = _resolve(definition, {})
+            continue
+        items = definition["foreach"]
+        template = definition.get("do") or {}
+        if isinstance(items, Mapping):
+            keyed = [(_to_str(k), {"item": v, "key": _to_str(k)}) for k, v in items.items()]
+        elif isinstance(items, list):
+            # ForeachDefinition.normalized_iterable: a list of scalars is keyed
+            # by its values, a list holding any dict/list by index.
+            composite = any(isinstance(v, Mapping | list) for v in items)
+            keyed = [
+                (str(i) if composite else _to_str(v), {"item": v}) for i, v in enumerate(items)
+            ]
+        else:
+            raise UnsupportedPipelineError(f"stage {name!r}: foreach must be a list or mapping")
+        for key, context in keyed:
+            expanded[f"{name}@{key}"] = _resolve(template, context)
+    return expanded
+
+
+# -- the pieces of one stage ------------------------------------------------------------
+
+
+def _merge_params(entries: Sequence[Any]) -> dict[str, list[str]]:
+    """params file -> tracked keys ([] = the whole file), as dvc/dependency ``_merge_params``."""
+    wholly = {
+        path
+        for entry in entries
+        if isinstance(entry, Mapping)
+        for path, keys in entry.items()
+        if not keys
+    }
+    merged: dict[str, list[str]] = {}
+    for entry in entries:
+        if isinstance(entry, str):
+            if DEFAULT_PARAMS_FILE not in wholly:
+                merged.setdefault(DEFAULT_PARAMS_FILE, []).append(entry)
+        elif isinstance(entry, Mapping):
+            for path, keys in entry.items():
+                if path in wholly:
+                    merged[path] = []
+                else:
+                    merged.setdefault(path, []).extend(keys)
+        else:
+            raise UnsupportedPipelineError(f"params entry {entry!r}")
+    return {path: list(dict.fromkeys(keys)) for path, keys in merged.items()}
+
+
+def _outs(stage: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(path as written, cached?) for outs, metrics and plots, in that order (DVC's)."""
+    result: list[tuple[str, bool]] = []
+    for section in ("outs", "metrics", "plots"):
+        for entry in stage.get(section) or []:
+            if isinstance(entry, str):
+                result.append((entry, True))
+            elif isinstance(entry, Mapping):
+                for path, flags in entry.items():
+                    result.append((path, bool((flags or {}).get("cache", True))))
+            else:
+                raise UnsupportedPipelineError(f"{section} entry {entry!r}")
+    return result
+
+
+def _deps(stage: Mapping[str, Any]) -> list[str]:
+    deps = stage.get("deps") or []
+    for dep in deps:
+        if not isinstance(dep, str):  # repo/db/dataset deps are not modelled
+            raise UnsupportedPipelineError(f"dep {dep!r}")
+    return list(deps)
+
+
+_MISSING = object()
+
+
+def _lookup(doc: Any, key: str) -> Any:
+    """The value at a dotted key path (a subtree or a leaf), ``_MISSING`` when absent.
+
+    dpath.get(doc, key, separator=".") as DVC uses it (read_param_file): list
+    items are addressed by index.
+    """
+    value = doc
+    for part in key.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def _kind(key: str) -> ReasonKind:
+    return "code" if key == CODE_KEY or key.startswith(CODE_KEY + ".") else "param"
+
+
+def _param_equal(current: Any, locked: Any) -> bool:
+    # ParamsDependency.workspace_status: plain `!=`, plus tuples (TOML/Python
+    # params) equal to the list stored in the lock.
+    if current != locked:
+        return isinstance(current, tuple) and list(current) == locked
+    return True
+
+
+def diff_params(key: str, old: Any, new: Any) -> list[Reason]:
+    """The leaf paths under ``key`` that differ between the locked and current values.
+
+    Mappings are walked; anything else (lists included) is compared as a whole
+    with ``!=``, so ``1.0`` and ``1`` do not differ, as in DVC. Keys under
+    ``mllc.stages`` are ``code`` reasons.
+    """
+    reasons: list[Reason] = []
+
+    def walk(path: str, before: Any, after: Any) -> None:
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            for k, v in before.items():
+                sub = f"{path}.{k}"
+                if k in after:
+                    walk(sub, v, after[k])
+                else:
+                    reasons.append(Reason(_kind(sub), sub, "removed", old=v))
+            for k, v in after.items():
+                if k not in before:
+                    sub = f"{path}.{k}"
+                    reasons.append(Reason(_kind(sub), sub, "added", new=v))
+        elif not _param_equal(after, before):
+            reasons.append(Reason(_kind(path), path, "modified", old=before, new=after))
+
+    walk(key, old, new)
+    return reasons
+
+
+def _locked_hash(entry: Mapping[str, Any] | None, in_repo: bool) -> tuple[str, str | None]:
+    """(algorithm, value) the lock records for a dep/out; value None when not recorded.
+
+    Output._compute_hash_info_from_meta: an entry without ``hash:`` is a DVC 2
+    one, hashed md5-dos2unix; paths outside the repository are always md5.
+    """
+    if not entry:
+        return MD5, None
+    name = entry.get("hash")
+    value = entry.get("md5")
+    if not in_repo or name == MD5:
+        return MD5, value if isinstance(value, str) and value else None
+    if name is None:
+        return MD5_DOS2UNIX, value if isinstance(value, str) and value else None
+    raise UnsupportedPipelineError(f"hash {name!r} of {entry.get('path')!r}")
+
+
+class _DvcCache:
+    """Presence of objects in the local DVC cache (the "not in cache" status)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._dir: Path | None = None
+
+    @property
+    def dir(self) -> Path:
+        if self._dir is None:
+            self._dir = _cache_dir(self.root)
+        return self._dir
+
+    def _object(self, oid: str, algorithm: str) -> Path:
+        # dvc/cachemgr.py: DVC 3 objects under files/md5/, DVC 2 ones at the top.
+        base = self.dir / "files" / "md5" if algorithm == MD5 else self.dir
+        return base / oid[:2] / oid[2:]
+
+    def has(self, oid: str, algorithm: str, size: Any) -> bool:
+        """Whether ``dvc status`` finds the object (and, for a directory, every file).
+
+        DVC re-hashes cache files here (with its own state cache) and calls a
+        corrupt one missing; we check presence and size only, so that a status
+        costs no read of the data (cache files are read-only after DVC adds them).
+        """
+        path = self._object(oid, algorithm)
+        if not oid.endswith(".dir"):
+            try:
+                st = path.stat()
+            except OSError:
+                return False
+            return not isinstance(size, int) or st.st_size == size
+        try:
+            listing = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return False  # Tree.load fails: get_obj() is None, "not in cache"
+        if not isinstance(listing, list):
+            return False
+        for item in listing:
+            md5 = item.get("md5") if isinstance(item, dict) else None
+            if not isinstance(md5, str) or not self._object(md5, algorithm).exists():
+                return False
+        return True
+
+
+def _cache_dir(root: Path) -> Path:
+    """``cache.dir`` from .dvc/config.local or .dvc/config (relative to .dvc/), else .dvc/cache.
+
+    Global and system DVC configs are not read.
+    """
+    dvc_dir = root / ".dvc"
+    for name in ("config.local", "config"):
+        try:
+            text = (dvc_dir / name).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        section = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]'\" ").lower()
+            elif section == "cache" and "=" in line:
+                key, value = (s.strip() for s in line.split("=", 1))
+                if key == "dir" and value:
+                    return (dvc_dir / os.path.expanduser(value.strip("'\""))).resolve()
+    return dvc_dir / "cache"
+
+
+# -- status --------------------------------------------------------------------
+
+
+def _in_repo(path: str) -> bool:
+    return not posixpath.isabs(path) and path != ".." and not path.startswith("../")
+
+
+class _Context:
+    """What one pipeline_status call shares across stages."""
+
+    def __init__(self, root: Path, params: Mapping[str, Any], hasher: Hasher) -> None:
+        self.root = root
+        self.params = {posixpath.normpath(p): doc for p, doc in params.items()}
+        self.hasher = hasher
+        self.cache = _DvcCache(root)
+        self._from_disk: dict[str, Any] = {}
+        self._hashes: dict[tuple[str, str], str | None] = {}
+
+    def md5(self, path: str, algorithm: str) -> str | None:
+        """A path's hash, computed once per call (a directory dep shared by a foreach
+        group is walked once, not once per stage)."""
+        key = (path, algorithm)
+        if key not in self._hashes:
+            self._hashes[key] = self.hasher.md5(path, algorithm)
+        return self._hashes[key]
+
+    def params_doc(self, path: str) -> Any:
+        """The desired params document, or the file on disk when not given; _MISSING if none."""
+        if path in self.params:
+            doc = self.params[path]
+            return {} if doc is None else doc
+        if path not in self._from_disk:
+            try:
+                text = (self.root / path).read_text(encoding="utf-8")
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                self._from_disk[path] = _MISSING
+            else:
+                self._from_disk[path] = load_yaml(text) or {}
+        return self._from_disk[path]
+
+
+def _params_reasons(
+    ctx: _Context, params: dict[str, list[str]], locked: Mapping[str, Any], wdir: str
+) -> list[Reason]:
+    reasons: list[Reason] = []
+    for def_path, keys in params.items():
+        path = posixpath.normpath(posixpath.join(wdir, def_path))
+        doc = ctx.params_doc(path)
+        if doc is _MISSING:
+            reasons.append(Reason("param", path, "deleted"))
+            continue
+        values = locked.get(def_path)  # the lock keys params files as dvc.yaml spells them
+        if keys:
+            current = {k: v for k in keys if (v := _lookup(doc, k)) is not _MISSING}
+        else:
+            current = dict(doc) if isinstance(doc, Mapping) else {}
+        if values is None:
+            # Never recorded for this stage: ParamsDependency's hash_info is empty, "new".
+            new = keys or list(current)
+            reasons += [Reason(_kind(k), k, "new", new=current.get(k)) for k in new]
+            if not new:
+                reasons.append(Reason("param", path, "new"))
+            continue
+        if not isinstance(values, Mapping):
+            values = {}
+        info = {k: values[k] for k in keys if k in values} if keys else dict(values)
+        for key in keys or list(dict.fromkeys([*current, *info])):
+            if key not in current:
+                reasons.append(Reason(_kind(key), key, "removed", old=info.get(key)))
+            elif key not in info:
+                reasons.append(Reason(_kind(key), key, "new", new=current[key]))
+            elif not _param_equal(current[key], info[key]):
+                leaves = diff_params(key, info[key], current[key])
+                reasons += leaves or [
+                    Reason(_kind(key), key, "modified", old=info[key], new=current[key])
+                ]
+    return reasons
+
+
+def _by_path(entries: Any) -> dict[str, Mapping[str, Any]]:
+    return {
+        e["path"]: e
+        for e in entries or []
+        if isinstance(e, Mapping) and isinstance(e.get("path"), str)
+    }
+
+
+def _stage_state(
+    ctx: _Context, name: str, stage: Mapping[str, Any], entry: Mapping[str, Any], base: str
+) -> StageState:
+    wdir = posixpath.normpath(posixpath.join(base, stage.get("wdir") or "."))
+
+    def repo_path(p: str) -> str:
+        return posixpath.normpath(posixpath.join(wdir, p))
+
+    cmd = stage.get("cmd")
+    frozen = bool(stage.get("frozen") or stage.get("locked"))
+    params = _merge_params(stage.get("params") or [])
+    deps = _deps(stage)
+    outs = _outs(stage)
+
+    dep_paths = tuple(repo_path(d) for d in deps)
+    out_paths = tuple(repo_path(o) for o, _ in outs)
+    callback = bool(cmd) and not (params or deps or outs)  # Stage.is_callback
+    if not entry:
+        # Never run: with no recorded hash every param, dep and out has a status
+        # ("new", "modified" or "deleted"), so there is nothing to hash; only a
+        # frozen stage with deps alone (and no outs) escapes.
+        stale = bool((not frozen and (params or deps)) or outs or callback)
+        stale = stale or bool(stage.get("always_changed"))
+        never = (Reason("never-run"),) if stale else ()
+        return StageState(name, stale, never, deps=dep_paths, outs=out_paths)
+
+    reasons: list[Reason] = []
+    # PipelineStage.cmd_changed is set only when the stage has a lock entry.
+    if entry.get("cmd") != cmd:
+        reasons.append(Reason("cmd", old=entry.get("cmd"), new=cmd))
+    if not frozen:  # Stage.status: a frozen stage's deps are not looked at
+        reasons += _params_reasons(ctx, params, entry.get("params") or {}, wdir)
+        locked_deps = _by_path(entry.get("deps"))
+        for dep in deps:
+            path = repo_path(dep)
+            algorithm, expected = _locked_hash(locked_deps.get(dep), _in_repo(path))
+            actual = ctx.md5(path, algorithm)
+            if actual is None:
+                reasons.append(Reason("dep", path, "deleted", old=expected))
+            elif expected is None:
+                reasons.append(Reason("dep", path, "new", new=actual))  # DVC says "modified"
+            elif actual != expected:
+                reasons.append(Reason("dep", path, "modified", old=expected, new=actual))
+    locked_outs = _by_path(entry.get("outs"))
+    for out, cached in outs:
+        path = repo_path(out)
+        locked = locked_outs.get(out)
+        algorithm, expected = _locked_hash(locked, _in_repo(path))
+        # Output.status: a cached out whose object is gone is "not in cache"
+        # before its workspace copy is even looked at.
+        if expected and cached and _in_repo(path):
+            size = (locked or {}).get("size")
+            if not ctx.cache.has(expected, algorithm, size):
+                reasons.append(Reason("out", path, "not in cache", old=expected))
+                continue
+        actual = ctx.md5(path, algorithm)
+        if actual is None:
+            reasons.append(Reason("out", path, "deleted", old=expected))
+        elif expected is None:
+            reasons.append(Reason("out", path, "new", new=actual))  # DVC says "modified"
+        elif actual != expected:
+            reasons.append(Reason("out", path, "modified", old=expected, new=actual))
+    if callback:  # nothing to compare, so DVC always reruns it
+        reasons.append(Reason("definition", "no deps or outs:", "always runs"))
+    elif stage.get("always_changed"):
+        reasons.append(Reason("definition", "always_changed:", "true"))
+    return StageState(name, bool(reasons), tuple(reasons), deps=dep_paths, outs=out_paths)
+
+
+def pipeline_status(
+    root: Path,
+    dvc_yaml: str,
+    dvc_doc: Mapping[str, Any],
+    params: Mapping[str, Any],
+    lock: Mapping[str, Any] | None,
+    hasher: Hasher,
+) -> tuple[StageState, ...]:
+    """One StageState per expanded stage of ``dvc_doc``, in dvc.yaml order.
+
+    ``root``: the repository root. ``dvc_yaml``: repo-relative path of the
+    dvc.yaml (stage ``wdir``s are relative to its folder). ``dvc_doc``: the
+    desired dvc.yaml as data (it may differ from the file on disk).
+    ``params``: repo-relative params file path -> desired parsed content (read
+    it with ``load_yaml``); files not given are read from disk. ``lock``: the
+    parsed dvc.lock (``read_lock``), None when absent.
+
+    ``stale`` is exactly whether ``dvc status`` would list the stage; the
+    reasons say why (a stage never run says only that).
+    """
+    ctx = _Context(Path(root), params, hasher)
+    base = posixpath.dirname(posixpath.normpath(dvc_yaml))
+    locked: Mapping[str, Any] = (lock or {}).get("stages") or {}
+    return tuple(
+        _stage_state(ctx, name, stage, locked.get(name) or {}, base)
+        for name, stage in expand_stages(dvc_doc).items()
+    )
+
+
+__all__: Sequence[str] = (
+    "CODE_KEY",
+    "Hasher",
+    "UnsupportedPipelineError",
+    "diff_params",
+    "expand_stages",
+    "load_yaml",
+    "pipeline_status",
+    "read_lock",
+)
