@@ -81,6 +81,7 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
                 "data.cleaning",
                 "data.columns",
                 "data.source",
+                "features.exclude",
                 "problem.target",
                 "problem.task",
             ],
@@ -131,7 +132,9 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
     stages["evaluate"] = {
         **base,
         "cmd": f"mllc stage evaluate {name}",
-        "params": _params(params_file, [code, "problem"]),
+        "params": _params(
+            params_file, [code, "data.split.seed", "data.split.validation", "models", "problem"]
+        ),
         "deps": [*candidates, *splits],
         "metrics": [_no_cache(f"{root}/reports/candidates.json")],
     }

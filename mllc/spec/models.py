@@ -359,8 +359,11 @@ class Candidate(Strict):
     search: Search | None = Field(None, description="Hyper-parameter search with CV.")
     command: Text | None = Field(
         None,
-        description="Your own training command, run by DVC with the declared deps. It must "
-        "write models/<name>.joblib. Never run by validate, compile or plan.",
+        description="Your own training command, run by DVC from the repository root with the "
+        "declared deps. It reads pipelines/<lifecycle>/data/train.parquet and must write a "
+        "fitted model (predict, optionally predict_proba) with joblib to "
+        "pipelines/<lifecycle>/candidates/<name>.joblib. Never run by validate, compile or "
+        "plan.",
     )
     deps: list[RepoPath] = Field(
         default_factory=list, description="Files your command reads (command only)."
