@@ -43,6 +43,24 @@ def main() -> int:
     _step("check every spec", "validate")
     _step("the spec as mllc reads it, defaults filled in", "show", "specs/iris.yaml")
     _step("what a field means", "explain", "data.split")
+    _step("the DVC pipeline the spec compiles to", "compile")
+    _step("what apply would do, and why", "plan")
+    _step("train, evaluate, select, commit and register v1.0.0", "apply", "--auto-approve")
+    _step("a second plan: nothing left to do", "plan", "--detailed-exitcode")
+    spec = WORKSPACE / "specs" / "iris.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(
+        text.replace("C: 1.0", "C: 0.3").replace("accuracy >= 0.9", "accuracy >= 0.92"),
+        encoding="utf-8",
+    )
+    _step(
+        "one candidate's param and one gate edited: only that candidate retrains",
+        "plan",
+        "--detailed-exitcode",
+        expect=2,
+    )
+    _step("apply the change", "apply", "--auto-approve")
+    _step("versions, metrics, gates", "status")
     broken = (WORKSPACE / "specs" / "iris.yaml").read_text(encoding="utf-8")
     broken = broken.replace("metric: f1_macro", "metric: rmse").replace("split:", "splitt:")
     broken = broken.replace("port: 8081", "port: 80")
