@@ -197,6 +197,11 @@ def plan(
         sys.stdout.write(human(planned.plan, color=use_color(sys.stdout)))
         if out:
             print(f"\nSaved the plan to {out}; apply exactly it with: mllc apply {out}")
+    if planned.plan.blocked:
+        raise MllcError(
+            f"{len(planned.plan.blocked)} change(s) are blocked: "
+            + "; ".join(f"{c.address}: {c.reasons[0]}" for c in planned.plan.blocked)
+        )
     if detailed_exitcode and planned.plan.has_changes:
         raise typer.Exit(EXIT_CHANGES)
 
@@ -248,6 +253,46 @@ def apply(
     )
     registered = f", registered {', '.join(result.registered)}" if result.registered else ""
     print(f"\nApply complete{registered}.")
+
+
+@app.command()
+@handle_errors
+def predict(
+    lifecycle: Annotated[str, typer.Argument(help="The lifecycle (metadata.name).")],
+    env: Annotated[str, typer.Option("--env", help="The environment whose server answers.")],
+    input_: Annotated[
+        str | None,
+        typer.Option("--input", help="A CSV or JSON file of rows (records or columns)."),
+    ] = None,
+    rows: Annotated[
+        str | None, typer.Argument(help="Rows as inline JSON, instead of --input.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the V2 response.")] = False,
+) -> None:
+    """Send rows to a deployed environment (Open Inference Protocol V2) and print predictions."""
+    from pathlib import Path
+
+    from mllc import predict as client
+
+    source = input_ or rows
+    if not source:
+        raise MllcError("give rows: --input FILE or inline JSON")
+    answer = client.predict(Path("."), lifecycle, env, client.read_rows(source))
+    if as_json:
+        print(json.dumps(answer, indent=2))
+    else:
+        sys.stdout.write(client.render(answer))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def serve(ctx: typer.Context) -> None:
+    """Run one inference server (started by 'mllc apply'; see 'mllc serve --help')."""
+    from mllc.serve.server import main as serve_main
+
+    raise typer.Exit(serve_main(list(ctx.args)))
 
 
 @app.command(name="force-unlock")

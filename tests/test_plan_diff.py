@@ -7,11 +7,18 @@ from pathlib import Path
 import pytest
 
 from mllc.compile import compile_spec, lifecycle_document
-from mllc.observe.types import LifecycleActual, Reason, RegisteredVersion, StageState
+from mllc.observe.types import (
+    DeploymentState,
+    LifecycleActual,
+    Reason,
+    RegisteredVersion,
+    StageState,
+)
 from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan, leaf_diff
 from mllc.plan.model import Plan, summarize
 from mllc.plan.render import human, to_json
 from mllc.spec.load import load_text_as_spec
+from mllc.targets import Resolution
 
 ROOT = Path(__file__).resolve().parent.parent
 IRIS = (ROOT / "specs" / "iris.yaml").read_text(encoding="utf-8")
@@ -55,6 +62,7 @@ def actual(
     md5: str | None = "m1",
     versions: tuple[RegisteredVersion, ...] = (),
     metrics: dict[str, object] | None = None,
+    deployments: tuple[DeploymentState, ...] = (),
 ) -> LifecycleActual:
     return LifecycleActual(
         name="iris",
@@ -63,6 +71,7 @@ def actual(
         model_md5=md5,
         metrics=metrics if metrics is not None else {"test": {"accuracy": 0.97, "f1_macro": 0.96}},
         versions=versions,
+        deployments=deployments,
     )
 
 
@@ -76,9 +85,12 @@ def test_nothing_to_do_when_everything_matches() -> None:
 
 def test_a_built_but_unregistered_model_is_registered() -> None:
     want = desired()
-    (change,) = diff_lifecycle(want, actual(want), "v1.0.0")
+    change, deploy = diff_lifecycle(want, actual(want), "v1.0.0")
     assert (change.address, change.action, change.category) == ("iris/model", "create", "retrain")
     assert change.after == "v1.0.0" and "not registered" in change.reasons[0]
+    # staging runs `latest`: which version it gets is only known once v1.0.0 exists
+    assert (deploy.address, deploy.action) == ("iris/deployment/staging", "create")
+    assert deploy.known_after_apply
 
 
 def test_param_change_runs_its_train_stage_and_marks_downstream_known_after_apply() -> None:
@@ -131,13 +143,70 @@ def test_metadata_change_is_metadata_only() -> None:
     assert changes[0].reasons == ("metadata.owner ml-team@example.com → new@example.com",)
 
 
-def test_environment_change_is_a_redeploy() -> None:
+def serving(version: str = "v1.0.0", port: int = 8081, healthy: bool = True) -> DeploymentState:
+    return DeploymentState(
+        "iris", "staging", "local", version, healthy, "serving", port=port, model_md5="m1"
+    )
+
+
+V2 = RegisteredVersion("iris", "v1.1.0", "d" * 40, "m2", "2026-01-02T00:00:00Z")
+
+
+def staging(version: RegisteredVersion | None, blocked: str | None = None) -> dict[str, Resolution]:
+    return {"staging": Resolution("staging", version, "latest passing the gates", blocked)}
+
+
+def test_environment_port_change_is_a_redeploy() -> None:
     old = desired()
     want = desired(IRIS.replace("port: 8081", "port: 8090"))
-    changes = diff_lifecycle(want, actual(want, files=dict(old.files), versions=(V1,)), "v1.1")
+    now = actual(want, files=dict(old.files), versions=(V1,), deployments=(serving(),))
+    changes = diff_lifecycle(want, now, "v1.1.0", staging(V1))
     assert [(c.address, c.category, c.action) for c in changes] == [
         ("iris/deployment/staging", "redeploy", "update")
     ]
+    assert changes[0].reasons == (
+        "environments.staging.port 8081 → 8090",
+        "serving on port 8081, the spec says 8090",
+    )
+
+
+def test_a_new_version_moves_the_environment() -> None:
+    want = desired()
+    now = actual(want, md5="m2", versions=(V1, V2), deployments=(serving(),))
+    (change,) = diff_lifecycle(want, now, "v1.2.0", staging(V2))
+    assert change.reasons[0] == "staging: v1.0.0 → v1.1.0 (latest passing the gates)"
+    assert (change.before, change.after) == ("v1.0.0", "v1.1.0")
+
+
+def test_a_dead_server_is_restarted() -> None:
+    want = desired()
+    now = actual(want, versions=(V1,), deployments=(serving(healthy=False),))
+    (change,) = diff_lifecycle(want, now, "v1.1.0", staging(V1))
+    assert change.action == "update" and "unhealthy" in " ".join(change.reasons)
+
+
+def test_nothing_changes_when_the_right_version_runs() -> None:
+    want = desired()
+    now = actual(want, versions=(V1,), deployments=(serving(),))
+    assert diff_lifecycle(want, now, "v1.1.0", staging(V1)) == []
+
+
+def test_a_blocked_environment_blocks_the_apply() -> None:
+    want = desired()
+    now = actual(want, versions=(V1,), deployments=(serving(),))
+    (change,) = diff_lifecycle(want, now, "v1.1.0", staging(None, "v9.0.0 is not registered"))
+    assert change.blocking and change.reasons[0] == "blocked: v9.0.0 is not registered"
+
+
+def test_a_removed_environment_stops_its_server() -> None:
+    old = desired()
+    text = IRIS.replace("  staging:\n    target: local", "  qa:\n    target: local")
+    want = desired(text)
+    now = actual(want, files=dict(old.files), versions=(V1,), deployments=(serving(),))
+    changes = diff_lifecycle(want, now, "v1.1.0", {"qa": Resolution("qa", V1, "latest")})
+    by_address = {c.address: c for c in changes}
+    assert by_address["iris/deployment/staging"].action == "delete"
+    assert by_address["iris/deployment/qa"].action == "create"
 
 
 def test_hand_edit_of_a_generated_file_is_drift() -> None:
@@ -191,7 +260,8 @@ def test_render_and_json_come_from_the_same_plan() -> None:
         summary=summarize(changes),
     )
     text = human(plan)
-    assert text.splitlines()[-1] == "Plan: 1 to add, 3 to change, 0 to destroy."
+    # + iris/model, + iris/deployment/staging (nothing runs yet); 3 stages run
+    assert text.splitlines()[-1] == "Plan: 2 to add, 3 to change, 0 to destroy."
     assert "  ~ iris/stage/train@forest  (run, retrain)" in text
     assert "\x1b[" not in text
     assert "\x1b[" in human(plan, color=True)

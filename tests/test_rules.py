@@ -332,7 +332,7 @@ def test_cycle_of_three_is_one_error() -> None:
     text = edit(
         text,
         "    after: staging\n",
-        "    after: staging\n  canary:\n    target: local\n    after: production\n",
+        "    after: staging\n  canary:\n    target: local\n    port: 8090\n    after: production\n",
     )
     where = at(text, "after: ", "canary")
     d = check(text, "environments.staging.after", "promotion order has a cycle", where)
@@ -344,7 +344,8 @@ def test_two_independent_cycles_are_two_errors() -> None:
     text = edit(
         text,
         "monitoring:",
-        "  a:\n    target: local\n    after: b\n  b:\n    target: local\n    after: a\nmonitoring:",
+        "  a:\n    target: local\n    port: 8091\n    after: b\n"
+        "  b:\n    target: local\n    port: 8092\n    after: a\nmonitoring:",
     )
     found = diags(text)
     assert [d.path for d in found] == ["environments.staging.after", "environments.a.after"]

@@ -33,6 +33,7 @@ from mllc.apply.journal import Journal, interrupted_steps, last_apply
 from mllc.apply.lock import acquire
 from mllc.errors import MllcError
 from mllc.observe.pipeline import read_lock
+from mllc.observe.types import RegisteredVersion
 from mllc.observe.world import model_md5_from_lock
 from mllc.plan import Planned
 from mllc.plan.diff import Desired
@@ -136,7 +137,70 @@ class Executor:
             self.progress(f"    wrote {path}")
         return {"written": written}
 
+    def deploy(self, want: Desired, env: str, action: str) -> dict[str, Any]:
+        """Re-resolve with the registry as it is now (a version may just have been added)."""
+        from mllc.registry import list_versions
+        from mllc.targets import local, resolve
+
+        if action == "delete":
+            running = local.servers(self.root, want.name, env)
+            if running:
+                settings = local.Settings(want.name, env, running[-1].host, running[-1].port, None)
+                stopped = local.stop(self.root, settings)
+                self.progress(f"    {env}: stopped server pid {', '.join(map(str, stopped))}")
+            return {"stopped": env}
+        cfg = dict((want.lifecycle.get("environments") or {})[env])
+        gates = list(want.lifecycle.get("gates") or [])
+        res = resolve(
+            env, str(cfg.get("model", "latest")), list_versions(self.root, want.name), gates
+        )
+        if res.blocked:
+            raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
+        if res.version is None:
+            self.progress(f"    {env}: nothing to deploy ({res.reason})")
+            return {"version": None}
+        if cfg.get("target") == "kubernetes":
+            return self.deploy_kubernetes(want, env, res.version)
+        settings = local.Settings.from_record(want.name, env, cfg)
+        now = local.observe(self.root, settings)
+        if (
+            now.healthy
+            and now.version == res.version.version
+            and now.port == settings.port
+            and now.model_md5 in (None, res.version.model_md5)
+        ):
+            self.progress(f"    {env}: already serving {now.version}")
+            return {"version": now.version, "unchanged": True}
+        local.deploy(self.root, settings, res.version, self.progress)
+        return {"version": res.version.version, "port": settings.port}
+
+    def deploy_kubernetes(
+        self, want: Desired, env: str, version: RegisteredVersion
+    ) -> dict[str, Any]:
+        from mllc.api import write_text
+        from mllc.targets import kubernetes, local
+
+        assert want.spec is not None
+        files = kubernetes.render(want.spec, env, version, want.spec_file)
+        for path, text in files.items():
+            write_text(self.root / path, text)
+        message = f"mllc apply: deploy {want.name} {version.version} to {env}"
+        gitops.commit_paths(self.root, sorted(files), message)
+        model = local.model_file(self.root, version.model_md5)
+        kubernetes.publish_model(self.root, want.spec, env, version, model)
+        kubernetes.apply_manifests(want.spec, env, [self.root / p for p in sorted(files)])
+        self.progress(f"    {env}: applied {', '.join(sorted(files))}")
+        return {"version": version.version, "manifests": sorted(files)}
+
     def delete_lifecycle(self, name: str) -> dict[str, Any]:
+        from mllc.targets import local
+
+        for folder in sorted((self.root / ".mllc" / "serve" / name).glob("*")):
+            running = local.servers(self.root, name, folder.name)
+            if running:
+                s = running[-1]
+                local.stop(self.root, local.Settings(name, folder.name, s.host, s.port, None))
+                self.progress(f"    {folder.name}: stopped its server")
         folder = self.root / "pipelines" / name
         shutil.rmtree(folder, ignore_errors=True)
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")
@@ -211,6 +275,11 @@ def apply(
     lock_timeout: float | None = None,
 ) -> ApplyResult:
     plan = planned.plan
+    if plan.blocked:
+        raise ApplyFailed(
+            "apply refused, the plan has blocked changes:\n  "
+            + "\n  ".join(f"{c.address}: {c.reasons[0]}" for c in plan.blocked)
+        )
     with acquire(root, "mllc apply", timeout=lock_timeout):
         _recover(root, progress)
         journal = Journal(root)
@@ -235,6 +304,10 @@ def apply(
             ex.step(f"{name}/commit", ex.commit, _commit_paths(want), message, result)
             if any(c.kind == "model" for c in changes):
                 ex.step(f"{name}/register", ex.register, name, result)
+            for change in changes:
+                if change.kind == "deployment":
+                    env = change.address.rsplit("/", 1)[1]
+                    ex.step(f"{name}/deploy/{env}", ex.deploy, want, env, change.action)
         return result
 
 

@@ -82,6 +82,9 @@ class DeploymentState:
     healthy: bool
     detail: str = ""
     reachable: bool = True
+    host: str | None = None
+    port: int | None = None
+    model_md5: str | None = None
 
 
 @dataclass(frozen=True)

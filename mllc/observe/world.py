@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
-from mllc.observe.types import LifecycleActual, RegisteredVersion
+from mllc.observe.types import DeploymentState, LifecycleActual, RegisteredVersion
 from mllc.plan.diff import Desired, Orphan
 from mllc.plan.model import Binding
 from mllc.yaml12 import load_yaml
@@ -67,7 +67,35 @@ def observe_lifecycle(
         model_md5=model_md5_from_lock(lock, want.name),
         metrics=metrics if isinstance(metrics, dict) else {},
         versions=tuple(v for v in versions if v.name == want.name),
+        deployments=observe_deployments(root, want),
     )
+
+
+def observe_deployments(root: Path, want: Desired) -> tuple[DeploymentState, ...]:
+    """Ask each environment's target what it runs, plus local servers of removed environments."""
+    from mllc.targets import local
+
+    envs: dict[str, Any] = dict(want.lifecycle.get("environments") or {})
+    found = []
+    for env, cfg in envs.items():
+        if cfg.get("target") == "local":
+            found.append(local.observe(root, local.Settings.from_record(want.name, env, cfg)))
+        elif cfg.get("target") == "kubernetes" and want.spec is not None:
+            from mllc.targets import kubernetes
+
+            found.append(kubernetes.observe(want.spec, env))
+    folder = root / ".mllc" / "serve" / want.name
+    for extra in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if extra.name in envs or not extra.is_dir():
+            continue
+        running = local.servers(root, want.name, extra.name)
+        if running:
+            s = running[-1]
+            record = {"host": s.host, "port": s.port}
+            found.append(
+                local.observe(root, local.Settings.from_record(want.name, extra.name, record))
+            )
+    return tuple(found)
 
 
 def find_orphans(root: Path, wanted: set[str]) -> list[Orphan]:

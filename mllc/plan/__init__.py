@@ -12,8 +12,10 @@ from pathlib import Path
 
 from mllc import __version__
 from mllc.errors import MllcError
+from mllc.observe.types import RegisteredVersion
 from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan
 from mllc.plan.model import Binding, Change, Plan, summarize
+from mllc.targets import Resolution, resolve
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,20 @@ def _desired(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str,
                 spec_file=source,
                 files=dict(bundle.items()),
                 lifecycle=lifecycle_document(spec),
+                spec=spec,
             )
         )
     return desired, texts
+
+
+def resolve_all(want: Desired, versions: Sequence[RegisteredVersion]) -> dict[str, Resolution]:
+    """The version each environment of ``want`` should run, given the registry now."""
+    gates = list(want.lifecycle.get("gates") or [])
+    envs = want.lifecycle.get("environments") or {}
+    return {
+        env: resolve(env, str(cfg.get("model", "latest")), versions, gates)
+        for env, cfg in envs.items()
+    }
 
 
 def _targeted(changes: list[Change], target: str) -> list[Change]:
@@ -55,12 +68,16 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
 
     desired, spec_texts = _desired(root, paths)
     versions = list_versions(root)
+    deployments: dict[str, str | None] = {}
     hasher = new_hasher(root)
     changes: list[Change] = []
     for want in desired:
         actual = observe_lifecycle(root, want, versions, hasher)
         upcoming = next_version([v.version for v in actual.versions])
-        changes += diff_lifecycle(want, actual, upcoming)
+        changes += diff_lifecycle(want, actual, upcoming, resolve_all(want, actual.versions))
+        deployments.update(
+            {f"{d.lifecycle}/{d.environment}": d.version for d in actual.deployments}
+        )
     hasher.save()
     orphans = find_orphans(root, {d.name for d in desired})
     for orphan in orphans:
@@ -76,7 +93,9 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             f"resource targeting is in effect (--target {target}): the plan may be "
             "incomplete; use it for exceptional cases only"
         )
-    bound: Binding = binding(root, spec_texts, desired, orphans, versions)
+    bound: Binding = binding(root, spec_texts, desired, orphans, versions).model_copy(
+        update={"deployments": dict(sorted(deployments.items()))}
+    )
     plan = Plan(
         mllc_version=__version__,
         lifecycles=tuple(sorted({d.name for d in desired} | {o.name for o in orphans})),

@@ -19,6 +19,8 @@ import yaml
 from mllc.gates import evaluate
 from mllc.observe.types import LifecycleActual, StageState
 from mllc.plan.model import Category, Change
+from mllc.spec.models import Lifecycle
+from mllc.targets import Resolution
 
 _UPSTREAM = ("prepare", "split", "train")
 
@@ -31,6 +33,7 @@ class Desired:
     spec_file: str
     files: Mapping[str, str]  # generated path -> text
     lifecycle: Mapping[str, Any]  # the lifecycle record (gates, metadata, environments, ...)
+    spec: Lifecycle | None = None  # for the targets' own rendering (Kubernetes manifests)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,11 @@ def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterat
                 lifecycle=want.name,
                 kind="file",
                 action="create",
-                category="retrain" if stale else "metadata",
+                category="redeploy"
+                if path.startswith("deploy/")
+                else "retrain"
+                if stale
+                else "metadata",
                 reasons=(f"generated from {want.spec_file}",),
             )
             continue
@@ -130,7 +137,11 @@ def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterat
             lifecycle=want.name,
             kind="file",
             action="update",
-            category="retrain" if stale else "metadata",
+            category="redeploy"
+            if path.startswith("deploy/")
+            else "retrain"
+            if stale
+            else "metadata",
             reasons=reasons,
         )
 
@@ -234,24 +245,107 @@ def _record_changes(want: Desired, actual: LifecycleActual) -> Iterator[Change]:
                 category=category,
                 reasons=tuple(_change_text(*d) for d in diffs),
             )
-    old_envs = old.get("environments") or {}
-    new_envs = new.get("environments") or {}
-    for env in [*old_envs, *(e for e in new_envs if e not in old_envs)]:
-        diffs = list(leaf_diff(old_envs.get(env), new_envs.get(env), f"environments.{env}"))
-        if not diffs:
+
+
+def _deployment_changes(
+    want: Desired,
+    actual: LifecycleActual,
+    resolutions: Mapping[str, Resolution],
+    pipeline_runs: bool,
+) -> Iterator[Change]:
+    """Each environment: the version it should run against what its target reports."""
+    old = _parse(actual.files.get(f"pipelines/{want.name}/lifecycle.yaml"))
+    old_envs = (old.get("environments") if isinstance(old, dict) else None) or {}
+    new_envs = want.lifecycle.get("environments") or {}
+    observed = {d.environment: d for d in actual.deployments}
+    for env in [*new_envs, *(e for e in [*old_envs, *observed] if e not in new_envs)]:
+        address = f"{want.name}/deployment/{env}"
+        dep = observed.get(env)
+        running = dep.version if dep is not None and dep.healthy else None
+        if env not in new_envs:
+            if dep is not None and dep.version is not None and dep.target == "local":
+                yield Change(
+                    address=address,
+                    lifecycle=want.name,
+                    kind="deployment",
+                    action="delete",
+                    category="redeploy",
+                    reasons=(f"environment {env} was removed: stop its server ({dep.detail})",),
+                    before=dep.version,
+                )
             continue
-        action = "create" if env not in old_envs else "delete" if env not in new_envs else "update"
+        cfg = new_envs[env]
+        res = resolutions.get(env)
+        reasons = [
+            _change_text(*d)
+            for d in leaf_diff(old_envs.get(env), cfg, f"environments.{env}")
+            if env in old_envs
+        ]
+        if res is not None and res.blocked:
+            yield Change(
+                address=address,
+                lifecycle=want.name,
+                kind="deployment",
+                action="update" if running else "create",
+                category="redeploy",
+                reasons=(f"blocked: {res.blocked}", *reasons),
+                before=running,
+                blocking=True,
+            )
+            continue
+        wanted = res.version.version if res is not None and res.version is not None else None
+        after: tuple[str, ...] = ()
+        if pipeline_runs and cfg.get("model") == "latest":
+            after = (
+                "the version: the new one if the pipeline registers one that passes the gates",
+            )
+        if dep is not None and not dep.reachable:
+            reasons.append(dep.detail)
+        elif dep is not None and dep.version is not None and not dep.healthy:
+            reasons.append(f"unhealthy: {dep.detail}")
+        elif (
+            dep is not None
+            and wanted is not None
+            and dep.model_md5
+            and res is not None
+            and res.version is not None
+            and dep.model_md5 != res.version.model_md5
+        ):
+            reasons.append(f"serves model {dep.model_md5[:12]}, not {wanted}'s")
+        if dep is not None and dep.healthy and cfg.get("port") not in (None, dep.port):
+            reasons.append(f"serving on port {dep.port}, the spec says {cfg.get('port')}")
+        if wanted is None and not after:
+            # Nothing deployable (nothing registered, or no version passes the gates):
+            # whatever runs keeps running; `mllc status` says why nothing moves.
+            continue
+        if wanted is not None and wanted != running:
+            reasons.insert(
+                0,
+                f"{env}: {running or 'nothing running'} → {wanted} ({res.reason})"
+                if res is not None
+                else f"{env}: → {wanted}",
+            )
+        if not reasons and not after:
+            continue
         yield Change(
-            address=f"{name}/deployment/{env}",
-            lifecycle=name,
+            address=address,
+            lifecycle=want.name,
             kind="deployment",
-            action=action,
+            action="create" if dep is None or dep.version is None else "update",
             category="redeploy",
-            reasons=tuple(_change_text(*d) for d in diffs[:8]),
+            reasons=tuple(reasons) or (f"{env}: {running} → a version known after apply",),
+            known_after_apply=after,
+            before=running,
+            after=wanted,
         )
 
 
-def diff_lifecycle(want: Desired, actual: LifecycleActual, next_version: str) -> list[Change]:
+def diff_lifecycle(
+    want: Desired,
+    actual: LifecycleActual,
+    next_version: str,
+    resolutions: Mapping[str, Resolution] | None = None,
+) -> list[Change]:
     stale = any(s.stale for s in actual.stages)
     changes = list(_file_changes(want, actual, stale))
     stage_changes = list(_stage_changes(want.name, actual.stages))
@@ -260,6 +354,7 @@ def diff_lifecycle(want: Desired, actual: LifecycleActual, next_version: str) ->
     if model is not None:
         changes.append(model)
     changes += _record_changes(want, actual)
+    changes += _deployment_changes(want, actual, resolutions or {}, model is not None)
     return changes
 
 

@@ -107,8 +107,11 @@ def environment(e: Mapping[str, Any]) -> list[str]:
             out.append("target kubernetes needs a 'kubernetes' section")
         if e.get("port") is not None or host != "127.0.0.1":
             out.append("port and host apply to target local")
-    elif target == "local" and e.get("kubernetes") is not None:
-        out.append("a 'kubernetes' section applies to target kubernetes only")
+    elif target == "local":
+        if e.get("kubernetes") is not None:
+            out.append("a 'kubernetes' section applies to target kubernetes only")
+        if e.get("port") is None:
+            out.append("target local needs a port (1024-65535) for its server")
     if isinstance(host, str):
         if not re.match(r"^[A-Za-z0-9.:-]+$", host):
             out.append(f"host {host!r} is not an address or host name")

@@ -454,7 +454,7 @@ class Environment(Strict):
         "pinned version vX.Y.Z.",
     )
     port: int | None = Field(
-        None, ge=1024, le=65535, description="Port of the local server (1024-65535)."
+        None, ge=1024, le=65535, description="Port of the local server (1024-65535; required)."
     )
     host: str = Field(
         "127.0.0.1",

@@ -1,0 +1,319 @@
+"""The ``local`` target: one real V2 inference server process per environment.
+
+Servers are started detached (their own session: they outlive the apply), write a
+state file when ready, and are observed through the server itself — its V2
+metadata says which version and model hash it serves. Switching versions starts
+the new server on the same port (SO_REUSEPORT) and stops the old one only once
+the new one answers ready, so the endpoint never goes dark.
+
+Files, under the repository: ``.mllc/serve/<name>/<env>/server-<id>.json`` (state,
+written by the server) and ``.log``; captured requests in
+``.mllc/capture/<name>/<env>/``. The token is passed by the name of its
+environment variable; its value is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mllc.errors import MllcError
+from mllc.observe.types import DeploymentState, RegisteredVersion
+
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the spec says about one local environment (no secret values)."""
+
+    lifecycle: str
+    environment: str
+    host: str
+    port: int
+    token_env: str | None  # the variable's name, from ``token: env:NAME``
+
+    @classmethod
+    def from_record(cls, lifecycle: str, environment: str, env: dict[str, Any]) -> Settings:
+        token = env.get("token")
+        return cls(
+            lifecycle=lifecycle,
+            environment=environment,
+            host=str(env.get("host") or "127.0.0.1"),
+            port=int(env["port"]),
+            token_env=token.split(":", 1)[1] if isinstance(token, str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Server:
+    """One running (or dead) server, from its state file."""
+
+    state_file: Path
+    pid: int
+    version: str
+    model_md5: str
+    host: str
+    port: int
+
+
+def serve_dir(root: Path, lifecycle: str, environment: str) -> Path:
+    return root / ".mllc" / "serve" / lifecycle / environment
+
+
+def capture_dir(root: Path, lifecycle: str, environment: str) -> Path:
+    return root / ".mllc" / "capture" / lifecycle / environment
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not serving
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
+    found = []
+    for path in sorted(serve_dir(root, lifecycle, environment).glob("server-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found.append(
+                Server(
+                    path,
+                    int(data["pid"]),
+                    str(data["version"]),
+                    str(data["model_md5"]),
+                    str(data["host"]),
+                    int(data["port"]),
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a state file being written, or foreign: not a server we can talk to
+    return found
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    timeout: float = 2.0,
+) -> tuple[int, Any]:
+    """One HTTP request to a server; (status, parsed JSON or None). OSError when unreachable."""
+    conn = http.client.HTTPConnection(_connect_host(host), port, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw) if raw else None
+        except ValueError:
+            return response.status, None
+    finally:
+        conn.close()
+
+
+def _token(settings: Settings) -> str | None:
+    return os.environ.get(settings.token_env) if settings.token_env else None
+
+
+def observe(root: Path, settings: Settings) -> DeploymentState:
+    """Ask the running server(s) what they serve; dead ones are reported as such."""
+    running = servers(root, settings.lifecycle, settings.environment)
+
+    def state(version: str | None, healthy: bool, detail: str, **extra: Any) -> DeploymentState:
+        return DeploymentState(
+            lifecycle=settings.lifecycle,
+            environment=settings.environment,
+            target="local",
+            version=version,
+            healthy=healthy,
+            detail=detail,
+            **extra,
+        )
+
+    if not running:
+        return state(None, False, "no server running")
+    live = [s for s in running if _alive(s.pid)]
+    if not live:
+        s = running[-1]
+        return state(
+            s.version,
+            False,
+            f"server for {s.version} (pid {s.pid}) is not running",
+            port=s.port,
+        )
+    s = live[-1]
+    where = f"{s.host}:{s.port}"
+    try:
+        status, meta = request(
+            s.host, s.port, "GET", f"/v2/models/{settings.lifecycle}", token=_token(settings)
+        )
+    except OSError as exc:
+        return state(
+            s.version,
+            False,
+            f"server pid {s.pid} not answering on {where}: {exc.strerror or exc}",
+            port=s.port,
+        )
+    if status == 401:
+        ready, _ = request(s.host, s.port, "GET", "/v2/health/ready")
+        return state(
+            s.version,
+            ready == 200,
+            f"on {where} (version from its state file: set {settings.token_env} to ask it)",
+            port=s.port,
+            host=s.host,
+        )
+    if status != 200 or not isinstance(meta, dict):
+        return state(
+            s.version,
+            False,
+            f"{where} answered {status}",
+            port=s.port,
+        )
+    versions = meta.get("versions") or [None]
+    md5 = (meta.get("parameters") or {}).get("model_md5")
+    return state(
+        str(versions[0]),
+        True,
+        f"serving on {where}" + (f" ({len(live)} servers)" if len(live) > 1 else ""),
+        port=s.port,
+        host=s.host,
+        model_md5=md5 if isinstance(md5, str) else None,
+    )
+
+
+def model_file(root: Path, md5: str) -> Path:
+    """The version's binary in the DVC cache (content-addressed: its name is its hash)."""
+    path = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    if not path.is_file():
+        raise MllcError(
+            f"the model {md5[:12]} is not in the local DVC cache (.dvc/cache): "
+            "run 'dvc pull' or 'dvc repro' to get it"
+        )
+    return path
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], state: Path, log: Path, settings: Settings, version: str
+) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+            raise MllcError(
+                f"the {settings.environment} server exited ({proc.returncode}) before it was "
+                f"ready: {' / '.join(tail) or 'no output'} (log: {log})"
+            )
+        if state.is_file():
+            try:
+                status, _ = request(
+                    settings.host, settings.port, "GET", "/v2/health/ready", timeout=1.0
+                )
+            except OSError:
+                status = 0
+            if status == 200:
+                return
+        time.sleep(0.05)
+    proc.kill()
+    raise MllcError(f"the {settings.environment} server for {version} was not ready in time")
+
+
+def stop(root: Path, settings: Settings, keep: Path | None = None) -> list[int]:
+    """SIGTERM every server of the environment but ``keep``; SIGKILL after a grace period."""
+    stopped = []
+    targets = [
+        s for s in servers(root, settings.lifecycle, settings.environment) if s.state_file != keep
+    ]
+    for s in targets:
+        if _alive(s.pid):
+            os.kill(s.pid, signal.SIGTERM)
+            stopped.append(s.pid)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for s in targets:
+        while _alive(s.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(s.pid):
+            os.kill(s.pid, signal.SIGKILL)
+        s.state_file.unlink(missing_ok=True)
+        s.state_file.with_suffix(".log").unlink(missing_ok=True)
+    return stopped
+
+
+def deploy(
+    root: Path,
+    settings: Settings,
+    version: RegisteredVersion,
+    progress: Callable[[str], None],
+) -> None:
+    """Start ``version``'s server, wait until it is ready, then stop the previous ones."""
+    if settings.token_env and not os.environ.get(settings.token_env):
+        raise MllcError(
+            f"{settings.lifecycle}/{settings.environment} requires a token: set the "
+            f"environment variable {settings.token_env}"
+        )
+    model = model_file(root, version.model_md5)
+    folder = serve_dir(root, settings.lifecycle, settings.environment)
+    folder.mkdir(parents=True, exist_ok=True)
+    ident = secrets.token_hex(4)
+    state = folder / f"server-{ident}.json"
+    log = folder / f"server-{ident}.log"
+    args = [
+        sys.executable, "-m", "mllc.serve",
+        "--name", settings.lifecycle,
+        "--env", settings.environment,
+        "--version", version.version,
+        "--model-md5", version.model_md5,
+        "--model-file", str(model),
+        "--host", settings.host,
+        "--port", str(settings.port),
+        "--state-file", str(state),
+        "--capture-dir", str(capture_dir(root, settings.lifecycle, settings.environment)),
+    ]  # fmt: skip
+    if settings.token_env:
+        args += ["--token-env", settings.token_env]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            args,
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives the apply, and a Ctrl-C in its terminal
+        )
+    _wait_ready(proc, state, log, settings, version.version)
+    previous = stop(root, settings, keep=state)
+    where = f"{settings.host}:{settings.port}"
+    note = f", stopped pid {', '.join(map(str, previous))}" if previous else ""
+    progress(
+        f"    {settings.environment}: serving {version.version} on {where} (pid {proc.pid}{note})"
+    )
