@@ -233,6 +233,17 @@ def validate_data(
         diags.extend(_from_pydantic(file, exc, positions))
     for path, message in rules.check(data, allowed):
         diags.append(Diagnostic(file, *positions.of_value(path), format_path(path), message))
+    if spec is not None and any(e.target == "kubernetes" for e in spec.environments.values()):
+        # Names a cluster would refuse (too long once KServe derives its own from them).
+        from mllc.targets.manifests import problems
+
+        for env, cfg in spec.environments.items():
+            if cfg.target == "kubernetes":
+                path = ("environments", env)
+                diags += [
+                    Diagnostic(file, *positions.of_value(path), format_path(path), m, "kubernetes")
+                    for m in problems(spec, env)
+                ]
     diags = sort_diagnostics(diags)
     return LoadResult(file, spec if not diags else None, tuple(diags))
 

@@ -437,7 +437,7 @@ class KubernetesTarget(Strict):
     @field_validator("memory")
     @classmethod
     def _memory(cls, v: str) -> str:
-        if not re.match(r"^\d+(\.\d+)?([EPTGMK]i?|[mk])?$", v):
+        if not re.match(r"^\d+(\.\d+)?([EPTGM]i?|Ki|k|m)?$", v):
             raise ValueError(f"{v!r} is not a Kubernetes memory quantity (e.g. 512Mi, 2Gi)")
         return v
 

@@ -1,0 +1,383 @@
+"""The ``kubernetes`` target: KServe manifests applied and observed with kubectl (DESIGN §9).
+
+Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here as
+:func:`render`). This module holds the three edges that touch the world:
+
+- :func:`observe` runs ``kubectl get inferenceservice <name>-<env> -o json`` and
+  reads the ``mllc.dev/version`` label and the ``Ready`` condition. It never
+  raises: a missing kubectl or an unreachable cluster gives a
+  :class:`DeploymentState` with ``reachable=False`` and a plain ``detail``, so
+  ``plan`` can say so and go on.
+- :func:`apply_manifests` runs ``kubectl apply --server-side`` as field manager
+  ``mllc``, and raises :class:`MllcError` when that fails.
+- :func:`publish_model` copies a registered model file to
+  ``<storage_uri>/<name>/<version>/model.joblib`` with fsspec.
+
+kubectl runs with the spec's ``context`` (else the current one) and the caller's
+environment, so the usual kubeconfig, KUBECONFIG and cloud login plugins apply.
+Secrets stay out of every message: the spec only names a service account, and
+what kubectl or a storage library prints is reduced to one line with URL
+credentials and the values of secret-looking environment variables masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mllc.errors import MllcError
+from mllc.observe.hashing import file_md5
+from mllc.observe.types import DeploymentState, RegisteredVersion
+from mllc.spec.models import Lifecycle
+from mllc.targets.manifests import (
+    LABEL_PREFIX,
+    model_file_uri,
+    object_name,
+    render,
+    settings,
+)
+
+__all__ = [
+    "TARGET",
+    "apply_manifests",
+    "observe",
+    "publish_model",
+    "render",
+]
+
+TARGET = "kubernetes"
+# A plan must not hang on a cluster that does not answer: kubectl gives up after
+# REQUEST_TIMEOUT per request, the process is killed after the second bound.
+OBSERVE_REQUEST_TIMEOUT = "10s"
+OBSERVE_TIMEOUT = 30.0
+APPLY_REQUEST_TIMEOUT = "60s"
+APPLY_TIMEOUT = 180.0
+
+# Storage KServe can read but mllc cannot write to, and why.
+_UNPUBLISHABLE = {
+    "pvc": "a PersistentVolumeClaim is only reachable from inside the cluster: copy the "
+    "file into the volume there",
+    "http": "KServe downloads http(s):// models but mllc has no standard way to upload them",
+    "https": "KServe downloads http(s):// models but mllc has no standard way to upload them",
+    "azureblob": "fsspec has no azureblob:// file system (adlfs reads az:// and abfs://)",
+}
+
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # kubectl's client-go log lines
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@")
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|CREDENTIAL|PRIVATE|(^|_)KEY($|_)|API_?KEY", re.I)
+
+
+# ------------------------------------------------------------------ messages
+
+
+def _redact(text: str) -> str:
+    """Mask what could be a credential: ``user:pass@`` in URLs, secret env values."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    for name, value in os.environ.items():
+        # Short values would mask ordinary words; a real secret is longer.
+        if len(value) >= 6 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+def _summary(output: str) -> str:
+    """The line of kubectl's (or a library's) output that says what went wrong.
+
+    kubectl prints client-go log lines ("E1126 23:58:53 ... memcache.go ...")
+    before its own one-line verdict: prefer the first line that is not one.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    plain = [line for line in lines if not _KLOG.match(line)]
+    line = (plain or lines or ["no output"])[0]
+    if line == "error: EOF":
+        # kubectl prompted for a user name (no credentials for that cluster in the
+        # kubeconfig) and read the end of our empty stdin.
+        line = "kubectl asked for credentials the kubeconfig does not have (error: EOF)"
+    if len(line) > 300:
+        line = line[:297] + "..."
+    return _redact(line)
+
+
+def _context_args(context: str | None) -> list[str]:
+    if context is None:
+        return []
+    if not context or any(c in context for c in "\x00\n\r"):
+        raise MllcError(f"kubectl context {context!r} is not a context name")
+    # One argument, "--context=VALUE": a context read from a spec can never be
+    # taken by kubectl as a flag of its own.
+    return [f"--context={context}"]
+
+
+def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run kubectl with no stdin, in its own process group, killed whole on timeout.
+
+    stdin is empty so a kubectl that prompts for credentials fails at once
+    instead of waiting. The process group matters because kubectl may start
+    credential plugins (exec auth): killing kubectl alone would leave them
+    running after mllc has given up.
+    """
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            # Bounded: a plugin that left the group could keep the pipes open.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=5)
+            raise
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _where(spec: Lifecycle, env: str) -> str:
+    context = settings(spec, env).context
+    return f"{spec.metadata.name}/{env} (context {context or 'current'})"
+
+
+# ------------------------------------------------------------------ observe
+
+
+def _state(
+    spec: Lifecycle,
+    env: str,
+    *,
+    version: str | None = None,
+    healthy: bool = False,
+    detail: str = "",
+    reachable: bool = True,
+) -> DeploymentState:
+    return DeploymentState(
+        lifecycle=spec.metadata.name,
+        environment=env,
+        target=TARGET,
+        version=version,
+        healthy=healthy,
+        detail=detail,
+        reachable=reachable,
+    )
+
+
+def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
+    if not isinstance(obj, dict):
+        return _state(spec, env, reachable=False, detail="kubectl printed no InferenceService")
+    metadata = obj.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    version = labels.get(LABEL_PREFIX + "version")
+    if not isinstance(version, str):
+        return _state(
+            spec,
+            env,
+            detail="an InferenceService of that name exists but mllc did not create it "
+            f"(no {LABEL_PREFIX}version label)",
+        )
+    status = obj.get("status") or {}
+    ready = next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if isinstance(c, dict) and c.get("type") == "Ready"
+        ),
+        None,
+    )
+    if ready is not None and ready.get("status") == "True":
+        url = status.get("url")
+        return _state(
+            spec, env, version=version, healthy=True, detail=f"ready at {url}" if url else "ready"
+        )
+    if ready is None:
+        return _state(spec, env, version=version, detail="not ready yet (no Ready condition)")
+    why = ready.get("message") or ready.get("reason") or "Ready is " + str(ready.get("status"))
+    return _state(spec, env, version=version, detail=f"not ready: {_summary(str(why))}")
+
+
+def observe(spec: Lifecycle, env: str, kubectl: str = "kubectl") -> DeploymentState:
+    """What the cluster runs for ``env``: the version label and the Ready condition.
+
+    Never raises for the world's sake: kubectl missing, a cluster that does not
+    answer or refuses us give ``reachable=False`` and a ``detail`` saying so. An
+    InferenceService that does not exist gives ``version=None`` (nothing deployed).
+    """
+    k8s = settings(spec, env)
+    exe = shutil.which(kubectl)
+    if exe is None:
+        return _state(spec, env, reachable=False, detail="no cluster reachable: kubectl not found")
+    try:
+        context = _context_args(k8s.context)
+    except MllcError as exc:
+        return _state(spec, env, reachable=False, detail=exc.detail)
+    argv = [
+        exe,
+        *context,
+        "get",
+        "inferenceservice",
+        object_name(spec.metadata.name, env),
+        f"--namespace={k8s.namespace}",
+        "--output=json",
+        f"--request-timeout={OBSERVE_REQUEST_TIMEOUT}",
+    ]
+    try:
+        proc = _run(argv, OBSERVE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return _state(
+            spec,
+            env,
+            reachable=False,
+            detail=f"no cluster reachable: kubectl did not answer within {OBSERVE_TIMEOUT:g}s",
+        )
+    except OSError as exc:
+        return _state(spec, env, reachable=False, detail=f"no cluster reachable: {exc.strerror}")
+    if proc.returncode != 0:
+        line = _summary(proc.stderr or proc.stdout)
+        if "(NotFound)" in line:
+            return _state(spec, env, detail="not deployed")
+        if "doesn't have a resource type" in line:
+            # The cluster answered: nothing of ours can run there until KServe is.
+            return _state(spec, env, detail="KServe is not installed in the cluster: " + line)
+        if line.startswith("Error from server"):
+            return _state(spec, env, reachable=False, detail="the cluster refused: " + line)
+        return _state(spec, env, reachable=False, detail="no cluster reachable: " + line)
+    try:
+        obj = json.loads(proc.stdout)
+    except ValueError:
+        return _state(spec, env, reachable=False, detail="kubectl printed something not JSON")
+    return _from_object(spec, env, obj)
+
+
+# ------------------------------------------------------------------ apply
+
+
+def apply_manifests(
+    spec: Lifecycle,
+    env: str,
+    paths: Sequence[str | os.PathLike[str]],
+    kubectl: str = "kubectl",
+) -> list[str]:
+    """``kubectl apply --server-side`` the given manifest files; kubectl's report lines.
+
+    Raises MllcError with one clear line when kubectl is missing, the cluster
+    cannot be reached or it refuses the objects.
+    """
+    k8s = settings(spec, env)
+    where = _where(spec, env)
+    if not paths:
+        return []
+    exe = shutil.which(kubectl)
+    if exe is None:
+        raise MllcError(
+            f"cannot deploy {where}: kubectl not found (install it and configure a context)"
+        )
+    argv = [
+        exe,
+        *_context_args(k8s.context),
+        "apply",
+        "--server-side",
+        "--field-manager=mllc",
+        # GitOps: the spec is the truth. A field someone changed by hand (kubectl
+        # edit, scale) would otherwise make every later apply stop on a conflict.
+        "--force-conflicts",
+        f"--request-timeout={APPLY_REQUEST_TIMEOUT}",
+    ]
+    for path in paths:
+        argv.append(f"--filename={os.fspath(path)}")
+    try:
+        proc = _run(argv, APPLY_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise MllcError(
+            f"cannot deploy {where}: kubectl did not finish within {APPLY_TIMEOUT:g}s"
+        ) from None
+    except OSError as exc:
+        raise MllcError(f"cannot deploy {where}: {exc.strerror}") from None
+    if proc.returncode != 0:
+        raise MllcError(f"kubectl apply failed for {where}: {_summary(proc.stderr or proc.stdout)}")
+    return [_redact(line.strip()) for line in proc.stdout.splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------ publish
+
+
+def _protocol(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "file"
+
+
+def _filesystem(url: str) -> Any:
+    """The fsspec file system of ``url``; MllcError naming the package it needs."""
+    protocol = _protocol(url)
+    if protocol in _UNPUBLISHABLE:
+        raise MllcError(f"cannot publish to {protocol}:// storage: {_UNPUBLISHABLE[protocol]}")
+    try:
+        # Imported here: fsspec comes with DVC but only publishing needs it.
+        fsspec = importlib.import_module("fsspec")
+    except ImportError:
+        raise MllcError(
+            "publishing a model needs the fsspec package (pip install fsspec)"
+        ) from None
+    try:
+        return fsspec.filesystem(protocol)
+    except ImportError as exc:
+        # fsspec's own message names the package: "Install s3fs to access S3".
+        raise MllcError(f"cannot publish to {protocol}:// storage: {_summary(str(exc))}") from None
+    except ValueError:
+        raise MllcError(
+            f"cannot publish to {protocol}:// storage: fsspec does not know it"
+        ) from None
+
+
+def publish_model(
+    root: Path,
+    spec: Lifecycle,
+    env: str,
+    version: RegisteredVersion,
+    model_file: str | os.PathLike[str],
+    *,
+    fs_url: str | None = None,
+) -> str:
+    """Copy ``model_file`` to ``<storage_uri>/<name>/<version>/model.joblib``; that URL.
+
+    ``model_file`` is relative to ``root`` unless absolute; its MD5 must be the
+    version's registered ``model_md5``, so a version never publishes another
+    model's bytes. ``fs_url`` replaces the spec's ``storage_uri`` as the base:
+    tests (and dry runs) pass a ``memory://`` or ``file://`` URL, which the spec
+    does not accept. Credentials come from the storage library's usual sources
+    (environment, config files, instance roles) and appear in no message.
+    """
+    k8s = settings(spec, env)
+    name = spec.metadata.name
+    source = Path(model_file) if Path(model_file).is_absolute() else root / model_file
+    if not source.is_file():
+        raise MllcError(f"cannot publish {name} {version.version}: {source} does not exist")
+    md5 = file_md5(source)
+    if md5 != version.model_md5:
+        raise MllcError(
+            f"cannot publish {name} {version.version}: {source} has MD5 {md5}, the registry "
+            f"says {version.model_md5}"
+        )
+    url = model_file_uri(fs_url or k8s.storage_uri, name, version.version)
+    fs = _filesystem(url)
+    try:
+        if _protocol(url) in ("file", "local"):
+            # Only a local disk needs the folders first. Object stores have none,
+            # and s3fs's makedirs would even create a missing bucket.
+            fs.makedirs(url.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(source), url)
+    except Exception as exc:  # storage libraries raise anything: report one safe line
+        raise MllcError(
+            f"cannot publish {name} {version.version} to {_redact(url)}: "
+            f"{type(exc).__name__}: {_summary(str(exc))}"
+        ) from None
+    return _redact(url)
