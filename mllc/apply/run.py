@@ -220,7 +220,7 @@ class Executor:
         return {"commit": commit}
 
     def register(self, name: str, result: ApplyResult) -> dict[str, Any]:
-        from mllc.registry import register
+        from mllc.registry import find_by_md5, register
 
         md5 = model_md5_from_lock(read_lock(self.root / f"pipelines/{name}/dvc.lock"), name)
         commit = gitops.head(self.root)
@@ -238,6 +238,10 @@ class Executor:
                 f"{name}: the model's dvc.lock is not committed at HEAD; cannot register "
                 "a version that a commit does not pin"
             )
+        known = find_by_md5(self.root, name, md5)
+        if known is not None:
+            self.progress(f"    model md5 {md5[:12]} is already {name}@{known.version}")
+            return {"version": known.version, "model_md5": md5, "already": True}
         version = register(
             self.root,
             name,

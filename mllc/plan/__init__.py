@@ -7,7 +7,7 @@ files, DVC locks, file hashes and Git tags. Safe on any pull request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mllc import __version__
@@ -58,6 +58,22 @@ def resolve_all(want: Desired, versions: Sequence[RegisteredVersion]) -> dict[st
     }
 
 
+def with_manifests(want: Desired, resolutions: dict[str, Resolution]) -> Desired:
+    """Add the Kubernetes manifests of each resolved kubernetes environment to the files."""
+    envs = want.lifecycle.get("environments") or {}
+    kube = [e for e, cfg in envs.items() if cfg.get("target") == "kubernetes"]
+    if want.spec is None or not kube:
+        return want
+    from mllc.targets.kubernetes import render
+
+    files = dict(want.files)
+    for env in kube:
+        res = resolutions.get(env)
+        if res is not None and res.version is not None and not res.blocked:
+            files.update(render(want.spec, env, res.version, want.spec_file))
+    return replace(want, files=files)
+
+
 def _targeted(changes: list[Change], target: str) -> list[Change]:
     return [c for c in changes if c.address == target or c.address.startswith(target + "/")]
 
@@ -71,10 +87,12 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     deployments: dict[str, str | None] = {}
     hasher = new_hasher(root)
     changes: list[Change] = []
-    for want in desired:
+    for i, want in enumerate(desired):
+        resolutions = resolve_all(want, [v for v in versions if v.name == want.name])
+        want = desired[i] = with_manifests(want, resolutions)
         actual = observe_lifecycle(root, want, versions, hasher)
         upcoming = next_version([v.version for v in actual.versions])
-        changes += diff_lifecycle(want, actual, upcoming, resolve_all(want, actual.versions))
+        changes += diff_lifecycle(want, actual, upcoming, resolutions)
         deployments.update(
             {f"{d.lifecycle}/{d.environment}": d.version for d in actual.deployments}
         )
