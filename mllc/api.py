@@ -66,9 +66,10 @@ def load(path: str) -> Lifecycle:
 
 
 def dump_yaml(spec: Lifecycle) -> str:
-    import yaml
+    """The spec as YAML that reads back to an equal spec (see ``compile.dump_yaml``)."""
+    from mllc.compile import dump_yaml as dump
 
-    return yaml.safe_dump(spec.dump(), sort_keys=False, allow_unicode=True, width=100)
+    return dump(spec.dump(), sort_keys=False)
 
 
 def schema_text(kind: str = "lifecycle") -> str:

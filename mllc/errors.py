@@ -20,6 +20,14 @@ EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
 
 
+# Every C0/C1 control character and the Unicode line/paragraph separators, escaped.
+_ESCAPES = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
 @dataclass(frozen=True, order=True)
 class Diagnostic:
     """One problem found in a user's input, with where it is."""
@@ -33,11 +41,12 @@ class Diagnostic:
     hint: str | None = field(default=None, compare=False)
 
     def render(self) -> str:
+        """One line, always: control characters from user text are escaped."""
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return text.translate(_ESCAPES)
 
     def to_json(self) -> dict[str, Any]:
         return {

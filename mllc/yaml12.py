@@ -70,6 +70,8 @@ for _tag, _regexp, _first in (
 def _construct_int12(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     # ruamel SafeConstructor.construct_yaml_int under 1.2: "010" is ten, "0o10" eight.
     text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+    if not text.lstrip("+-"):
+        raise ValueError("an integer needs digits")
     sign = -1 if text[0] == "-" else 1
     text = text.lstrip("+-")
     for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):

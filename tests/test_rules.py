@@ -826,7 +826,12 @@ def test_empty_file(text: str) -> None:
 
 
 def test_top_level_list() -> None:
-    check("# a list\n- a\n- b\n", "", "a spec is a mapping (apiVersion, kind, metadata, ...), not a list", (2, 1))
+    check(
+        "# a list\n- a\n- b\n",
+        "",
+        "a spec is a mapping (apiVersion, kind, metadata, ...), not a list",
+        (2, 1),
+    )
 
 
 @pytest.mark.parametrize(

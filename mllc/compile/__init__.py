@@ -52,10 +52,16 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # PyYAML quotes what YAML 1.1 would misread; DVC reads YAML 1.2, where e.g. a
     # plain 1e3 is a number: quote those too, or dvc.lock would record a float.
-    style = "'" if ambiguous(value) else None
+    if any(c in value for c in _BREAKS):
+        style: str | None = '"'  # escaped: plain or single-quoted, YAML would fold them
+    else:
+        style = "'" if ambiguous(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

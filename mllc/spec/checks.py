@@ -13,7 +13,9 @@ the models' to report.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +25,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def source(s: Mapping[str, Any]) -> list[str]:
@@ -57,8 +63,10 @@ def column(c: Mapping[str, Any]) -> list[str]:
             out.append("values must list at least one category")
         else:
             # (type, value) pairs: 1 and true are different categories
-            keys = [(type(v).__name__, v) for v in values if isinstance(v, str | int | bool)]
-            dupes = sorted({str(v) for t, v in keys if keys.count((t, v)) > 1})
+            counts = Counter(
+                (type(v).__name__, v) for v in values if isinstance(v, str | int | bool)
+            )
+            dupes = sorted({str(v) for (_, v), n in counts.items() if n > 1})
             if dupes:
                 out.append(f"values lists {', '.join(dupes)} more than once")
     return out
@@ -113,7 +121,7 @@ def environment(e: Mapping[str, Any]) -> list[str]:
         if e.get("port") is None:
             out.append("target local needs a port (1024-65535) for its server")
     if isinstance(host, str):
-        if not re.match(r"^[A-Za-z0-9.:-]+$", host):
+        if not re.fullmatch(r"[A-Za-z0-9.:-]+", host, re.ASCII):
             out.append(f"host {host!r} is not an address or host name")
         elif host not in LOOPBACK and e.get("token") is None:
             out.append(

@@ -29,14 +29,14 @@ from mllc.spec import checks, vocab
 
 API_VERSION = "mllc/v1"
 
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", re.ASCII)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", re.ASCII)
+_VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$", re.ASCII)
 _GATE = re.compile(
-    r"^\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$"
+    r"^\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$", re.ASCII
 )
-_SECRET_REF = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_REF = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$", re.ASCII)
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$", re.ASCII)
 
 
 def _first(problems: list[str]) -> None:
@@ -48,7 +48,7 @@ def _first(problems: list[str]) -> None:
 def _dns_label(value: str) -> str:
     if len(value) > 63:
         raise ValueError(f"{value!r} is longer than 63 characters")
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a lowercase DNS label (a-z, 0-9 and '-', starting with a "
             "letter, not ending with '-'): names become DVC stages, Kubernetes objects "
@@ -74,7 +74,7 @@ def _repo_path(value: str) -> str:  # messages quote the path as written, not as
 
 
 def _secret_ref(value: str) -> str:
-    if not _SECRET_REF.match(value):
+    if not _SECRET_REF.fullmatch(value):
         raise ValueError(
             "secrets are given by reference only, as 'env:NAME' (an environment "
             "variable's name), never as a value"
@@ -90,7 +90,7 @@ def _no_nul(value: str) -> str:
 
 def parse_gate(text: str) -> tuple[str, str, float]:
     """``"accuracy >= 0.9"`` -> ``("accuracy", ">=", 0.9)``; ValueError when malformed."""
-    m = _GATE.match(text)
+    m = _GATE.fullmatch(text)
     if not m:
         raise ValueError(
             f"{text!r} is not a gate: write 'METRIC OP NUMBER' with OP one of >= <= > <, "
@@ -127,7 +127,11 @@ Gate = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # strict: "8081" is not a port and "yes" not a boolean (the JSON Schema agrees);
+    # no NaN or infinity anywhere: they do not survive JSON.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, strict=True, allow_inf_nan=False
+    )
 
 
 # ---------------------------------------------------------------- metadata
@@ -152,9 +156,9 @@ class Metadata(Strict):
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
         for key, value in v.items():
-            if not key or len(key) > 63 or not _LABEL_VALUE.match(key):
+            if not key or len(key) > 63 or not _LABEL_VALUE.fullmatch(key):
                 raise ValueError(f"label key {key!r} is not a valid Kubernetes label name")
-            if len(value) > 63 or not _LABEL_VALUE.match(value):
+            if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
                 raise ValueError(f"label {key}={value!r} is not a valid Kubernetes label value")
         return v
 
@@ -333,7 +337,7 @@ class Search(Strict):
         if not v:
             raise ValueError("space must name at least one parameter")
         for name, values in v.items():
-            if not _PARAM_NAME.match(name.replace("__", "_")):
+            if not _PARAM_NAME.fullmatch(name.replace("__", "_")):
                 raise ValueError(f"{name!r} is not a parameter name")
             if not values:
                 raise ValueError(f"{name}: list at least one value to try")
@@ -389,7 +393,7 @@ class Candidate(Strict):
     @field_validator("params")
     @classmethod
     def _param_names(cls, v: dict[str, ParamValue]) -> dict[str, ParamValue]:
-        bad = [k for k in v if not _PARAM_NAME.match(k)]
+        bad = [k for k in v if not _PARAM_NAME.fullmatch(k)]
         if bad:
             raise ValueError(f"{bad[0]!r} is not a parameter name")
         return v
@@ -420,7 +424,7 @@ class KubernetesTarget(Strict):
     @field_validator("storage_uri")
     @classmethod
     def _uri(cls, v: str) -> str:
-        if not re.match(r"^(s3|gs|pvc|https?|azureblob)://[^\s@]+$", v):
+        if not re.fullmatch(r"^(s3|gs|pvc|https?|azureblob)://[^\s@]+$", v, re.ASCII):
             raise ValueError(
                 f"{v!r} is not a storage URI (s3://, gs://, pvc://, azureblob://, https://) "
                 "or it carries credentials"
@@ -430,14 +434,14 @@ class KubernetesTarget(Strict):
     @field_validator("cpu")
     @classmethod
     def _cpu(cls, v: str) -> str:
-        if not re.match(r"^\d+(\.\d+)?m?$", v):
+        if not re.fullmatch(r"^\d+(\.\d+)?m?$", v, re.ASCII):
             raise ValueError(f"{v!r} is not a Kubernetes CPU quantity (e.g. 500m, 2)")
         return v
 
     @field_validator("memory")
     @classmethod
     def _memory(cls, v: str) -> str:
-        if not re.match(r"^\d+(\.\d+)?([EPTGM]i?|Ki|k|m)?$", v):
+        if not re.fullmatch(r"^\d+(\.\d+)?([EPTGM]i?|Ki|k|m)?$", v, re.ASCII):
             raise ValueError(f"{v!r} is not a Kubernetes memory quantity (e.g. 512Mi, 2Gi)")
         return v
 
@@ -476,9 +480,9 @@ class Environment(Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        if v != "latest" and not _VERSION.match(v):
+        if v != "latest" and not _VERSION.fullmatch(v):
             hint = ""
-            m = re.match(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$", v)
+            m = re.fullmatch(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$", v, re.ASCII)
             if m:
                 major, minor, patch = (int(m.group(n) or 0) for n in (1, 2, 3))
                 hint = f"; did you mean 'v{major}.{minor}.{patch}'?"
@@ -493,7 +497,7 @@ class Environment(Strict):
 
 # ---------------------------------------------------------------- monitoring
 
-_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$", re.ASCII)
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
 
@@ -504,11 +508,18 @@ def _cron(value: str) -> str:
     for f, (lo, hi), what in zip(
         fields, _CRON_RANGES, ("minute", "hour", "day", "month", "weekday"), strict=True
     ):
-        if not _CRON_FIELD.match(f):
+        if not _CRON_FIELD.fullmatch(f):
             raise ValueError(f"cron {what} field {f!r} is not valid")
-        for num in re.findall(r"(?<![/\d])\d+", f):
-            if not lo <= int(num) <= hi:
-                raise ValueError(f"cron {what} {num} is outside {lo}-{hi}")
+        for part in f.split(","):
+            span, _, step = part.partition("/")
+            if step and int(step) < 1:
+                raise ValueError(f"cron {what} step {step} must be at least 1")
+            bounds = [int(n) for n in span.split("-")] if span != "*" else []
+            for num in bounds:
+                if not lo <= num <= hi:
+                    raise ValueError(f"cron {what} {num} is outside {lo}-{hi}")
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                raise ValueError(f"cron {what} range {span} goes backwards")
     return value
 
 

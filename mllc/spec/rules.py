@@ -30,7 +30,7 @@ def _get(doc: Any, *path: str) -> Any:
 
 def _task(doc: Any) -> str | None:
     task = _get(doc, "problem", "task")
-    return task if task in vocab.METRICS else None
+    return task if isinstance(task, str) and task in vocab.METRICS else None
 
 
 def _unknown_metric(metric: str, task: str) -> str:
@@ -186,21 +186,29 @@ def environment_order(doc: Any) -> Iterator[Finding]:
             yield ("environments", name, "after"), f"no environment named {prev!r}{hint}"
         else:
             after[name] = prev
-    reported: set[str] = set()
+    # Each environment has at most one `after`: walk each chain once, remembering
+    # what earlier walks settled, so a long chain costs linear time.
+    order = {name: i for i, name in enumerate(envs)}
+    settled: set[str] = set()
     for start in after:
-        chain = [start]
-        while chain[-1] in after and after[chain[-1]] not in chain:
-            chain.append(after[chain[-1]])
-        if chain[-1] in after and after[chain[-1]] in chain:
-            cycle = chain[chain.index(after[chain[-1]]) :]
-            if not reported & set(cycle):
-                reported |= set(cycle)
-                first = min(cycle, key=list(envs).index)
-                loop = " -> ".join([*cycle[cycle.index(first) :], *cycle[: cycle.index(first)]])
-                yield (
-                    ("environments", first, "after"),
-                    f"promotion order has a cycle: {loop} -> {first}",
-                )
+        if start in settled:
+            continue
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        node = start
+        while node in after and node not in settled and node not in on_chain:
+            chain.append(node)
+            on_chain.add(node)
+            node = after[node]
+        settled |= on_chain
+        if node in on_chain:  # came back onto this walk: a cycle
+            cycle = chain[chain.index(node) :]
+            first = min(cycle, key=order.__getitem__)
+            loop = " -> ".join([*cycle[cycle.index(first) :], *cycle[: cycle.index(first)]])
+            yield (
+                ("environments", first, "after"),
+                f"promotion order has a cycle: {loop} -> {first}",
+            )
 
 
 def ports_unique(doc: Any) -> Iterator[Finding]:

@@ -15,6 +15,7 @@ plain Python values from it ourselves so that we can:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,12 +119,17 @@ class _Builder:
             return self._bad_tag(node)
         if node.tag in (_STR, "tag:yaml.org,2002:timestamp"):
             return str(node.value)
+        value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
         try:
-            return self._scalars.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
-            detail = str(exc).split(";")[0][:120]
+            result = self._scalars.construct_object(node, deep=True)
+        except Exception as exc:  # any explicit-tag oddity (!!bool maybe, !!int '') is the user's
+            detail = str(exc).split(";")[0][:120] or type(exc).__name__
             raise YamlProblem(*_mark(node), f"cannot read {value!r}: {detail}") from None
+        if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= 2**63:
+            raise YamlProblem(*_mark(node), f"{value!r} is too large a number")
+        if isinstance(result, float) and not math.isfinite(result):
+            raise YamlProblem(*_mark(node), f"{value!r} is not a finite number")
+        return result
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -191,7 +197,10 @@ def load_text(text: str, *, max_nodes: int = MAX_NODES) -> Loaded:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise YamlProblem(line, 1, "file contains a NUL byte")
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except UnicodeEncodeError as exc:  # a lone surrogate, from an API caller's str
+        raise YamlProblem(1, 1, f"text is not valid Unicode: {exc.reason}") from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

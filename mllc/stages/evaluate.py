@@ -78,7 +78,7 @@ def _xy(frame: Any, target: str) -> tuple[Any, Any]:
 
 def load_model(layout: Layout, name: str, is_command: bool) -> Any:
     """Candidate ``name``'s fitted model; StageError when absent or not a model."""
-    import joblib  # type: ignore[import-untyped]
+    import joblib
 
     path = layout.candidate(name)
     producer = (

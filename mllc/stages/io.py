@@ -355,7 +355,7 @@ class Outputs:
 
     def write_joblib(self, path: Path, obj: Any) -> None:
         """A fitted model, pickled by joblib (uncompressed: byte-identical for equal models)."""
-        import joblib  # type: ignore[import-untyped]
+        import joblib
 
         def write(fh: IO[bytes]) -> None:
             joblib.dump(obj, fh)

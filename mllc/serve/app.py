@@ -1,0 +1,210 @@
+"""Routing, auth and error mapping of the V2 endpoints, independent of the HTTP transport.
+
+:meth:`App.dispatch` takes a method, a path, the Authorization header and a
+way to read the body, and returns a :class:`Reply`; it never raises. Client
+mistakes get 4xx JSON errors (``{"error": ...}``), anything unexpected a 500,
+so a bad request never takes the server down. The body is read only after
+the route and the token are accepted, so an unauthenticated client cannot
+make the server read a body at all.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mllc.serve import protocol
+from mllc.serve.capture import Capture, now_iso
+from mllc.serve.model import PREDICT, PredictError, ServedModel
+from mllc.serve.protocol import ProtocolError
+
+HEALTH = {"/v2/health/live": "live", "/v2/health/ready": "ready"}
+_MODEL_PATH = re.compile(
+    r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<action>/ready|/infer)?"
+)
+
+
+@dataclass
+class Reply:
+    """An HTTP answer: status, JSON body, extra headers; ``error`` is logged when set."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def error_reply(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Reply:
+    return Reply(status, _json(protocol.error_body(message)), headers or [], message)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What is served: the registry's name, environment, version and model md5."""
+
+    name: str
+    environment: str
+    version: str
+    model_md5: str
+    server_version: str
+
+
+class App:
+    """The V2 endpoints for one model version."""
+
+    def __init__(
+        self,
+        model: ServedModel,
+        identity: Identity,
+        token: str | None = None,
+        capture: Capture | None = None,
+        workers: int = 0,
+    ) -> None:
+        self.model = model
+        self.identity = identity
+        self.capture = capture
+        self.ready = True
+        self._token = None if token is None else token.encode("utf-8")
+        # Predictions hold the GIL, so running many at once only adds switching and makes
+        # the slowest wait longest. With ``workers`` > 0 they run on that many threads, taken
+        # first come, first served (the pool's queue is FIFO); 0 runs each on its connection's
+        # thread. bench/bench_serve.py measures both.
+        self._pool = (
+            ThreadPoolExecutor(workers, thread_name_prefix="predict") if workers > 0 else None
+        )
+        ident = identity
+        self._server_meta = _json(protocol.server_metadata(ident.server_version))
+        self._model_meta = _json(
+            protocol.model_metadata(
+                ident.name, ident.version, model.schema, ident.model_md5, ident.environment
+            )
+        )
+
+    def authorized(self, header: str | None) -> bool:
+        if self._token is None:
+            return True
+        if not header:
+            return False
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(value.strip().encode("utf-8"), self._token)
+
+    def dispatch(
+        self, method: str, path: str, authorization: str | None, read_body: Callable[[], bytes]
+    ) -> Reply:
+        try:
+            return self._dispatch(method, path, authorization, read_body)
+        except ProtocolError as exc:
+            return error_reply(exc.status, exc.message)
+        except (ConnectionError, TimeoutError):
+            raise  # the client is gone: nobody to answer
+        except Exception as exc:  # a bug or the model failing oddly: a JSON 500, never a crash
+            return error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _dispatch(
+        self, method: str, path: str, authorization: str | None, read_body: Callable[[], bytes]
+    ) -> Reply:
+        if path in HEALTH:  # open to probes: no token needed
+            if method not in ("GET", "HEAD"):
+                return _not_allowed("GET")
+            if HEALTH[path] == "live":
+                return Reply(200, _json({"live": True}))
+            return self._ready_reply()
+        if not self.authorized(authorization):
+            return error_reply(
+                401,
+                "missing or invalid bearer token",
+                [("WWW-Authenticate", 'Bearer realm="mllc"')],
+            )
+        if path == "/v2":
+            return Reply(200, self._server_meta) if method in ("GET", "HEAD") else _not_allowed()
+        match = _MODEL_PATH.fullmatch(path)
+        if match is None:
+            return error_reply(404, f"no such endpoint: {protocol.shown(path)}")
+        missing = self._check_model(match["name"], match["version"])
+        if missing is not None:
+            return missing
+        action = match["action"]
+        if action == "/infer":
+            if method != "POST":
+                return _not_allowed("POST")
+            return self.infer(read_body())
+        if method not in ("GET", "HEAD"):
+            return _not_allowed()
+        if action == "/ready":
+            reply = self._ready_reply()
+            reply.body = _json({"name": self.identity.name, "ready": self.ready})
+            return reply
+        return Reply(200, self._model_meta)
+
+    def _check_model(self, name: str, version: str | None) -> Reply | None:
+        ident = self.identity
+        if name != ident.name:
+            return error_reply(
+                404, f"unknown model {protocol.shown(name)} (this server serves {ident.name!r})"
+            )
+        if version is not None and version != ident.version:
+            return error_reply(
+                404,
+                f"model {ident.name!r} has no version {protocol.shown(version)} here "
+                f"(this server serves {ident.version})",
+            )
+        return None
+
+    def _ready_reply(self) -> Reply:
+        if self.ready:
+            return Reply(200, _json({"ready": True}))
+        reply = error_reply(503, "not ready: the server is shutting down")
+        reply.error = None  # an expected answer while draining, not worth a log line
+        return reply
+
+    def infer(self, body: bytes) -> Reply:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return error_reply(400, f"malformed JSON: {exc}")
+        if self._pool is None:
+            return self._infer(doc)
+        return self._pool.submit(self._infer, doc).result()
+
+    def _infer(self, doc: Any) -> Reply:
+        ident = self.identity
+        request = protocol.decode_infer(doc, self.model.schema)
+        wanted = request.outputs
+        if self.capture is not None and PREDICT not in wanted:
+            wanted = (*wanted, PREDICT)  # monitoring needs the prediction even if not asked
+        try:
+            results = self.model.predict(request.columns, wanted)
+        except PredictError as exc:
+            return error_reply(422, f"the model cannot predict on these inputs: {exc}")
+        request_id = request.id if request.id is not None else uuid.uuid4().hex
+        tensors = [protocol.output_tensor(n, results[n]) for n in request.outputs]
+        body = _json(
+            protocol.infer_response(ident.name, ident.version, request_id, tensors, ident.model_md5)
+        )
+        if self.capture is not None:
+            self.capture.submit(
+                {
+                    "time": now_iso(),
+                    "id": request_id,
+                    "version": ident.version,
+                    "inputs": request.columns,
+                    "outputs": {PREDICT: results[PREDICT]},
+                }
+            )
+        return Reply(200, body)
+
+
+def _not_allowed(allow: str = "GET, HEAD") -> Reply:
+    return error_reply(405, f"method not allowed here (allowed: {allow})", [("Allow", allow)])

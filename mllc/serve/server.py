@@ -1,0 +1,209 @@
+"""The HTTP server: ``main(argv)`` behind ``mllc serve`` and ``python -m mllc.serve``.
+
+One thread per connection (stdlib ``ThreadingHTTPServer``), HTTP/1.1 keep-alive,
+with three bounds: at most ``--max-connections`` connections (more get a 503
+and are closed), at most ``--workers`` predictions at once (they hold the GIL;
+see bench/bench_serve.py for the measurement), and an idle timeout that
+closes silent connections.
+
+The listening socket has SO_REUSEADDR and SO_REUSEPORT, so the next version's
+server binds the same port while this one still serves; the deployer then
+sends this one SIGTERM. On SIGTERM (or SIGINT) the server stops accepting,
+answers what is already queued for it, lets in-flight requests finish (5 s at
+most; their responses say ``Connection: close``), closes idle keep-alive
+connections, removes its state file if it is still its own, and exits 0
+(130 for SIGINT). The HTTP side is :mod:`mllc.serve.transport`.
+
+The state file (JSON: pid, name, env, version, model_md5, host, port,
+started) is written atomically once the model is loaded and the socket
+listens: its presence means ready. Nothing here prints the bearer token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
+from mllc.serve.transport import MIB, Server, log
+
+DRAIN_SECONDS = 5.0
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # a usage error is exit 1 like every mllc error
+        raise UsageError(f"{message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="mllc serve",
+        description="Serve one registered model version over the Open Inference Protocol V2.",
+    )
+    p.add_argument("--name", required=True, help="the lifecycle (model) name in the URLs")
+    p.add_argument("--env", required=True, help="the environment this server is for")
+    p.add_argument("--version", required=True, help="the registered version, e.g. v1.2.0")
+    p.add_argument("--model-md5", required=True, help="the registry's md5 of the model file")
+    p.add_argument("--model-file", required=True, type=Path, help="the model.joblib to serve")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    p.add_argument("--token-env", metavar="VAR", help="require 'Bearer $VAR' on model endpoints")
+    p.add_argument("--capture-dir", type=Path, help="append each inference to DIR/requests.jsonl")
+    p.add_argument("--capture-max-bytes", type=int, default=5 * MIB, metavar="N")
+    p.add_argument("--capture-files", type=int, default=5, metavar="K")
+    p.add_argument("--max-body-bytes", type=int, default=MIB, metavar="N")
+    p.add_argument("--max-connections", type=int, default=256, metavar="N")
+    p.add_argument(
+        "--workers", type=int, default=2, metavar="N", help="predictions at once (0: no bound)"
+    )
+    p.add_argument("--state-file", type=Path, help="JSON written when ready, removed at exit")
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    for flag in ("name", "env", "version"):
+        if not _SAFE.fullmatch(getattr(args, flag)):
+            raise UsageError(
+                f"--{flag} {getattr(args, flag)!r}: use letters, digits, '.', '_', '-'"
+            )
+    if not _MD5.fullmatch(args.model_md5):
+        raise UsageError(f"--model-md5 {args.model_md5!r} is not an md5 (32 hex digits)")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number")
+    for flag in ("capture_max_bytes", "capture_files", "max_body_bytes", "max_connections"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 (no bound) or more")
+
+
+def _token(var: str | None) -> str | None:
+    if var is None:
+        return None
+    value = os.environ.get(var, "")
+    if not value.strip():
+        raise UsageError(f"--token-env {var}: the environment variable {var} is unset or empty")
+    return value.strip()
+
+
+def main(argv: list[str]) -> int:
+    """Run the server until SIGTERM/SIGINT; the exit code (0, 1 on any error at start)."""
+    try:
+        args = _parser().parse_args(argv)
+        _check(args)
+        return _serve(args)
+    except MllcError as exc:
+        for line in exc.render():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    token = _token(args.token_env)
+    # Handlers first: a SIGTERM while the model loads ends the start cleanly, not mid-write.
+    stop: dict[str, int] = {}
+    stopped = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.setdefault("signal", signum)
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    from mllc import __version__
+    from mllc.serve.app import App, Identity
+    from mllc.serve.capture import Capture, now_iso
+    from mllc.serve.model import load
+
+    model = load(args.model_file, args.model_md5)
+    capture = None
+    if args.capture_dir is not None:
+        try:
+            capture = Capture(args.capture_dir, args.capture_max_bytes, args.capture_files)
+        except OSError as exc:
+            raise MllcError(f"--capture-dir {args.capture_dir}: {exc.strerror or exc}") from None
+    identity = Identity(args.name, args.env, args.version, args.model_md5.lower(), __version__)
+    app = App(model, identity, token, capture, args.workers)
+    try:
+        server = Server((args.host, args.port), app, args.max_body_bytes, args.max_connections)
+    except OSError as exc:
+        raise MllcError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
+
+    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
+    loop.start()
+    port = server.server_port
+    state = {
+        "pid": os.getpid(),
+        "name": args.name,
+        "env": args.env,
+        "version": args.version,
+        "model_md5": identity.model_md5,
+        "host": args.host,
+        "port": port,
+        "started": now_iso(),
+    }
+    try:
+        if args.state_file is not None:
+            _write_state(args.state_file, state)
+    except OSError as exc:
+        server.shutdown()
+        raise MllcError(f"--state-file {args.state_file}: {exc.strerror or exc}") from None
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    log(
+        f"{args.name} {args.version} ({args.env}, md5 {identity.model_md5}) ready on "
+        f"http://{host}:{port}"
+    )
+    while not stopped.wait(1.0):
+        pass
+
+    deadline = time.monotonic() + DRAIN_SECONDS
+    app.ready = False
+    server.shutdown()  # the accept loop ends; connections in progress go on
+    left = server.drain(deadline)
+    if capture is not None:
+        capture.close(timeout=max(0.5, deadline - time.monotonic()))
+    if args.state_file is not None:
+        _remove_state(args.state_file, state)
+    log(f"stopped{f' ({left} request(s) cut off after {DRAIN_SECONDS:g} s)' if left else ''}")
+    return EXIT_INTERRUPTED if stop.get("signal") == signal.SIGINT else EXIT_OK
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the state file atomically: a reader sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_state(path: Path, state: dict[str, Any]) -> None:
+    """Remove the state file only if it still describes this process (not its successor)."""
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if (
+        isinstance(current, dict)
+        and current.get("pid") == state["pid"]
+        and current.get("started") == state["started"]
+    ):
+        with contextlib.suppress(OSError):
+            path.unlink()
