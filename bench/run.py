@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_validate", "bench_repro", "bench_plan"]
+BENCHES = ["bench_validate", "bench_repro", "bench_plan", "bench_serve"]
 
 
 def main() -> int:

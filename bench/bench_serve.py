@@ -1,0 +1,290 @@
+"""Throughput and p50/p99 latency of `mllc serve` against MLServer serving the same joblib file.
+
+Both servers get the same model (an iris Pipeline built by mllc.stages.features
+and fitted on a DataFrame, as the train stage does), the same request bytes
+(one input per column with MLServer's ``content_type: pd``, asking for
+``predict``) and the same load: bench/loadgen.py, a separate process, sending
+1,000 requests over 50 keep-alive connections to 127.0.0.1 after 100
+uncounted warm-up requests. Rounds alternate between the servers so drift of
+the machine hits both; figures are medians over rounds.
+
+MLServer (mlserver + mlserver-sklearn, ``parallel_workers: 0``: one process,
+as DESIGN.md section 9 runs it) is installed on first use into
+.bench/mlserver-venv, pinned to our scikit-learn version so it unpickles the
+same file; if that cannot be installed the comparison is skipped, and said so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from common import PYTHON, ROOT
+
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+MLSERVER_VENV = ROOT / ".bench" / "mlserver-venv"
+REQUESTS, CONCURRENCY = 1000, 50
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _model(folder: Path) -> tuple[Path, list[str], list[float]]:
+    """An iris Pipeline fitted the way mllc's train stage does; (file, columns, one row)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from mllc.spec.models import Features
+    from mllc.stages import features
+
+    frame = load_iris(as_frame=True).frame
+    X, y = frame.drop(columns="target"), frame["target"]
+    columns = [str(c) for c in X.columns]
+    pipeline = Pipeline(
+        [
+            ("preprocess", features.preprocessor(columns, [], Features())),
+            ("estimator", LogisticRegression(max_iter=1000, random_state=0)),
+        ]
+    ).fit(X, y)
+    path = folder / "model.joblib"
+    joblib.dump(pipeline, path)
+    return path, columns, [float(v) for v in X.iloc[0]]
+
+
+def _body(columns: list[str], row: list[float]) -> bytes:
+    return json.dumps(
+        {
+            "parameters": {"content_type": "pd"},  # MLServer: decode the inputs as a DataFrame
+            "inputs": [
+                {"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
+                for c, v in zip(columns, row, strict=True)
+            ],
+            "outputs": [{"name": "predict"}],
+        }
+    ).encode()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready in {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _load(port: int, path: str, body_file: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            PYTHON,
+            str(LOADGEN),
+            "--url",
+            f"http://127.0.0.1:{port}{path}",
+            "--body-file",
+            str(body_file),
+            "--requests",
+            str(REQUESTS),
+            "--concurrency",
+            str(CONCURRENCY),
+            "--timeout",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def _ours(model: Path, body_file: Path, workers: int, log: Path) -> dict[str, Any]:
+    port = _free_port()
+    md5 = hashlib.md5(model.read_bytes()).hexdigest()
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "mllc.serve",
+                "--name",
+                "iris",
+                "--env",
+                "bench",
+                "--version",
+                "v1.0.0",
+                "--model-md5",
+                md5,
+                "--model-file",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=ROOT,
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", proc)
+        return _load(port, "/v2/models/iris/infer", body_file)
+    finally:
+        _stop(proc)
+
+
+def _mlserver_python() -> tuple[Path | None, str]:
+    """The venv's python with mlserver installed (installing it on first use), or why not."""
+    python = MLSERVER_VENV / "bin" / "python"
+    mlserver = MLSERVER_VENV / "bin" / "mlserver"
+    if mlserver.exists():
+        return python, "installed"
+    import sklearn
+
+    shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
+    MLSERVER_VENV.parent.mkdir(parents=True, exist_ok=True)
+    print("   installing mlserver into .bench/mlserver-venv (first run only) ...", flush=True)
+    steps = [
+        [sys.executable, "-m", "venv", str(MLSERVER_VENV)],
+        [
+            str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "mlserver", "mlserver-sklearn", f"scikit-learn=={sklearn.__version__}",
+        ],
+    ]  # fmt: skip
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
+            return None, lines[-1] if lines else f"{cmd[2]} exited {proc.returncode}"
+    return python, "installed now"
+
+
+def _mlserver(python: Path, model: Path, body_file: Path, folder: Path) -> dict[str, Any]:
+    repo = folder / "mlserver"
+    (repo / "iris").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, repo / "iris" / "model.joblib")
+    (repo / "iris" / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "iris",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "v1.0.0"},
+            }
+        )
+    )
+    port = _free_port()
+    (repo / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": _free_port(),
+                "metrics_port": _free_port(),
+                "metrics_endpoint": None,
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open(folder / "mlserver.log", "ab") as log:
+        proc = subprocess.Popen(
+            [str(python.parent / "mlserver"), "start", str(repo)],
+            stdout=log,
+            stderr=log,
+            cwd=repo,
+            env=env,
+            start_new_session=True,  # so its children (if any) are stopped with it
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/v2/models/iris/ready", proc)
+        return _load(port, "/v2/models/iris/infer", body_file)
+    finally:
+        _stop(proc)
+
+
+def _median(results: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in results))
+
+
+def _row(label: str, results: list[dict[str, Any]]) -> str:
+    errors = sum(r["errors"] for r in results)
+    return (
+        f"   {label:<28} {_median(results, 'throughput'):8.0f} req/s   "
+        f"p50 {_median(results, 'p50'):7.1f} ms   p99 {_median(results, 'p99'):7.1f} ms   "
+        f"errors {errors}"
+    )
+
+
+def run(quick: bool = False) -> None:
+    rounds = 1 if quick else 3
+    folder = Path(tempfile.mkdtemp(prefix="mllc-bench-serve-"))
+    try:
+        model, columns, row = _model(folder)
+        body_file = folder / "request.json"
+        body_file.write_bytes(_body(columns, row))
+        python, how = _mlserver_python()
+        if python is None:
+            print(f"   MLServer comparison skipped: pip could not install it ({how})")
+        log = folder / "mllc-serve.log"
+        results: dict[str, list[dict[str, Any]]] = {"ours": [], "ours-0": [], "mlserver": []}
+        for _ in range(rounds):
+            results["ours"].append(_ours(model, body_file, 2, log))
+            if python is not None:
+                results["mlserver"].append(_mlserver(python, model, body_file, folder))
+            results["ours-0"].append(_ours(model, body_file, 0, log))
+        print(
+            f"   {REQUESTS} requests, {CONCURRENCY} keep-alive connections, 1 row each, "
+            f"median of {rounds} round(s):"
+        )
+        print(_row("mllc serve (--workers 2)", results["ours"]))
+        print(_row("mllc serve (--workers 0)", results["ours-0"]))
+        if python is not None:
+            print(_row("MLServer (parallel_workers 0)", results["mlserver"]))
+            ratio_tp = _median(results["ours"], "throughput") / _median(
+                results["mlserver"], "throughput"
+            )
+            ratio_p99 = _median(results["ours"], "p99") / _median(results["mlserver"], "p99")
+            print(
+                f"   ours / MLServer: throughput {ratio_tp:.2f}x, p99 {ratio_p99:.2f}x "
+                "(higher throughput and lower p99 are better)"
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
