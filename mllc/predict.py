@@ -26,14 +26,24 @@ def _number(text: str) -> Any:
     return text
 
 
+def _is_file(source: str) -> bool:
+    if source.lstrip().startswith(("[", "{")):
+        return False  # inline JSON (and possibly longer than a file name may be)
+    try:
+        return Path(source).is_file()
+    except OSError:
+        return False
+
+
 def read_rows(source: str) -> dict[str, Any]:
     """A V2 request body from a file path or inline JSON."""
     path = Path(source)
-    if path.suffix.lower() == ".csv" and path.is_file():
+    is_file = _is_file(source)
+    if path.suffix.lower() == ".csv" and is_file:
         with open(path, newline="", encoding="utf-8") as fh:
             records: Any = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     else:
-        text = path.read_text(encoding="utf-8") if path.is_file() else source
+        text = path.read_text(encoding="utf-8") if is_file else source
         try:
             records = json.loads(text)
         except ValueError as exc:

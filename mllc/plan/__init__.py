@@ -30,8 +30,12 @@ class Planned:
 def _desired(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str, str]]:
     from mllc.api import load_specs, relative_path
     from mllc.compile import compile_spec, lifecycle_document
+    from mllc.spec.load import discover
 
     desired, texts = [], {}
+    folders = [p for p in paths if Path(p).is_dir()]
+    if folders == list(paths) and not any(discover(paths)[0]):
+        return [], {}  # every spec removed: plan the deletions, not an error
     for file, spec in load_specs(paths):
         source = relative_path(file, root)
         texts[source] = (root / source).read_text(encoding="utf-8")
