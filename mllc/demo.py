@@ -1,15 +1,17 @@
 """``make demo``: the lifecycle end to end on the embedded default, in a scratch workspace.
 
-Runs the real CLI, step by step, in ``demo-workspace/`` (recreated each time):
+Runs the real CLI, step by step, in a new temporary folder (or ``$MLLC_DEMO_DIR``):
 init a repository, validate its spec, show it with defaults, explain a field,
-and show what a mistake looks like. Later steps (compile, plan, apply, serve)
-join as they land.
+compile, plan, apply (real DVC, real training, a registered version, a local V2
+inference server), edit the spec so one candidate retrains, apply again, status,
+predictions over HTTP, and what a mistake looks like.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,11 +37,28 @@ def _step(title: str, *args: str, expect: int = 0, cwd: Path = WORKSPACE) -> str
     return out
 
 
+def _free_port(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+
 def main() -> int:
     if WORKSPACE.exists():
         shutil.rmtree(WORKSPACE)
     WORKSPACE.mkdir()
     _step("scaffold a repository: specs/, Git, DVC", "init", ".")
+    spec = WORKSPACE / "specs" / "iris.yaml"
+    port = _free_port(8081)
+    if port != 8081:  # another server (an earlier demo's?) holds 8081
+        spec.write_text(
+            spec.read_text(encoding="utf-8").replace("port: 8081", f"port: {port}"),
+            encoding="utf-8",
+        )
     _step("check every spec", "validate")
     _step("the spec as mllc reads it, defaults filled in", "show", "specs/iris.yaml")
     _step("what a field means", "explain", "data.split")
@@ -47,7 +66,6 @@ def main() -> int:
     _step("what apply would do, and why", "plan")
     _step("train, evaluate, select, commit and register v1.0.0", "apply", "--auto-approve")
     _step("a second plan: nothing left to do", "plan", "--detailed-exitcode")
-    spec = WORKSPACE / "specs" / "iris.yaml"
     text = spec.read_text(encoding="utf-8")
     spec.write_text(
         text.replace("C: 1.0", "C: 0.3").replace("accuracy >= 0.9", "accuracy >= 0.92"),
@@ -60,15 +78,34 @@ def main() -> int:
         expect=2,
     )
     _step("apply the change", "apply", "--auto-approve")
-    _step("versions, metrics, gates", "status")
+    _step("versions, metrics, gates, and what each environment serves", "status")
+    rows = (
+        '[{"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, '
+        '"petal width (cm)": 0.2}, {"sepal length (cm)": 6.7, "sepal width (cm)": 3.0, '
+        '"petal length (cm)": 5.2, "petal width (cm)": 2.3}]'
+    )
+    _step(
+        "ask the staging server (Open Inference Protocol V2) for predictions",
+        "predict",
+        "iris",
+        "--env",
+        "staging",
+        rows,
+    )
     broken = (WORKSPACE / "specs" / "iris.yaml").read_text(encoding="utf-8")
     broken = broken.replace("metric: f1_macro", "metric: rmse").replace("split:", "splitt:")
-    broken = broken.replace("port: 8081", "port: 80")
+    broken = broken.replace(f"port: {port}", "port: 80")
     (WORKSPACE / "specs" / "broken.yaml").write_text(
         broken.replace("name: iris", "name: iris-broken"), encoding="utf-8"
     )
     _step("a spec with mistakes: all of them at once, exit 1", "validate", expect=1)
     print(f"\ndemo finished: the workspace is {WORKSPACE}")
+    print(
+        "the staging server keeps running (apply starts servers that outlive it):\n"
+        f"  curl -s localhost:{port}/v2/models/iris\n"
+        f"  stop it: remove 'staging' from {WORKSPACE}/specs/iris.yaml and run "
+        "'mllc apply --auto-approve' there"
+    )
     return 0
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -269,6 +270,21 @@ def stop(root: Path, settings: Settings, keep: Path | None = None) -> list[int]:
     return stopped
 
 
+def _check_port_free(settings: Settings) -> None:
+    """Servers share a port (SO_REUSEPORT) only for a hand-over between our own versions;
+    a port some other process holds must be refused, not silently shared."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise MllcError(
+                f"{settings.lifecycle}/{settings.environment}: port {settings.port} on "
+                f"{settings.host} is in use by another process ({exc.strerror}); "
+                "choose another port in the spec"
+            ) from None
+
+
 def deploy(
     root: Path,
     settings: Settings,
@@ -282,6 +298,9 @@ def deploy(
             f"environment variable {settings.token_env}"
         )
     model = model_file(root, version.model_md5)
+    ours = [s for s in servers(root, settings.lifecycle, settings.environment) if _alive(s.pid)]
+    if not any(s.port == settings.port for s in ours):
+        _check_port_free(settings)
     folder = serve_dir(root, settings.lifecycle, settings.environment)
     folder.mkdir(parents=True, exist_ok=True)
     ident = secrets.token_hex(4)
