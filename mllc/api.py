@@ -97,12 +97,16 @@ def write_text(path: str | os.PathLike[str], text: str) -> bool:
     if target.is_file() and target.read_text(encoding="utf-8") == text:
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    # ".tmp": a kill can leave it behind, and apply never commits or keeps those
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a generated file is ordinary
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -198,10 +202,11 @@ def apply(
     root: str = ".",
     progress: Callable[[str], None] = lambda _line: None,
     lock_timeout: float | None = None,
+    saved: bool = False,
 ) -> ApplyResult:
     from mllc.apply.run import apply as run
 
-    return run(Path(root), planned, progress, lock_timeout)
+    return run(Path(root), planned, progress, lock_timeout, saved)
 
 
 def force_unlock(lock_id: str, root: str = ".") -> str:

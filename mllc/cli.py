@@ -249,7 +249,10 @@ def apply(
             raise MllcError("apply cancelled")
     print()
     result = api.apply(
-        planned, progress=lambda line: print(line, flush=True), lock_timeout=lock_timeout
+        planned,
+        progress=lambda line: print(line, flush=True),
+        lock_timeout=lock_timeout,
+        saved=plan_file is not None,
     )
     registered = f", registered {', '.join(result.registered)}" if result.registered else ""
     print(f"\nApply complete{registered}.")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from mllc.observe.world import model_md5_from_lock
 from mllc.plan import Planned
 from mllc.plan.diff import Desired
 from mllc.plan.model import Change
+from mllc.procs import preexec_die_with_parent
 
 Progress = Callable[[str], None]
 
@@ -52,16 +52,6 @@ class ApplyResult:
     steps: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """A killed apply must not leave DVC running on alone (Linux: PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def dvc_env() -> dict[str, str]:
@@ -80,7 +70,7 @@ def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        preexec_fn=preexec_die_with_parent(),
     )
     tail: list[str] = []
     assert proc.stdout is not None
@@ -132,6 +122,10 @@ class Executor:
     def write_files(self, want: Desired) -> dict[str, Any]:
         from mllc.api import write_text
 
+        # Temp files a killed write or stage left behind (we hold the lock: none is live).
+        for folder in (self.root / "pipelines" / want.name, self.root / "deploy" / want.name):
+            for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
+                leftover.unlink(missing_ok=True)
         written = [p for p, text in want.files.items() if write_text(self.root / p, text)]
         for path in written:
             self.progress(f"    wrote {path}")
@@ -257,8 +251,57 @@ class Executor:
         return {"version": version.version, "model_md5": md5, "commit": commit}
 
 
+def _is_running_dvc(pid: int) -> bool:
+    """A live (not zombie) process whose command line is DVC's."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"dvc" in fh.read()
+    except (OSError, IndexError):
+        return False
+
+
+def clear_dead_dvc_locks(root: Path) -> list[int]:
+    """Drop DVC rwlock entries of processes that are gone (a killed apply's DVC).
+
+    DVC itself only checks that the pid exists, so an unreaped zombie or a reused
+    pid would block every later run with "is busy". We hold mllc's lock: no DVC of
+    ours runs; entries of live DVC processes are kept.
+    """
+    path = root / ".dvc" / "tmp" / "rwlock"
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(lock, dict) or not sys.platform.startswith("linux"):
+        return []
+    dropped: list[int] = []
+    for mode in ("read", "write"):
+        entries = lock.get(mode) or {}
+        for key in list(entries):
+            infos = entries[key] if isinstance(entries[key], list) else [entries[key]]
+            alive = [i for i in infos if isinstance(i, dict) and _is_running_dvc(int(i["pid"]))]
+            dropped += [int(i["pid"]) for i in infos if isinstance(i, dict) and i not in alive]
+            if not alive:
+                del entries[key]
+            elif len(alive) != len(infos):
+                entries[key] = alive if isinstance(entries[key], list) else alive[0]
+    if dropped:
+        tmp = path.with_name(path.name + ".mllc.tmp")
+        tmp.write_text(json.dumps(lock), encoding="utf-8")
+        os.replace(tmp, path)
+    return sorted(set(dropped))
+
+
 def _recover(root: Path, progress: Progress) -> None:
     """Finish what a killed apply left half-done, as its journal says."""
+    dead = clear_dead_dvc_locks(root)
+    if dead:
+        progress(
+            f"cleared DVC locks left by processes that are gone (pid {', '.join(map(str, dead))})"
+        )
     interrupted = interrupted_steps(root)
     previous = last_apply(root)
     for step in interrupted:
@@ -277,7 +320,9 @@ def apply(
     planned: Planned,
     progress: Progress,
     lock_timeout: float | None = None,
+    saved: bool = False,
 ) -> ApplyResult:
+    """Carry out ``planned``; with ``saved``, first check under the lock that it is not stale."""
     plan = planned.plan
     if plan.blocked:
         raise ApplyFailed(
@@ -285,6 +330,17 @@ def apply(
             + "\n  ".join(f"{c.address}: {c.reasons[0]}" for c in plan.blocked)
         )
     with acquire(root, "mllc apply", timeout=lock_timeout):
+        if saved:  # the world may have moved while we waited for the lock
+            from mllc.plan import make_plan, stale_reasons
+
+            assert plan.binding is not None
+            now = make_plan(root, list(plan.binding.specs) or ["specs"], plan.target).plan
+            assert now.binding is not None
+            reasons = stale_reasons(plan.binding, now.binding)
+            if reasons:
+                raise ApplyFailed(
+                    "stale plan: the world changed since it was made:\n  " + "\n  ".join(reasons)
+                )
         _recover(root, progress)
         journal = Journal(root)
         result = ApplyResult(apply_id=journal.apply_id)

@@ -98,3 +98,4 @@ class LifecycleActual:
     metrics: dict[str, Any]  # pipelines/<name>/metrics.json, {} when absent
     versions: tuple[RegisteredVersion, ...]
     deployments: tuple[DeploymentState, ...] = ()
+    uncommitted: tuple[str, ...] = ()  # its spec or outputs differ from HEAD (git status)

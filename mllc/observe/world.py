@@ -45,8 +45,38 @@ def model_md5_from_lock(lock: Mapping[str, Any] | None, name: str) -> str | None
     return None
 
 
+def uncommitted_paths(root: Path) -> list[str]:
+    """Paths under specs/, pipelines/ and deploy/ that differ from HEAD, in one git call."""
+    proc = subprocess.run(
+        ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
+         "specs", "pipelines", "deploy"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        return []
+    entries = proc.stdout.split("\0")
+    out, i = [], 0
+    while i < len(entries):
+        entry = entries[i]
+        if len(entry) > 3:
+            out.append(entry[3:])
+            if entry[0] in "RC":  # a rename is followed by its source path
+                i += 1
+        i += 1
+    return [p for p in out if not p.endswith(".tmp")]
+
+
+def _mine(name: str, spec_file: str, paths: Sequence[str]) -> tuple[str, ...]:
+    prefixes = (f"pipelines/{name}/", f"deploy/{name}/")
+    return tuple(sorted(p for p in paths if p == spec_file or p.startswith(prefixes)))
+
+
 def observe_lifecycle(
-    root: Path, want: Desired, versions: Sequence[RegisteredVersion], hasher: Hasher
+    root: Path,
+    want: Desired,
+    versions: Sequence[RegisteredVersion],
+    hasher: Hasher,
+    uncommitted: Sequence[str] = (),
 ) -> LifecycleActual:
     files = {path: _read(root / path) for path in want.files}
     dvc_yaml = f"pipelines/{want.name}/dvc.yaml"
@@ -68,6 +98,7 @@ def observe_lifecycle(
         metrics=metrics if isinstance(metrics, dict) else {},
         versions=tuple(v for v in versions if v.name == want.name),
         deployments=observe_deployments(root, want),
+        uncommitted=_mine(want.name, want.spec_file, uncommitted),
     )
 
 
@@ -148,8 +179,21 @@ def binding(
         specs={path: _sha(text) or "" for path, text in sorted(spec_texts.items())},
         files=dict(sorted(files.items())),
         locks=dict(sorted(locks.items())),
-        registry={f"{v.name}@{v.version}": v.commit for v in versions},
+        registry=all_tags(root),
     )
+
+
+def all_tags(root: Path) -> dict[str, str]:
+    """Every tag -> the object it names: a tag made by GTO or by hand moves a plan too."""
+    proc = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/tags/"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    pairs = (line.rsplit(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    return dict(sorted((name, sha) for name, sha in pairs))
 
 
 def new_hasher(root: Path) -> Hasher:

@@ -36,6 +36,8 @@ def _desired(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str,
     folders = [p for p in paths if Path(p).is_dir()]
     if folders == list(paths) and not any(discover(paths)[0]):
         return [], {}  # every spec removed: plan the deletions, not an error
+    if list(paths) == ["specs"] and not Path("specs").exists() and (root / "pipelines").is_dir():
+        return [], {}  # the default folder went with its last spec (git rm)
     for file, spec in load_specs(paths):
         source = relative_path(file, root)
         texts[source] = (root / source).read_text(encoding="utf-8")
@@ -83,18 +85,25 @@ def _targeted(changes: list[Change], target: str) -> list[Change]:
 
 
 def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Planned:
-    from mllc.observe.world import binding, find_orphans, new_hasher, observe_lifecycle
+    from mllc.observe.world import (
+        binding,
+        find_orphans,
+        new_hasher,
+        observe_lifecycle,
+        uncommitted_paths,
+    )
     from mllc.registry import list_versions, next_version
 
     desired, spec_texts = _desired(root, paths)
     versions = list_versions(root)
     deployments: dict[str, str | None] = {}
+    pending = uncommitted_paths(root)
     hasher = new_hasher(root)
     changes: list[Change] = []
     for i, want in enumerate(desired):
         resolutions = resolve_all(want, [v for v in versions if v.name == want.name])
         want = desired[i] = with_manifests(want, resolutions)
-        actual = observe_lifecycle(root, want, versions, hasher)
+        actual = observe_lifecycle(root, want, versions, hasher, pending)
         upcoming = next_version([v.version for v in actual.versions])
         changes += diff_lifecycle(want, actual, upcoming, resolutions)
         deployments.update(

@@ -355,6 +355,21 @@ def diff_lifecycle(
         changes.append(model)
     changes += _record_changes(want, actual)
     changes += _deployment_changes(want, actual, resolutions or {}, model is not None)
+    if actual.uncommitted and not changes:
+        # Only the commit is left (an apply killed before it, or outputs made by hand):
+        # apply commits them, so a version can pin them.
+        shown = ", ".join(actual.uncommitted[:4])
+        more = f" and {len(actual.uncommitted) - 4} more" if len(actual.uncommitted) > 4 else ""
+        changes.append(
+            Change(
+                address=f"{want.name}/commit",
+                lifecycle=want.name,
+                kind="lifecycle",
+                action="update",
+                category="metadata",
+                reasons=(f"not committed: {shown}{more}",),
+            )
+        )
     return changes
 
 

@@ -39,6 +39,9 @@ def run_stage(name: str, lifecycle: str, candidate: str | None = None) -> None:
         raise StageError("stage train needs a candidate: mllc stage train LIFECYCLE CANDIDATE")
     if name != "train" and candidate is not None:
         raise StageError(f"stage {name} takes no candidate (got {candidate!r})")
+    from mllc.procs import die_with_parent
+
+    die_with_parent()  # a killed apply (and its DVC) must not leave this stage writing on
     params = load_params(lifecycle)
     with warnings.catch_warnings(record=True) as caught:
         # Libraries warn once per fit (a search fits dozens of times): collect the
