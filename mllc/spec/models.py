@@ -210,7 +210,7 @@ class Column(Strict):
     )
     min: float | None = Field(None, description="Smallest valid value (int and float only).")
     max: float | None = Field(None, description="Largest valid value (int and float only).")
-    values: list[str | int | bool] | None = Field(
+    values: Annotated[list[str | int | bool], AfterValidator(_bounded)] | None = Field(
         None, description="The allowed categories (category only)."
     )
     nullable: bool = Field(
@@ -318,7 +318,22 @@ class Features(Strict):
 
 # ---------------------------------------------------------------- models
 
-ParamValue = JsonValue
+
+def _bounded(value: Any) -> Any:
+    """No integer past 64 bits anywhere inside (the YAML loader refuses them too)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:
+            raise ValueError("an integer must fit in 64 bits")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+ParamValue = Annotated[JsonValue, AfterValidator(_bounded)]
 
 
 class Search(Strict):
