@@ -9,14 +9,12 @@ in .bench/ and reused while mllc's stage code version and the spec are the same.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from common import PYTHON, ROOT, interleaved, table
+from common import PYTHON, ROOT, interleaved, run_quietly, table
 
 BENCH_DIR = ROOT / ".bench"
 SPEC = {
@@ -28,16 +26,6 @@ SPEC = {
     "models": {"logreg": {"estimator": "sklearn.linear_model.LogisticRegression"}},
     "gates": ["accuracy >= 0.5"],
 }
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(PYTHON).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-def _run(args: list[str], cwd: Path) -> None:
-    subprocess.run(args, cwd=cwd, env=_env(), check=True, capture_output=True)
 
 
 def build(count: int) -> Path:
@@ -54,12 +42,12 @@ def build(count: int) -> Path:
         spec["metadata"]["name"] = f"lc-{i:03d}"
         (repo / "specs" / f"lc-{i:03d}.yaml").write_text(yaml.safe_dump(spec))
     (repo / ".gitignore").write_text("/.mllc/\n")
-    _run(["git", "init", "-q"], repo)
-    _run([PYTHON, "-m", "dvc", "init", "-q"], repo)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "specs"], repo)
+    run_quietly(["git", "init", "-q"], repo)
+    run_quietly([PYTHON, "-m", "dvc", "init", "-q"], repo)
+    run_quietly(["git", "add", "-A"], repo)
+    run_quietly(["git", "commit", "-qm", "specs"], repo)
     print(f"   building {count} lifecycles (one-time, cached in .bench/) ...", flush=True)
-    _run([PYTHON, "-m", "mllc", "apply", "--auto-approve"], repo)
+    run_quietly([PYTHON, "-m", "mllc", "apply", "--auto-approve"], repo)
     (repo / ".ready").touch()
     return repo
 

@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, ROOT, interleaved, table
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(PYTHON).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-def _run(args: list[str], cwd: Path) -> None:
-    subprocess.run(args, cwd=cwd, env=_env(), check=True, capture_output=True)
+from common import PYTHON, ROOT, interleaved, run_quietly, scripts_env, table
 
 
 def _repo(base: Path) -> Path:
     repo = base / "repo"
     (repo / "specs").mkdir(parents=True)
     shutil.copy(ROOT / "specs" / "iris.yaml", repo / "specs")
-    _run(["git", "init", "-q"], repo)
-    _run([PYTHON, "-m", "dvc", "init", "-q"], repo)
-    _run([PYTHON, "-m", "mllc", "compile"], repo)
-    _run([PYTHON, "-m", "dvc", "repro", "pipelines/iris/dvc.yaml"], repo)
+    run_quietly(["git", "init", "-q"], repo)
+    run_quietly([PYTHON, "-m", "dvc", "init", "-q"], repo)
+    run_quietly([PYTHON, "-m", "mllc", "compile"], repo)
+    run_quietly([PYTHON, "-m", "dvc", "repro", "pipelines/iris/dvc.yaml"], repo)
     return repo
 
 
@@ -41,7 +30,7 @@ def run(quick: bool = False) -> None:
     base = Path(tempfile.mkdtemp(prefix="mllc-bench-repro-"))
     try:
         repo = _repo(base)
-        os.environ["PATH"] = _env()["PATH"]
+        os.environ["PATH"] = scripts_env()["PATH"]
         medians = interleaved(
             {
                 "dvc repro": [PYTHON, "-m", "dvc", "repro", "-f", "pipelines/iris/dvc.yaml"],

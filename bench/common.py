@@ -42,3 +42,14 @@ def table(rows: list[tuple[str, float, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     for label, seconds, note in rows:
         print(f"   {label:<{width}}  {seconds * 1000:9.1f} ms  {note}")
+
+
+def scripts_env() -> dict[str, str]:
+    """This interpreter's scripts first on PATH: DVC runs the generated `mllc stage ...`."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(PYTHON).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_quietly(args: list[str], cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, env=scripts_env(), check=True, capture_output=True)

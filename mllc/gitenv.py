@@ -1,4 +1,4 @@
-"""A Git identity for the commits and tags mllc makes, when the machine has none.
+"""Small Git facts: the current commit, and an identity for mllc's own commits and tags.
 
 CI runners often have no ``user.name``/``user.email``; without a fallback the
 apply's commit or registry tag would fail after the pipeline already ran. A
@@ -26,3 +26,15 @@ def identity_env(root: Path) -> dict[str, str]:
         ["git", "var", "GIT_COMMITTER_IDENT"], cwd=root, capture_output=True, check=False
     )
     return {} if proc.returncode == 0 else dict(FALLBACK)
+
+
+def head(root: Path) -> str | None:
+    """The commit HEAD points at; None in a repository without commits."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() or None if proc.returncode == 0 else None

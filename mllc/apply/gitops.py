@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mllc.errors import MllcError
-from mllc.gitenv import identity_env
+from mllc.gitenv import head, identity_env
 
 # Stage outputs are staged as ".<name>.<random>.tmp" next to their target; a kill
 # can leave one behind, and it must never be committed.
@@ -35,17 +35,6 @@ def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
     if proc.returncode != 0:
         raise MllcError(f"git {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip()
-
-
-def head(root: Path) -> str | None:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD^{commit}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:

@@ -31,6 +31,7 @@ from mllc.apply import gitops
 from mllc.apply.journal import Journal, interrupted_steps, last_apply
 from mllc.apply.lock import acquire
 from mllc.errors import MllcError
+from mllc.gitenv import head
 from mllc.observe.pipeline import read_lock
 from mllc.observe.types import RegisteredVersion
 from mllc.observe.world import model_md5_from_lock
@@ -217,7 +218,7 @@ class Executor:
         from mllc.registry import find_by_md5, register
 
         md5 = model_md5_from_lock(read_lock(self.root / f"pipelines/{name}/dvc.lock"), name)
-        commit = gitops.head(self.root)
+        commit = head(self.root)
         if md5 is None or commit is None:
             return {"registered": None}
         committed = subprocess.run(

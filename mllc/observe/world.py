@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc.gitenv import head
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
 from mllc.observe.types import DeploymentState, LifecycleActual, RegisteredVersion
 from mllc.plan.diff import Desired, Orphan
@@ -146,17 +147,6 @@ def find_orphans(root: Path, wanted: set[str]) -> list[Orphan]:
     return orphans
 
 
-def git_head(root: Path) -> str | None:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
 def binding(
     root: Path,
     spec_texts: Mapping[str, str],
@@ -175,7 +165,7 @@ def binding(
         for path in orphan.files:
             files[path] = _sha(_read(root / path))
     return Binding(
-        git_commit=git_head(root),
+        git_commit=head(root),
         specs={path: _sha(text) or "" for path, text in sorted(spec_texts.items())},
         files=dict(sorted(files.items())),
         locks=dict(sorted(locks.items())),

@@ -108,6 +108,9 @@ def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterat
         if current == text:
             continue
         address = f"{want.name}/file/{path}"
+        category: Category = (
+            "redeploy" if path.startswith("deploy/") else "retrain" if stale else "metadata"
+        )
         reasons: tuple[str, ...]
         if current is None:
             yield Change(
@@ -115,11 +118,7 @@ def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterat
                 lifecycle=want.name,
                 kind="file",
                 action="create",
-                category="redeploy"
-                if path.startswith("deploy/")
-                else "retrain"
-                if stale
-                else "metadata",
+                category=category,
                 reasons=(f"generated from {want.spec_file}",),
             )
             continue
@@ -137,11 +136,7 @@ def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterat
             lifecycle=want.name,
             kind="file",
             action="update",
-            category="redeploy"
-            if path.startswith("deploy/")
-            else "retrain"
-            if stale
-            else "metadata",
+            category=category,
             reasons=reasons,
         )
 

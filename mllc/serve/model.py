@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mllc.errors import MllcError
-from mllc.serve.protocol import Schema, Tensor
+from mllc.serve.protocol import Schema, Tensor, datatype_of
 
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
@@ -190,10 +190,4 @@ def _category_type(values: np.ndarray) -> str:
         if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
             return "INT64"
         return "BYTES"
-    if kind == "b":
-        return "BOOL"
-    if kind in "iu":
-        return "INT64"
-    if kind == "f":
-        return "FP64"
-    return "BYTES"
+    return datatype_of(values)
