@@ -354,11 +354,20 @@ class Outputs:
         self.write(path, write)
 
     def write_joblib(self, path: Path, obj: Any) -> None:
-        """A fitted model, pickled by joblib (uncompressed: byte-identical for equal models)."""
-        import joblib
+        """A fitted model as a plain pickle that joblib.load reads; equal models, equal bytes.
+
+        Pickle's memo writes an object once and refers back to it where the *same
+        object* recurs, so which equal strings and lists happen to be shared (it
+        depends on how pandas, pyarrow and the interpreter built them in this
+        process) would change the bytes. Fast mode turns the memo off: every value
+        is written out where it occurs, so the bytes depend on the values only.
+        """
+        import pickle
 
         def write(fh: IO[bytes]) -> None:
-            joblib.dump(obj, fh)
+            pickler = pickle.Pickler(fh, protocol=4)
+            pickler.fast = True  # no memo (fitted pipelines hold no cycles)
+            pickler.dump(obj)
 
         self.write(path, write)
 

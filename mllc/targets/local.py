@@ -275,6 +275,9 @@ def _check_port_free(settings: Settings) -> None:
     a port some other process holds must be refused, not silently shared."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR: connections of a dead server in TIME_WAIT do not hold the port;
+        # a live listener (without our SO_REUSEPORT pairing) still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((settings.host, settings.port))
         except OSError as exc:
