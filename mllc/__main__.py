@@ -1,9 +1,9 @@
 """``python -m mllc`` and the ``mllc`` console script.
 
-``mllc validate`` runs on every pull request and in editors, so its plain
-forms (paths and ``--format``) skip building the Typer app, which costs more
-than validating a spec; anything else (``--help``, other flags, other
-commands) goes through :mod:`mllc.cli`. Both paths call the same function.
+``mllc validate`` runs on every pull request and in editors, and ``mllc stage``
+once per pipeline stage, so their plain forms skip building the Typer app, which
+costs more than validating a spec; anything else (``--help``, other flags, other
+commands) goes through :mod:`mllc.cli`. Both paths call the same functions.
 """
 
 from __future__ import annotations
@@ -30,7 +30,36 @@ def _plain_validate(args: list[str]) -> tuple[list[str], str] | None:
     return (paths, fmt) if fmt in ("text", "json") else None
 
 
+def _plain_stage(args: list[str]) -> list[str] | None:
+    """[name, lifecycle(, candidate)] for ``stage NAME LIFECYCLE [CANDIDATE]``, else None."""
+    if len(args) in (3, 4) and args[0] == "stage" and not any(a.startswith("-") for a in args):
+        return args[1:]
+    return None
+
+
+def _run_stage(args: list[str]) -> int:
+    """What DVC runs once per stage: skipping Typer keeps our start-up off its bill."""
+    from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, MllcError
+    from mllc.output import error, unexpected
+    from mllc.stages import run_stage
+
+    try:
+        run_stage(args[0], args[1], args[2] if len(args) > 2 else None)
+    except MllcError as exc:
+        for line in exc.render():
+            error(line)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return unexpected(exc, show_traceback=False)
+    return 0
+
+
 def main() -> None:
+    stage = _plain_stage(sys.argv[1:])
+    if stage is not None:
+        sys.exit(_run_stage(stage))
     plain = _plain_validate(sys.argv[1:])
     if plain is not None:
         from mllc.errors import EXIT_INTERRUPTED

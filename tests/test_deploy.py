@@ -332,3 +332,35 @@ def test_predict_reads_csv_and_reports_a_missing_server(repo: Path, tmp_path: Pa
     mllc(repo, "apply", "--auto-approve")
     out = mllc(repo, "predict", "iris", "--env", "staging", "--input", str(csv), "--json").stdout
     assert json.loads(out)["model_version"] == "v1.0.0"
+
+
+def test_kubernetes_environment_without_a_cluster(tmp_path: Path) -> None:
+    """No cluster here: the manifests are written and valid, plan says the cluster is out of
+    reach, and apply exits 1 for that environment (the local one is served all the same)."""
+    repo = make_repo(tmp_path / "repo", free_port())
+    spec = repo / "specs/iris.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["environments"]["production"] = {
+        "target": "kubernetes",
+        "model": "latest",
+        "after": "staging",
+        "kubernetes": {"namespace": "ml", "replicas": 2, "storage_uri": "s3://models"},
+    }
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    outside = {"KUBECONFIG": str(tmp_path / "no-kubeconfig")}  # never a real cluster
+    try:
+        first = mllc(repo, "apply", "--auto-approve", check=False, env=outside)
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert "Traceback" not in first.stderr
+        assert running(repo), "the local environment is served all the same"
+        manifest = repo / "deploy/iris/production/inferenceservice.yaml"
+        service = yaml.safe_load(manifest.read_text())
+        assert service["kind"] == "InferenceService"
+        assert service["spec"]["predictor"]["model"]["storageUri"] == "s3://models/iris/v1.0.0"
+        plan = mllc(repo, "plan", "--detailed-exitcode", check=False, env=outside)
+        assert plan.returncode == 2
+        assert "iris/deployment/production" in plan.stdout
+        again = mllc(repo, "apply", "--auto-approve", check=False, env=outside)
+        assert again.returncode == 1 and "error:" in again.stderr
+    finally:
+        stop_all(repo)

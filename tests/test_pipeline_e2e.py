@@ -103,6 +103,13 @@ def test_iris_trains_and_reports_metrics(iris_repo: Path) -> None:
     assert stale_stages(iris_repo, "iris") == set()
 
 
+def test_dvc_draws_the_confusion_matrix(iris_repo: Path) -> None:
+    shown = json.loads(dvc("plots", "show", "--json", cwd=iris_repo).stdout)
+    text = json.dumps(shown)
+    assert "pipelines/iris/plots/confusion.csv" in text
+    assert '"actual"' in text and '"predicted"' in text
+
+
 def test_exp_show_lists_the_metrics(iris_repo: Path) -> None:
     out = dvc("exp", "show", "--json", cwd=iris_repo).stdout
     assert "pipelines/iris/metrics.json" in out and "f1_macro" in out

@@ -134,8 +134,8 @@ class Executor:
 
     def deploy(self, want: Desired, env: str, action: str) -> dict[str, Any]:
         """Re-resolve with the registry as it is now (a version may just have been added)."""
-        from mllc.registry import list_versions
-        from mllc.targets import local, resolve
+        from mllc.registry import assign, list_versions
+        from mllc.targets import local, promotion_rules, resolve
 
         if action == "delete":
             running = local.servers(self.root, want.name, env)
@@ -146,16 +146,21 @@ class Executor:
             return {"stopped": env}
         cfg = dict((want.lifecycle.get("environments") or {})[env])
         gates = list(want.lifecycle.get("gates") or [])
-        res = resolve(
-            env, str(cfg.get("model", "latest")), list_versions(self.root, want.name), gates
-        )
+        versions = list_versions(self.root, want.name)
+        metric = want.spec.problem.metric if want.spec is not None else ""
+        rules = promotion_rules(self.root, want.name, cfg, env, versions, metric)
+        res = resolve(env, str(cfg.get("model", "latest")), versions, gates, rules)
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         if res.version is None:
             self.progress(f"    {env}: nothing to deploy ({res.reason})")
             return {"version": None}
+        # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.
+        record = {"reason": res.reason, "gates": [g.text() for g in res.gates]}
         if cfg.get("target") == "kubernetes":
-            return self.deploy_kubernetes(want, env, res.version)
+            done = self.deploy_kubernetes(want, env, res.version)
+            assign(self.root, want.name, res.version.version, env, record)
+            return done
         settings = local.Settings.from_record(want.name, env, cfg)
         now = local.observe(self.root, settings)
         if (
@@ -165,8 +170,10 @@ class Executor:
             and now.model_md5 in (None, res.version.model_md5)
         ):
             self.progress(f"    {env}: already serving {now.version}")
+            assign(self.root, want.name, res.version.version, env, record)
             return {"version": now.version, "unchanged": True}
         local.deploy(self.root, settings, res.version, self.progress)
+        assign(self.root, want.name, res.version.version, env, record)
         return {"version": res.version.version, "port": settings.port}
 
     def deploy_kubernetes(

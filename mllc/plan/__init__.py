@@ -15,7 +15,7 @@ from mllc.errors import MllcError
 from mllc.observe.types import RegisteredVersion
 from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan
 from mllc.plan.model import Binding, Change, Plan, summarize
-from mllc.targets import Resolution, resolve
+from mllc.targets import Resolution, promotion_rules, resolve
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,21 @@ def _desired(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str,
     return desired, texts
 
 
-def resolve_all(want: Desired, versions: Sequence[RegisteredVersion]) -> dict[str, Resolution]:
+def resolve_all(
+    root: Path, want: Desired, versions: Sequence[RegisteredVersion]
+) -> dict[str, Resolution]:
     """The version each environment of ``want`` should run, given the registry now."""
     gates = list(want.lifecycle.get("gates") or [])
     envs = want.lifecycle.get("environments") or {}
+    metric = want.spec.problem.metric if want.spec is not None else ""
     return {
-        env: resolve(env, str(cfg.get("model", "latest")), versions, gates)
+        env: resolve(
+            env,
+            str(cfg.get("model", "latest")),
+            versions,
+            gates,
+            promotion_rules(root, want.name, cfg, env, versions, metric),
+        )
         for env, cfg in envs.items()
     }
 
@@ -101,7 +110,7 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     hasher = new_hasher(root)
     changes: list[Change] = []
     for i, want in enumerate(desired):
-        resolutions = resolve_all(want, [v for v in versions if v.name == want.name])
+        resolutions = resolve_all(root, want, [v for v in versions if v.name == want.name])
         want = desired[i] = with_manifests(want, resolutions)
         actual = observe_lifecycle(root, want, versions, hasher, pending)
         upcoming = next_version([v.version for v in actual.versions])

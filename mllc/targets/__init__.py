@@ -33,20 +33,88 @@ def _test_metrics(version: RegisteredVersion) -> Mapping[str, Any]:
     return test if isinstance(test, dict) else {}
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """What an environment's promotion rules need: ``after`` and ``require``."""
+
+    after: str | None = None
+    ran_after: frozenset[str] = frozenset()  # versions that have run in ``after``
+    beats_champion: bool = False
+    champion: RegisteredVersion | None = None  # the version the environment runs now
+    metric: str = ""
+    higher_is_better: bool = True
+
+
+def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
+    """Why the promotion rules keep ``version`` out, or None."""
+    if rules.after and version.version not in rules.ran_after:
+        return f"{version.version} has not run in {rules.after} yet (after: {rules.after})"
+    champ = rules.champion
+    if rules.beats_champion and champ is not None and champ.version != version.version:
+        mine = _test_metrics(version).get(rules.metric)
+        theirs = _test_metrics(champ).get(rules.metric)
+        if not isinstance(mine, int | float) or not isinstance(theirs, int | float):
+            unknown = f"{version.version} or {champ.version}"
+            return f"beats_champion: {rules.metric} is unknown for {unknown}"
+        worse = mine < theirs if rules.higher_is_better else mine > theirs
+        if worse:
+            return (
+                f"beats_champion: {version.version} {rules.metric} {mine:.4g} does not beat "
+                f"{champ.version}'s {theirs:.4g}"
+            )
+    return None
+
+
+def promotion_rules(
+    root: Any,
+    name: str,
+    env_cfg: Mapping[str, Any],
+    env: str,
+    versions: Sequence[RegisteredVersion],
+    metric: str,
+) -> Promotion:
+    """The environment's ``after``/``require`` facts, from the registry's assignment tags."""
+    after = env_cfg.get("after")
+    require = list(env_cfg.get("require") or [])
+    if not after and "beats_champion" not in require:
+        return Promotion()
+    from mllc.registry import assignments
+    from mllc.spec.vocab import higher_is_better
+
+    history = assignments(root, name)
+    by_version = {v.version: v for v in versions}
+    ran = (
+        frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
+    )
+    current = [a for a in history.get(env, []) if a.version and not a.unassign]
+    champion = by_version.get(current[-1].version or "") if current else None
+    return Promotion(
+        after=after,
+        ran_after=ran,
+        beats_champion="beats_champion" in require,
+        champion=champion,
+        metric=metric,
+        higher_is_better=higher_is_better(metric),
+    )
+
+
 def resolve(
     environment: str,
     model: str,
     versions: Sequence[RegisteredVersion],
     gates: Sequence[str],
+    rules: Promotion | None = None,
 ) -> Resolution:
-    """``latest``: the newest version that passes every gate; else the pinned version."""
+    """``latest``: the newest version that passes every gate and promotion rule; else the
+    pinned version, which must pass them too."""
+    rules = rules or Promotion()
     ordered = sorted(versions, key=lambda v: sort_key(v.version))
     if model == "latest":
         if not ordered:
             return Resolution(environment, None, "no version registered yet")
         for version in reversed(ordered):
             results = tuple(evaluate(gates, _test_metrics(version)))
-            if all(r.passed for r in results):
+            if all(r.passed for r in results) and _rules_block(version, rules) is None:
                 skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
                 why = "latest version passing the gates"
                 if skipped:
@@ -54,10 +122,12 @@ def resolve(
                 return Resolution(environment, version, why, gates=results)
         newest = ordered[-1]
         failing = [r.text() for r in evaluate(gates, _test_metrics(newest)) if not r.passed]
+        held = _rules_block(newest, rules)
         return Resolution(
             environment,
             None,
-            f"no registered version passes the gates; {newest.version}: {'; '.join(failing)}",
+            f"no registered version passes the gates and promotion rules; {newest.version}: "
+            + "; ".join([*failing, *([held] if held else [])]),
         )
     pinned = next((v for v in ordered if v.version == model), None)
     if pinned is None:
@@ -67,12 +137,14 @@ def resolve(
         )
     results = tuple(evaluate(gates, _test_metrics(pinned)))
     failed = [r.text() for r in results if not r.passed]
-    if failed:
+    held = _rules_block(pinned, rules)
+    if failed or held:
+        parts = [f"{model} fails its gates: {'; '.join(failed)}"] if failed else []
         return Resolution(
             environment,
             pinned,
             "",
-            blocked=f"{model} fails its gates: {'; '.join(failed)}",
+            blocked="; ".join([*parts, *([held] if held else [])]),
             gates=results,
         )
     return Resolution(environment, pinned, f"pinned to {model}", gates=results)
