@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,21 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         "GIT_COMMITTER_EMAIL": "tests@mllc.invalid",
     }.items():
         monkeypatch.setenv(var, value)
+
+
+def check_golden_tree(files: Mapping[str, str], expected_dir: Path, regen: bool) -> None:
+    """Compare generated ``path -> text`` with a golden folder (or rewrite it: --regen-golden)."""
+    if regen:
+        shutil.rmtree(expected_dir, ignore_errors=True)
+        for rel, text in files.items():
+            (expected_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (expected_dir / rel).write_text(text, encoding="utf-8")
+        pytest.skip("golden files regenerated: review the diff")
+    expected = {
+        p.relative_to(expected_dir).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(expected_dir.rglob("*"))
+        if p.is_file()
+    }
+    assert sorted(files) == sorted(expected), "a different set of files is generated"
+    for rel, text in files.items():
+        assert text == expected[rel], f"{rel} differs from the golden file (run make golden)"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import check_golden_tree
 
 from mllc.compile import Bundle, compile_spec, is_generated
 from mllc.spec.load import load_file
@@ -38,22 +39,9 @@ def _compile(spec_file: Path, source: str) -> Bundle:
 
 @pytest.mark.parametrize(("case", "spec_file", "source"), _cases(), ids=lambda v: str(v))
 def test_golden(case: str, spec_file: Path, source: str, regen_golden: bool) -> None:
-    bundle = _compile(spec_file, source)
-    expected_dir = GOLDEN / case / "expected"
-    if regen_golden:
-        shutil.rmtree(expected_dir, ignore_errors=True)
-        for rel, text in bundle.items():
-            (expected_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (expected_dir / rel).write_text(text, encoding="utf-8")
-        pytest.skip("golden files regenerated: review the diff")
-    expected = {
-        p.relative_to(expected_dir).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted(expected_dir.rglob("*"))
-        if p.is_file()
-    }
-    assert sorted(bundle) == sorted(expected), "a different set of files is generated"
-    for rel, text in bundle.items():
-        assert text == expected[rel], f"{rel} differs from the golden file (run make golden)"
+    check_golden_tree(
+        dict(_compile(spec_file, source).items()), GOLDEN / case / "expected", regen_golden
+    )
 
 
 def test_same_spec_gives_byte_identical_files() -> None:

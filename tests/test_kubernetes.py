@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import check_golden_tree
 
 from mllc.compile import HEADER, is_generated
 from mllc.errors import MllcError, SpecError
@@ -114,21 +115,7 @@ GOLDEN_CASES: dict[str, tuple[dict[str, Any], bool]] = {
 def test_golden(case: str, regen_golden: bool) -> None:
     production, monitoring = GOLDEN_CASES[case]
     files = render(make_spec(production, monitoring), "production", VERSION, SOURCE)
-    expected_dir = GOLDEN / case
-    if regen_golden:
-        shutil.rmtree(expected_dir, ignore_errors=True)
-        for rel, text in files.items():
-            (expected_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (expected_dir / rel).write_text(text, encoding="utf-8")
-        pytest.skip("golden files regenerated: review the diff")
-    expected = {
-        p.relative_to(expected_dir).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted(expected_dir.rglob("*"))
-        if p.is_file()
-    }
-    assert sorted(files) == sorted(expected), "a different set of files is rendered"
-    for rel, text in files.items():
-        assert text == expected[rel], f"{rel} differs from the golden file (run make golden)"
+    check_golden_tree(files, GOLDEN / case, regen_golden)
 
 
 def test_files_start_with_the_generated_header() -> None:
