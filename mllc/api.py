@@ -138,11 +138,18 @@ def relative_path(path: str, root: Path) -> str:
 def compile_bundle(paths: Sequence[str], root: str = ".") -> Bundle:
     """The files the specs under ``paths`` generate (pure: nothing is written)."""
     from mllc.compile import Bundle, compile_spec
+    from mllc.compile.workflow import WORKFLOW_PATH, render_workflow
 
     bundle = Bundle(())
+    specs, sources = [], []
     for file, spec in load_specs(paths):
-        bundle = bundle + compile_spec(spec, relative_path(file, Path(root)))
-    return bundle
+        source = relative_path(file, Path(root))
+        bundle = bundle + compile_spec(spec, source)
+        specs.append(spec)
+        sources.append(source)
+    # The repository's CI workflow: plan on pull requests, apply on the default branch.
+    workflow = render_workflow(specs, sources)
+    return bundle + Bundle(((WORKFLOW_PATH, workflow),))
 
 
 def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> CompileReport:

@@ -167,11 +167,25 @@ Target = Annotated[
 ]
 
 
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
 @app.command()
 @handle_errors
 def plan(
     paths: SpecPaths = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the versioned JSON plan.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    fmt: Annotated[
+        PlanFormat,
+        typer.Option(
+            "--format",
+            help="text for people, json (the versioned plan) for machines, markdown for a "
+            "pull-request comment.",
+        ),
+    ] = PlanFormat.text,
     out: Annotated[
         str | None,
         typer.Option("--out", help="Save the plan, bound to what it saw, for 'mllc apply FILE'."),
@@ -188,11 +202,17 @@ def plan(
     from mllc import api
     from mllc.plan.render import human, to_json
 
+    if as_json and fmt is PlanFormat.markdown:
+        raise MllcError("--json is --format json: give one of them")
     planned = api.plan(paths or ["specs"], target=target)
     if out:
         api.write_text(out, to_json(planned.plan))
-    if as_json:
+    if as_json or fmt is PlanFormat.json:
         sys.stdout.write(to_json(planned.plan))
+    elif fmt is PlanFormat.markdown:
+        from mllc.plan.markdown import markdown, metric_deltas
+
+        sys.stdout.write(markdown(planned.plan, metric_deltas(Path("."), planned.plan)))
     else:
         sys.stdout.write(human(planned.plan, color=use_color(sys.stdout)))
         if out:
@@ -296,6 +316,61 @@ def serve(ctx: typer.Context) -> None:
     from mllc.serve.server import main as serve_main
 
     raise typer.Exit(serve_main(list(ctx.args)))
+
+
+@app.command()
+@handle_errors
+def promote(
+    lifecycle: Annotated[str, typer.Argument(help="The lifecycle (metadata.name).")],
+    version: Annotated[str, typer.Argument(help="A registered version, vX.Y.Z.")],
+    to: Annotated[str, typer.Option("--to", help="The environment to promote it to.")],
+    specs: Annotated[
+        list[str] | None, typer.Option("--specs", help="Spec files or folders (default: specs/).")
+    ] = None,
+) -> None:
+    """Pin VERSION in an environment on a new branch, for a pull request (deploys nothing).
+
+    Refused when apply would block it (gates, after, beats_champion).
+    """
+    from mllc import promote as promotion
+
+    root = promotion.repo_root(Path("."))
+    proposal = promotion.promote(root, specs or ["specs"], lifecycle, version, to)
+    sys.stdout.write(promotion.render(proposal))
+
+
+@app.command()
+@handle_errors
+def rollback(
+    lifecycle: Annotated[str, typer.Argument(help="The lifecycle (metadata.name).")],
+    env: Annotated[str, typer.Option("--env", help="The environment to roll back.")],
+    specs: Annotated[
+        list[str] | None, typer.Option("--specs", help="Spec files or folders (default: specs/).")
+    ] = None,
+) -> None:
+    """Pin the version an environment ran before its current one, on a new branch."""
+    from mllc import promote as promotion
+
+    root = promotion.repo_root(Path("."))
+    proposal = promotion.rollback(root, specs or ["specs"], lifecycle, env)
+    sys.stdout.write(promotion.render(proposal))
+
+
+@app.command(name="diff")
+@handle_errors
+def diff_cmd(
+    base: Annotated[str, typer.Argument(help="The Git ref to compare from (e.g. origin/main).")],
+    head: Annotated[str, typer.Argument(help="The Git ref to compare to (e.g. HEAD).")],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Spec files or folders (default: specs/).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What the spec changes between two Git refs mean: retrain, re-evaluate, redeploy."""
+    from mllc.semdiff import render, semantic_diff, to_json
+
+    result = semantic_diff(Path("."), base, head, paths or ["specs"])
+    sys.stdout.write(to_json(result) if as_json else render(result))
 
 
 @app.command(name="force-unlock")

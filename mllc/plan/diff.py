@@ -73,7 +73,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _change_text(path: str, old: Any, new: Any) -> str:
+def change_text(path: str, old: Any, new: Any) -> str:
     if old is None:
         return f"{path} added: {_show(new)}"
     if new is None:
@@ -128,7 +128,7 @@ def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterat
             continue  # shown as the semantic changes below (gates, metadata, environments)
         else:
             diffs = list(leaf_diff(_parse(current), _parse(text)))
-            reasons = tuple(_change_text(*d) for d in diffs[:8]) or ("formatting changed",)
+            reasons = tuple(change_text(*d) for d in diffs[:8]) or ("formatting changed",)
             if len(diffs) > 8:
                 reasons += (f"... and {len(diffs) - 8} more",)
         yield Change(
@@ -238,7 +238,7 @@ def _record_changes(want: Desired, actual: LifecycleActual) -> Iterator[Change]:
                 kind="lifecycle",
                 action="update",
                 category=category,
-                reasons=tuple(_change_text(*d) for d in diffs),
+                reasons=tuple(change_text(*d) for d in diffs),
             )
 
 
@@ -272,7 +272,7 @@ def _deployment_changes(
         cfg = new_envs[env]
         res = resolutions.get(env)
         reasons = [
-            _change_text(*d)
+            change_text(*d)
             for d in leaf_diff(old_envs.get(env), cfg, f"environments.{env}")
             if env in old_envs
         ]

@@ -1,0 +1,349 @@
+"""The CI workflow, ``.github/workflows/mllc.yml``, rendered from the specs (DESIGN §1.5).
+
+Three jobs, one per trigger:
+
+- ``plan`` on a pull request: ``mllc validate``, ``mllc plan``; the Markdown plan goes to
+  the job summary and to ONE pull-request comment, found again by its hidden marker and
+  edited in place on every push; the job fails when the plan exits 1 (errors or blocked
+  gates), after the comment is posted.
+- ``apply`` on a push to the default branch: ``dvc pull``, ``mllc apply --auto-approve``,
+  then push the apply commit and the registry tags. When a lifecycle deploys to
+  Kubernetes, the job runs in a GitHub *environment* named after the Kubernetes
+  environment(s), so required reviewers can guard it.
+- ``monitor`` on the specs' ``monitoring.schedule`` crons (and by hand): one
+  ``mllc monitor NAME --env ENV`` step per monitored lifecycle and environment, each run
+  only by its own cron.
+
+Hardened by construction: every action pinned by commit SHA, ``permissions: {}`` at the
+top with each job asking only for what it needs, no ``pull_request_target``, no ``${{ }}``
+expression inside a ``run:`` script (values reach scripts through ``env:``), no checkout
+persisting credentials (the push step alone gets the token), one apply at a time. The
+document is built as data and dumped by PyYAML: the same specs give byte-identical text.
+
+CI installs the published package (``pip install mllc``), the same way users install it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from mllc.compile import HEADER, _Dumper
+from mllc.plan.markdown import MARKER
+from mllc.spec.models import Lifecycle
+
+WORKFLOW_PATH = ".github/workflows/mllc.yml"
+DEFAULT_BRANCH = "main"
+
+# (action, commit, tag): a tag can be moved, a commit cannot. Bump all three together.
+CHECKOUT = ("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
+SETUP_PYTHON = ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
+GITHUB_SCRIPT = ("actions/github-script", "60a0d83039c74a4aee543508d2ffcb1c3799cdea", "v7.0.1")
+ACTIONS = (CHECKOUT, SETUP_PYTHON, GITHUB_SCRIPT)
+
+PYTHON_VERSION = "3.11"
+RUNNER = "ubuntu-latest"
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+COMMENT_LIMIT = 60_000  # GitHub refuses comment bodies over 65,536 characters
+
+
+class _Block(str):
+    """A multi-line script, dumped as a YAML literal block (``|``)."""
+
+
+class _WorkflowDumper(_Dumper):
+    pass
+
+
+def _block(dumper: yaml.SafeDumper, value: _Block) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
+
+
+_WorkflowDumper.add_representer(_Block, _block)
+
+
+def _uses(action: tuple[str, str, str]) -> str:
+    name, sha, _ = action
+    return f"{name}@{sha}"
+
+
+def _script(*lines: str) -> _Block:
+    return _Block("".join(line.rstrip() + "\n" for line in lines))
+
+
+def _checkout(*, history: bool = False) -> dict[str, Any]:
+    # Never persisted: apply runs DVC stages (users' own commands), which must not find a
+    # token in .git/config; the push step gets the token for itself alone.
+    with_: dict[str, Any] = {"persist-credentials": False}
+    if history:
+        with_["fetch-depth"] = 0  # all commits and tags: the registry lives in Git tags
+    return {"name": "Check out", "uses": _uses(CHECKOUT), "with": with_}
+
+
+def _setup() -> list[dict[str, Any]]:
+    return [
+        _checkout(),
+        {
+            "name": "Set up Python",
+            "uses": _uses(SETUP_PYTHON),
+            "with": {"python-version": PYTHON_VERSION},
+        },
+        {"name": "Install mllc", "run": "python -m pip install mllc"},
+    ]
+
+
+def _dvc_pull() -> dict[str, Any]:
+    # A repo without a DVC remote (data bundled or in Git) is fine; a failing pull is not.
+    return {
+        "name": "Pull DVC data",
+        "run": _script(
+            'if [ -n "$(dvc remote list)" ]; then',
+            "  dvc pull",
+            "else",
+            '  echo "No DVC remote configured: nothing to pull."',
+            "fi",
+        ),
+    }
+
+
+# Finds the comment by its marker (only among the bot's own) and edits it, else creates
+# it: one comment per pull request however many pushes. A fork's read-only token cannot
+# comment; the plan is still in the job summary and the gate still fails the job.
+_COMMENT_SCRIPT = f"""\
+const fs = require('fs');
+const marker = process.env.MARKER;
+let body = fs.readFileSync('plan.md', 'utf8');
+if (!body.includes(marker)) {{
+  body = marker + '\\n' + body;
+}}
+if (body.length > {COMMENT_LIMIT}) {{
+  body = body.slice(0, {COMMENT_LIMIT}) + '\\n\\n_Plan truncated: see the job summary._\\n';
+}}
+const {{ owner, repo }} = context.repo;
+const issue_number = context.issue.number;
+try {{
+  const comments = await github.paginate(github.rest.issues.listComments, {{
+    owner, repo, issue_number, per_page: 100,
+  }});
+  const mine = comments.find(
+    (c) => c.user && c.user.login === '{BOT_NAME}' && c.body && c.body.includes(marker),
+  );
+  if (mine) {{
+    await github.rest.issues.updateComment({{ owner, repo, comment_id: mine.id, body }});
+  }} else {{
+    await github.rest.issues.createComment({{ owner, repo, issue_number, body }});
+  }}
+}} catch (error) {{
+  if (error.status === 403) {{
+    core.warning('Cannot comment on this pull request (read-only token, e.g. from a fork).');
+  }} else {{
+    throw error;
+  }}
+}}
+"""
+
+
+def _plan_job() -> dict[str, Any]:
+    return {
+        "name": "mllc plan",
+        "if": "github.event_name == 'pull_request'",
+        "runs-on": RUNNER,
+        "permissions": {"contents": "read", "pull-requests": "write"},
+        # A newer push supersedes the running plan; one run per pull request at a time
+        # also keeps two runs from both creating the comment.
+        "concurrency": {
+            "group": "mllc-plan-${{ github.event.pull_request.number }}",
+            "cancel-in-progress": True,
+        },
+        "steps": [
+            *_setup(),
+            {"name": "Validate the specs", "run": "mllc validate"},
+            {
+                "name": "Plan",
+                "id": "plan",
+                "run": _script(
+                    "set +e",
+                    "mllc plan --detailed-exitcode --out plan.json",
+                    "code=$?",
+                    "set -e",
+                    'echo "exitcode=$code" >> "$GITHUB_OUTPUT"',
+                    "# 0: no changes, 2: changes; anything else fails the job after the comment",
+                ),
+            },
+            {
+                "name": "Render the plan as Markdown",
+                "run": _script(
+                    "mllc plan --format markdown > plan.md || true",
+                    "if [ ! -s plan.md ]; then",
+                    "  printf '%s\\n\\n**mllc plan failed**: see the job log.\\n' \"$MARKER\" "
+                    "> plan.md",
+                    "fi",
+                    'cat plan.md >> "$GITHUB_STEP_SUMMARY"',
+                ),
+                "env": {"MARKER": MARKER},
+            },
+            {
+                "name": "Comment the plan on the pull request",
+                "uses": _uses(GITHUB_SCRIPT),
+                "env": {"MARKER": MARKER},
+                "with": {"script": _Block(_COMMENT_SCRIPT)},
+            },
+            {
+                "name": "Fail when the plan failed or a gate blocks",
+                "if": "steps.plan.outputs.exitcode != '0' && steps.plan.outputs.exitcode != '2'",
+                "env": {"PLAN_EXIT": "${{ steps.plan.outputs.exitcode }}"},
+                "run": _script(
+                    'echo "::error::mllc plan exited $PLAN_EXIT: errors or blocked gates '
+                    '(see the plan above)."',
+                    "exit 1",
+                ),
+            },
+        ],
+    }
+
+
+def _kubernetes_environments(specs: Sequence[Lifecycle]) -> list[str]:
+    return sorted(
+        {
+            env_name
+            for spec in specs
+            for env_name, env in spec.environments.items()
+            if env.target == "kubernetes"
+        }
+    )
+
+
+def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "name": "mllc apply",
+        "if": f"github.event_name == 'push' && github.ref == 'refs/heads/{branch}'",
+        "runs-on": RUNNER,
+        "permissions": {"contents": "write"},
+        # One apply at a time, never cancelled halfway: the next waits for this one.
+        "concurrency": {"group": "mllc-apply", "cancel-in-progress": False},
+    }
+    protected = _kubernetes_environments(specs)
+    if protected:
+        # One GitHub environment for the whole apply (one job deploys everything): named
+        # after the Kubernetes environment, or after all of them joined with '+'.
+        job["environment"] = "+".join(protected)
+    setup = _setup()
+    setup[0] = _checkout(history=True)
+    job["steps"] = [
+        *setup,
+        _dvc_pull(),
+        {
+            "name": "Apply",
+            "env": {
+                "GIT_AUTHOR_NAME": BOT_NAME,
+                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                "GIT_COMMITTER_NAME": BOT_NAME,
+                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+            },
+            "run": "mllc apply --auto-approve",
+        },
+        {
+            # The token is given to git through its environment (never argv, never
+            # .git/config). A push made with the workflow's token starts no new run.
+            "name": "Push the apply commit and tags",
+            "env": {"GITHUB_TOKEN": "${{ github.token }}"},
+            "run": _script(
+                "auth=$(printf 'x-access-token:%s' \"$GITHUB_TOKEN\" | base64 -w0)",
+                "export GIT_CONFIG_COUNT=1",
+                'export GIT_CONFIG_KEY_0="http.${GITHUB_SERVER_URL}/.extraheader"',
+                'export GIT_CONFIG_VALUE_0="AUTHORIZATION: basic ${auth}"',
+                f"git push origin HEAD:refs/heads/{branch}",
+                "git push origin --tags",
+            ),
+        },
+    ]
+    return job
+
+
+def _monitored(specs: Sequence[Lifecycle]) -> list[tuple[str, str, str]]:
+    """(cron, lifecycle, environment) for every monitored lifecycle's environments."""
+    out = []
+    for spec in specs:
+        if spec.monitoring is None:
+            continue
+        for env_name in spec.environments:
+            out.append((spec.monitoring.schedule, spec.metadata.name, env_name))
+    return sorted(out, key=lambda item: (item[1], item[2], item[0]))
+
+
+def _monitor_job(monitored: list[tuple[str, str, str]]) -> dict[str, Any]:
+    steps = _setup()
+    steps.append(_dvc_pull())
+    for cron, name, env_name in monitored:
+        steps.append(
+            {
+                "name": f"Monitor {name} in {env_name}",
+                # Each cron runs only its own lifecycles; a manual run checks them all.
+                "if": f"github.event_name == 'workflow_dispatch' || github.event.schedule == "
+                f"'{cron}'",
+                "run": f"mllc monitor {name} --env {env_name}",
+            }
+        )
+    return {
+        "name": "mllc monitor",
+        "if": "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'",
+        "runs-on": RUNNER,
+        "permissions": {"contents": "read"},
+        "concurrency": {"group": "mllc-monitor", "cancel-in-progress": False},
+        "steps": steps,
+    }
+
+
+_PERMISSION_NOTES = (
+    ("pull-requests: write", "to comment the plan on the pull request"),
+    ("contents: write", "to push the apply commit and the registry tags"),
+)
+
+
+def crons(specs: Sequence[Lifecycle]) -> list[str]:
+    """The specs' monitoring schedules, deduplicated and sorted."""
+    return sorted({spec.monitoring.schedule for spec in specs if spec.monitoring is not None})
+
+
+def workflow_document(
+    specs: Sequence[Lifecycle], sources: Sequence[str], *, branch: str = DEFAULT_BRANCH
+) -> dict[str, Any]:
+    """The workflow as data. ``sources`` are the specs' repo-relative paths: those outside
+    ``specs/`` are added to the pull-request path filter."""
+    paths = ["specs/**", "pipelines/**", "mllc.toml", WORKFLOW_PATH]
+    paths += sorted({s for s in sources if not s.startswith("specs/")} - set(paths))
+    on: dict[str, Any] = {
+        "pull_request": {"paths": paths},
+        "push": {"branches": [branch]},
+    }
+    schedules = crons(specs)
+    if schedules:
+        on["schedule"] = [{"cron": cron} for cron in schedules]
+    on["workflow_dispatch"] = {}
+    jobs: dict[str, Any] = {"plan": _plan_job(), "apply": _apply_job(specs, branch)}
+    monitored = _monitored(specs)
+    if monitored:
+        jobs["monitor"] = _monitor_job(monitored)
+    return {"name": "mllc", "on": on, "permissions": {}, "jobs": jobs}
+
+
+def render_workflow(
+    specs: Sequence[Lifecycle], sources: Sequence[str], *, branch: str = DEFAULT_BRANCH
+) -> str:
+    """``.github/workflows/mllc.yml`` for these specs: deterministic text."""
+    text = yaml.dump(
+        workflow_document(specs, sources, branch=branch),
+        Dumper=_WorkflowDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+    )
+    for line, why in _PERMISSION_NOTES:
+        text = text.replace(f"      {line}\n", f"      {line} # {why}\n")
+    for name, sha, tag in ACTIONS:  # the readable tag beside each pinned commit
+        text = text.replace(f"uses: {name}@{sha}\n", f"uses: {name}@{sha} # {tag}\n")
+    return HEADER.format(source="specs/") + text

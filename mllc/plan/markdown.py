@@ -1,0 +1,179 @@
+"""Render a Plan as the Markdown of a pull-request comment (``mllc plan --format markdown``).
+
+The first line is a hidden marker (``<!-- mllc-plan -->``) so CI can find and update
+its own comment. Then the summary a reviewer reads first (blocked changes first,
+one line per lifecycle with its categories), then the details folded per lifecycle,
+with the test metrics of the new model against the version each environment runs
+now when those are known.
+
+:func:`markdown` is pure; :func:`metric_deltas` gathers its optional metrics from
+the registry and ``pipelines/<name>/metrics.json`` (the plan JSON carries none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mllc.plan.model import Category, Change, Plan
+
+MARKER = "<!-- mllc-plan -->"
+_CATEGORIES: tuple[Category, ...] = ("retrain", "re-evaluate", "redeploy", "metadata")
+
+Metrics = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class MetricDeltas:
+    """What to compare: ``running[lifecycle][env] = (version, test metrics)`` and
+    ``new[lifecycle] = test metrics`` of the model the pipeline produced."""
+
+    running: Mapping[str, Mapping[str, tuple[str, Metrics]]] = field(default_factory=dict)
+    new: Mapping[str, Metrics] = field(default_factory=dict)
+
+
+def escape(text: str) -> str:
+    """Make text safe in a Markdown table cell: no HTML, no column break, one line."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\r\n", " ")
+        .replace("\n", " ")
+    )
+
+
+def _code(text: str) -> str:
+    return f"`{text}`" if "`" not in text else escape(text)
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _delta(old: float, new: float) -> str:
+    d = round(new - old, 10)
+    return "±0" if d == 0 else f"{d:+.4g}"
+
+
+def _categories(changes: list[Change]) -> str:
+    present = {c.category for c in changes}
+    return ", ".join(c for c in _CATEGORIES if c in present)
+
+
+def _metric_lines(name: str, deltas: MetricDeltas) -> list[str]:
+    new = deltas.new.get(name) or {}
+    out: list[str] = []
+    for env, (version, old) in (deltas.running.get(name) or {}).items():
+        rows = [
+            f"  - {escape(metric)} {_number(old[metric])} → {_number(value)} "
+            f"({_delta(old[metric], value)})"
+            for metric, value in new.items()
+            if metric in old
+        ]
+        if rows:
+            out += [f"- `{env}` runs {escape(version)}:", *rows]
+    if out:
+        out = ["", "**Test metrics, new model against what each environment runs:**", "", *out]
+    return out
+
+
+def _details(name: str, changes: list[Change], deltas: MetricDeltas) -> list[str]:
+    out = [
+        f"<details><summary>{escape(name)}</summary>",
+        "",
+        "| Address | Action | Category | Reasons | Known after apply |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in changes:
+        action = f"❌ {c.action} (blocked)" if c.blocking else c.action
+        reasons = "<br>".join(escape(r) for r in c.reasons)
+        after = "<br>".join(escape(k) for k in c.known_after_apply)
+        out.append(f"| {_code(c.address)} | {action} | {c.category} | {reasons} | {after} |")
+    out += _metric_lines(name, deltas)
+    out += ["", "</details>"]
+    return out
+
+
+def markdown(plan: Plan, deltas: MetricDeltas | None = None) -> str:
+    """The PR comment: marker, summary (blocked first), then details per lifecycle."""
+    deltas = deltas or MetricDeltas()
+    changes = [c for c in plan.changes if c.action != "no-op"]
+    out = [MARKER, "### mllc plan", ""]
+    if not changes:
+        out.append("**No changes.** Every lifecycle matches its spec.")
+    else:
+        s = plan.summary
+        out += [f"**Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy.**", ""]
+    for change in plan.blocked:
+        reason = change.reasons[0] if change.reasons else "blocked"
+        reason = reason.removeprefix("blocked: ")
+        out += [f"❌ **{escape(change.address)}** blocks the apply: {escape(reason)}", ""]
+    by_lifecycle: dict[str, list[Change]] = {}
+    for change in changes:
+        by_lifecycle.setdefault(change.lifecycle, []).append(change)
+    for name, group in by_lifecycle.items():
+        mark = "❌ " if any(c.blocking for c in group) else ""
+        out.append(f"- {mark}**{escape(name)}** — {_categories(group)}")
+    unchanged = [n for n in plan.lifecycles if n not in by_lifecycle]
+    if changes and unchanged:
+        out.append(f"- {len(unchanged)} unchanged: {', '.join(escape(n) for n in unchanged)}")
+    for warning in plan.warnings:
+        out += ["", f"> ⚠️ {escape(warning)}"]
+    for name, group in by_lifecycle.items():
+        out += ["", *_details(name, group, deltas)]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------- gathering (I/O)
+
+
+def _numbers(data: Any) -> dict[str, float]:
+    if not isinstance(data, Mapping):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in data.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
+    """Running versions from the plan's binding, their test metrics from the registry,
+    the new ones from ``pipelines/<name>/metrics.json``. Whatever is missing is left out."""
+    from mllc.errors import MllcError
+    from mllc.registry import list_versions
+
+    deployments = plan.binding.deployments if plan.binding is not None else {}
+    running: dict[str, dict[str, tuple[str, Metrics]]] = {}
+    new: dict[str, Metrics] = {}
+    for name in dict.fromkeys([*plan.lifecycles, *(c.lifecycle for c in plan.changes)]):
+        try:
+            text = (root / "pipelines" / name / "metrics.json").read_text(encoding="utf-8")
+            test = _numbers(json.loads(text).get("test"))
+        except (OSError, ValueError, AttributeError):
+            test = {}
+        if test:
+            new[name] = test
+        envs = {
+            key.split("/", 1)[1]: version
+            for key, version in deployments.items()
+            if key.split("/", 1)[0] == name and "/" in key and version
+        }
+        if not envs:
+            continue
+        try:
+            versions = {v.version: v for v in list_versions(root, name)}
+        except MllcError:
+            continue
+        for env, version in envs.items():
+            registered = versions.get(version)
+            metrics = _numbers(registered.metrics.get("test")) if registered else {}
+            if metrics:
+                running.setdefault(name, {})[env] = (version, metrics)
+    return MetricDeltas(running=running, new=new)
