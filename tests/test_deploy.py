@@ -235,6 +235,20 @@ def test_new_version_switches_without_downtime_or_mixed_answers(repo: Path) -> N
         if status == 200:
             assert body["outputs"][0]["data"] == expected[version], version
 
+    # A promotion is a pull request: promote pins v1.0.0 on a branch; merged, apply deploys it.
+    # (apply committed the edited spec: the tree is clean)
+    out = mllc(repo, "promote", "iris", "v1.0.0", "--to", "staging").stdout
+    assert "mllc/promote-iris-v1.0.0-staging" in out
+    merge = ["git", "merge", "-q", "--ff-only", "mllc/promote-iris-v1.0.0-staging"]
+    subprocess.run(merge, cwd=repo, check=True, capture_output=True)
+    plan = mllc(repo, "plan").stdout
+    assert "staging: v1.1.0 → v1.0.0 (pinned to v1.0.0)" in plan
+    mllc(repo, "apply", "--auto-approve")
+    assert infer(port)[1]["model_version"] == "v1.0.0"
+    # ... and a rollback returns to what ran there before
+    out = mllc(repo, "rollback", "iris", "--env", "staging").stdout
+    assert "mllc/rollback-iris-v1.1.0-staging" in out
+
 
 def test_server_killed_mid_load_is_restored_by_apply(repo: Path) -> None:
     port = port_of(repo)

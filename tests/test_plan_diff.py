@@ -267,3 +267,18 @@ def test_render_and_json_come_from_the_same_plan() -> None:
     assert "\x1b[" in human(plan, color=True)
     again = Plan.model_validate_json(to_json(plan))
     assert again == plan
+
+
+def test_a_newer_version_failing_the_gates_is_held_back_and_said() -> None:
+    want = desired()
+    failing = RegisteredVersion(
+        "iris", "v1.1.0", "d" * 40, "m2", "t", {"test": {"accuracy": 0.5, "f1_macro": 0.5}}
+    )
+    reason = "latest version passing the gates (v1.1.0 fail them)"
+    now = actual(want, md5="m2", versions=(V1, failing), deployments=(serving(),))
+    changes = diff_lifecycle(want, now, "v1.2.0", {"staging": Resolution("staging", V1, reason)})
+    (held,) = [c for c in changes if c.kind == "deployment"]
+    assert held.action == "no-op" and held.reasons == (f"staging stays on v1.0.0: {reason}",)
+    plan = Plan(mllc_version="t", lifecycles=("iris",), changes=(held,), summary=summarize([held]))
+    assert not plan.has_changes
+    assert human(plan).startswith("Held back: iris/deployment/staging: staging stays on v1.0.0")

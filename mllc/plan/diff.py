@@ -321,6 +321,17 @@ def _deployment_changes(
                 else f"{env}: → {wanted}",
             )
         if not reasons and not after:
+            if res is not None and "fail them" in res.reason:  # newer versions held back
+                yield Change(
+                    address=address,
+                    lifecycle=want.name,
+                    kind="deployment",
+                    action="no-op",
+                    category="redeploy",
+                    reasons=(f"{env} stays on {running}: {res.reason}",),
+                    before=running,
+                    after=running,
+                )
             continue
         yield Change(
             address=address,

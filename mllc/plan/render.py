@@ -44,6 +44,9 @@ def human(plan: Plan, color: bool = False) -> str:
     out: list[str] = []
     for warning in plan.warnings:
         out.append(_paint("Warning: ", "33;1", color) + warning)
+    held = [c for c in plan.changes if c.action == "no-op" and c.reasons]
+    for change in held:  # e.g. a new version that fails the gates stays out
+        out.append(f"Held back: {change.address}: {change.reasons[0]}")
     if out:
         out.append("")
     if not changes:
