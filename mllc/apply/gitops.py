@@ -20,7 +20,7 @@ from mllc.gitenv import head, identity_env
 
 # Stage outputs are staged as ".<name>.<random>.tmp" next to their target; a kill
 # can leave one behind, and it must never be committed.
-EXCLUDE = ":(exclude,glob)**/.*.tmp"
+TEMP_FILES = ":(glob)**/.*.tmp"
 
 
 def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -52,10 +52,16 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
         _git(root, "read-tree", parent, env=env)
     existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
     if existing:
-        _git(root, "add", "-A", "--", *existing, EXCLUDE, env=env)
+        _git(root, "add", "-A", "--", *existing, env=env)
+        # Then drop stage temp files; an exclude pathspec in the add itself makes git
+        # skip untracked dot-folders (.github/) altogether.
+        _git(root, "rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", TEMP_FILES, env=env)
     tree = _git(root, "write-tree", env=env)
     index.unlink(missing_ok=True)
     if parent and tree == _git(root, "rev-parse", f"{parent}^{{tree}}"):
+        # Nothing to commit: HEAD already holds it (maybe a killed apply moved HEAD but
+        # never re-synced the user's index): re-sync, so `git status` agrees.
+        resync_index(root, existing)
         return None
     args = ["commit-tree", tree, "-m", message]
     if parent:

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from mllc.gitenv import head
 from mllc.observe.pipeline import read_lock
 from mllc.observe.types import RegisteredVersion
 from mllc.observe.world import model_md5_from_lock
-from mllc.plan import Planned
+from mllc.plan import REPOSITORY, Planned
 from mllc.plan.diff import Desired
 from mllc.plan.model import Change
 from mllc.procs import preexec_die_with_parent
@@ -120,14 +120,23 @@ class Executor:
             raise
         self.journal.done(name, seconds=round(time.monotonic() - started, 3), **detail)
 
-    def write_files(self, want: Desired) -> dict[str, Any]:
+    def write_files(self, want: Desired, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
         from mllc.api import write_text
 
         # Temp files a killed write or stage left behind (we hold the lock: none is live).
         for folder in (self.root / "pipelines" / want.name, self.root / "deploy" / want.name):
             for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
                 leftover.unlink(missing_ok=True)
-        written = [p for p, text in want.files.items() if write_text(self.root / p, text)]
+        files = {**want.files, **(extra or {})}
+        written = [p for p, text in files.items() if write_text(self.root / p, text)]
+        for path in written:
+            self.progress(f"    wrote {path}")
+        return {"written": written}
+
+    def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
+        from mllc.api import write_text
+
+        written = [p for p, text in files.items() if write_text(self.root / p, text)]
         for path in written:
             self.progress(f"    wrote {path}")
         return {"written": written}
@@ -354,7 +363,13 @@ def apply(
         result = ApplyResult(apply_id=journal.apply_id)
         ex = Executor(root, journal, progress)
         by_name = {d.name: d for d in planned.desired}
-        for name in plan.lifecycles:
+        # The repository's own files (the CI workflow) ride along with the first lifecycle
+        # applied — written in its files step, committed in its commit — or get steps of
+        # their own when no lifecycle changes.
+        repo_files: Mapping[str, str] = (
+            planned.repository if any(c.lifecycle == REPOSITORY for c in plan.changes) else {}
+        )
+        for name in [n for n in plan.lifecycles if n != REPOSITORY]:
             changes = [c for c in plan.changes if c.lifecycle == name and c.action != "no-op"]
             if not changes:
                 continue
@@ -365,17 +380,24 @@ def apply(
                 ex.step(f"{name}/commit", ex.commit, [f"pipelines/{name}"], message, result)
                 continue
             want = by_name[name]
-            ex.step(f"{name}/files", ex.write_files, want)
+            ex.step(f"{name}/files", ex.write_files, want, repo_files)
             if any(c.kind == "stage" for c in changes):
                 ex.step(f"{name}/pipeline", ex.repro, name, plan.target)
             message = f"mllc apply: {name} ({_what(changes)})"
-            ex.step(f"{name}/commit", ex.commit, _commit_paths(want), message, result)
+            paths = [*_commit_paths(want), *sorted(repo_files)]
+            ex.step(f"{name}/commit", ex.commit, paths, message, result)
+            repo_files = {}
             if any(c.kind == "model" for c in changes):
                 ex.step(f"{name}/register", ex.register, name, result)
             for change in changes:
                 if change.kind == "deployment":
                     env = change.address.rsplit("/", 1)[1]
                     ex.step(f"{name}/deploy/{env}", ex.deploy, want, env, change.action)
+        if repo_files:  # only the CI workflow changed
+            progress("repository:")
+            ex.step(f"{REPOSITORY}/files", ex.write_repository, repo_files)
+            message = "mllc apply: CI workflow"
+            ex.step(f"{REPOSITORY}/commit", ex.commit, sorted(repo_files), message, result)
         return result
 
 

@@ -50,7 +50,7 @@ def uncommitted_paths(root: Path) -> list[str]:
     """Paths under specs/, pipelines/ and deploy/ that differ from HEAD, in one git call."""
     proc = subprocess.run(
         ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
-         "specs", "pipelines", "deploy"],
+         "specs", "pipelines", "deploy", ".github/workflows/mllc.yml"],
         cwd=root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
