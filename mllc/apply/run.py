@@ -124,18 +124,28 @@ class Executor:
         from mllc.api import write_text
 
         # Temp files a killed write or stage left behind (we hold the lock: none is live).
-        for folder in (self.root / "pipelines" / want.name, self.root / "deploy" / want.name):
-            for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
-                leftover.unlink(missing_ok=True)
+        self._clear_leftovers(
+            self.root / "pipelines" / want.name,
+            self.root / "deploy" / want.name,
+            self.root / ".github" / "workflows",
+        )
         files = {**want.files, **(extra or {})}
         written = [p for p, text in files.items() if write_text(self.root / p, text)]
         for path in written:
             self.progress(f"    wrote {path}")
         return {"written": written}
 
+    @staticmethod
+    def _clear_leftovers(*folders: Path) -> None:
+        """Temp files a killed write or stage left behind (we hold the lock: none is live)."""
+        for folder in folders:
+            for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
+                leftover.unlink(missing_ok=True)
+
     def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
         from mllc.api import write_text
 
+        self._clear_leftovers(self.root / ".github" / "workflows")
         written = [p for p, text in files.items() if write_text(self.root / p, text)]
         for path in written:
             self.progress(f"    wrote {path}")
