@@ -88,7 +88,7 @@ def predict(root: Path, lifecycle: str, environment: str, body: dict[str, Any]) 
             f"{lifecycle}/{environment} runs on {env.target}: send V2 requests to its "
             "InferenceService URL (the same protocol)"
         )
-    running = [s for s in local.servers(root, lifecycle, environment) if local._alive(s.pid)]
+    running = [s for s in local.servers(root, lifecycle, environment) if local.alive(s.pid)]
     if not running:
         raise MllcError(f"no server runs {lifecycle}/{environment}: run 'mllc apply'")
     server = running[-1]

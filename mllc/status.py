@@ -16,10 +16,10 @@ STATUS_VERSION = 1
 
 def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
     from mllc.observe.world import new_hasher, observe_lifecycle
-    from mllc.plan import _desired
+    from mllc.plan import desired_lifecycles
     from mllc.registry import list_versions
 
-    desired, _ = _desired(root, paths)
+    desired, _ = desired_lifecycles(root, paths)
     versions = list_versions(root)
     hasher = new_hasher(root)
     lifecycles = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from mllc.spec import vocab
@@ -905,3 +906,8 @@ def valid_spec_docs(draw: st.DrawFn) -> dict[str, Any]:
         _maybe(draw, monitoring, "on_breach", st.sampled_from(["retrain", "alert"]))
         doc["monitoring"] = monitoring
     return doc
+
+
+# Generated specs are big, slow to build and often filtered: health checks that
+# would only complain about that.
+GENERATED_INPUTS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]

@@ -104,7 +104,7 @@ def stop_all(repo: Path) -> None:
 
 
 def running(repo: Path) -> list[local.Server]:
-    return [s for s in local.servers(repo, "iris", "staging") if local._alive(s.pid)]
+    return [s for s in local.servers(repo, "iris", "staging") if local.alive(s.pid)]
 
 
 def infer(port: int, token: str | None = None) -> tuple[int, Any]:

@@ -28,11 +28,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from strategies import (
     BASE_DOCS,
     BASE_TEXTS,
+    GENERATED_INPUTS,
     IRIS_TEXT,
     LAUGHS,
     ROOT,
@@ -55,11 +56,7 @@ FUZZ_SETTINGS = settings(
     deadline=None,
     derandomize=False,
     database=None,  # every run explores afresh
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=GENERATED_INPUTS,
 )
 # What YAML counts as a line break; mllc reports lines as libyaml counts them.
 YAML_BREAKS = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
@@ -201,11 +198,7 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     max_examples=30,
     deadline=None,
     database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=GENERATED_INPUTS,
 )
 @given(text=mutated_spec_texts())
 def test_cli_reports_invalid_specs(cli_dir: Path, text: str) -> None:

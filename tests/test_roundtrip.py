@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from strategies import (
     BASE_DOCS,
     BASE_TEXTS,
+    GENERATED_INPUTS,
     INT64,
     dump,
     mutated_spec_texts,
@@ -109,11 +110,7 @@ MUTATED: Counter[str] = Counter()
     max_examples=1_500,
     deadline=None,
     database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=GENERATED_INPUTS,
 )
 @given(text=mutated_spec_texts())
 def _accepted_mutants_round_trip(text: str) -> None:

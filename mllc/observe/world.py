@@ -153,8 +153,9 @@ def binding(
     desired: Sequence[Desired],
     orphans: Sequence[Orphan],
     versions: Sequence[RegisteredVersion],
+    extra_files: Sequence[str] = (),
 ) -> Binding:
-    files: dict[str, str | None] = {}
+    files: dict[str, str | None] = {path: _sha(_read(root / path)) for path in extra_files}
     locks: dict[str, str | None] = {}
     for want in desired:
         for path in want.files:

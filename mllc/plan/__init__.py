@@ -28,7 +28,7 @@ class Planned:
     repository: Mapping[str, str] = field(default_factory=dict)  # repo-level generated files
 
 
-def _desired(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str, str]]:
+def desired_lifecycles(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str, str]]:
     from mllc.api import load_specs, relative_path
     from mllc.compile import compile_spec, lifecycle_document
     from mllc.spec.load import discover
@@ -67,15 +67,6 @@ def repository_files(desired: Sequence[Desired]) -> dict[str, str]:
         return {}  # every spec removed: leave the workflow as it is
     text = render_workflow([d.spec for d in specs if d.spec], [d.spec_file for d in specs])
     return {WORKFLOW_PATH: text}
-
-
-def _sha_of(path: Path) -> str | None:
-    import hashlib
-
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def repository_changes(
@@ -162,7 +153,7 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     )
     from mllc.registry import list_versions, next_version
 
-    desired, spec_texts = _desired(root, paths)
+    desired, spec_texts = desired_lifecycles(root, paths)
     versions = list_versions(root)
     deployments: dict[str, str | None] = {}
     pending = uncommitted_paths(root)
@@ -194,15 +185,8 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             f"resource targeting is in effect (--target {target}): the plan may be "
             "incomplete; use it for exceptional cases only"
         )
-    bound: Binding = binding(root, spec_texts, desired, orphans, versions)
-    files = dict(bound.files)
-    files.update({p: _sha_of(root / p) for p in repository})
-    bound = bound.model_copy(
-        update={
-            "deployments": dict(sorted(deployments.items())),
-            "files": dict(sorted(files.items())),
-        }
-    )
+    bound: Binding = binding(root, spec_texts, desired, orphans, versions, list(repository))
+    bound = bound.model_copy(update={"deployments": dict(sorted(deployments.items()))})
     names = {d.name for d in desired} | {o.name for o in orphans}
     if any(c.lifecycle == REPOSITORY for c in changes):
         names.add(REPOSITORY)

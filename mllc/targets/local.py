@@ -77,7 +77,7 @@ def capture_dir(root: Path, lifecycle: str, environment: str) -> Path:
     return root / ".mllc" / "capture" / lifecycle / environment
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -163,7 +163,7 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
 
     if not running:
         return state(None, False, "no server running")
-    live = [s for s in running if _alive(s.pid)]
+    live = [s for s in running if alive(s.pid)]
     if not live:
         s = running[-1]
         return state(
@@ -256,14 +256,14 @@ def stop(root: Path, settings: Settings, keep: Path | None = None) -> list[int]:
         s for s in servers(root, settings.lifecycle, settings.environment) if s.state_file != keep
     ]
     for s in targets:
-        if _alive(s.pid):
+        if alive(s.pid):
             os.kill(s.pid, signal.SIGTERM)
             stopped.append(s.pid)
     deadline = time.monotonic() + STOP_TIMEOUT
     for s in targets:
-        while _alive(s.pid) and time.monotonic() < deadline:
+        while alive(s.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(s.pid):
+        if alive(s.pid):
             os.kill(s.pid, signal.SIGKILL)
         s.state_file.unlink(missing_ok=True)
         s.state_file.with_suffix(".log").unlink(missing_ok=True)
@@ -301,7 +301,7 @@ def deploy(
             f"environment variable {settings.token_env}"
         )
     model = model_file(root, version.model_md5)
-    ours = [s for s in servers(root, settings.lifecycle, settings.environment) if _alive(s.pid)]
+    ours = [s for s in servers(root, settings.lifecycle, settings.environment) if alive(s.pid)]
     if not any(s.port == settings.port for s in ours):
         _check_port_free(settings)
     folder = serve_dir(root, settings.lifecycle, settings.environment)
