@@ -92,12 +92,14 @@ def git(*args: str, cwd: Path, check: bool = True) -> str:
     return run(["git", *args], cwd, check).stdout.strip()
 
 
-def mllc_popen(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def mllc_popen(
+    *args: str, cwd: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start ``python -m mllc ARGS`` (same session as the test: killing it kills only it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "mllc", *args],
         cwd=cwd,
-        env=env(),
+        env={**env(), **(extra_env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

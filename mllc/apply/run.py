@@ -38,7 +38,7 @@ from mllc.observe.world import model_md5_from_lock
 from mllc.plan import REPOSITORY, Planned
 from mllc.plan.diff import Desired
 from mllc.plan.model import Change
-from mllc.procs import preexec_die_with_parent
+from mllc.procs import WATCH_ENV, preexec_die_with_parent
 
 Progress = Callable[[str], None]
 
@@ -60,6 +60,7 @@ def dvc_env() -> dict[str, str]:
     env = dict(os.environ)
     scripts = str(Path(sys.executable).parent)
     env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
+    env[WATCH_ENV] = str(os.getpid())  # its stages end when this apply ends
     return env
 
 
