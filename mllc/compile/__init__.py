@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from mllc.compile.dvc import dvc_document, params_document, pipeline_dir
+from mllc.compile.dvc import (
+    FEEDBACK_README,
+    dvc_document,
+    feedback_dir,
+    params_document,
+    pipeline_dir,
+)
 from mllc.spec.models import Lifecycle
 from mllc.yaml12 import ambiguous
 
@@ -108,6 +114,9 @@ def compile_spec(spec: Lifecycle, source: str) -> Bundle:
         f"{root}/params.yaml": header + dump_yaml(params_document(spec), sort_keys=True),
         f"{root}/lifecycle.yaml": header + dump_yaml(lifecycle_document(spec), sort_keys=False),
     }
+    if spec.monitoring is not None:
+        # Keeps the folder (prepare's dep) in Git before any batch arrives.
+        files[f"{feedback_dir(spec.metadata.name)}/README.md"] = header + "\n" + FEEDBACK_README
     return Bundle(tuple(sorted(files.items())))
 
 

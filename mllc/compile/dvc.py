@@ -10,6 +10,8 @@ Layout (repository-root relative; every stage runs with ``wdir: ../..``)::
     pipelines/<name>/reports/train/<m>.json
     pipelines/<name>/reports/candidates.json                 evaluate
     pipelines/<name>/model.joblib, metrics.json, lineage.json, plots/   select
+    pipelines/<name>/feedback/             labelled monitoring batches (with monitoring):
+                                           a dep of prepare, each batch DVC-tracked
 
 Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
@@ -33,6 +35,19 @@ PIPELINES = "pipelines"
 
 def pipeline_dir(name: str) -> str:
     return f"{PIPELINES}/{name}"
+
+
+def feedback_dir(name: str) -> str:
+    return f"{PIPELINES}/{name}/feedback"
+
+
+FEEDBACK_README = """\
+Labelled batches that `mllc monitor` found breaching, added to the training data
+by `mllc apply` (`on_breach: retrain`). Each `<time>-<report id>.parquet` is
+tracked by DVC (its `.dvc` pointer is committed); the prepare stage appends them
+to the source, oldest first. Remove a batch (and its `.dvc` file) to train
+without it.
+"""
 
 
 def params_document(spec: Lifecycle) -> dict[str, Any]:
@@ -87,6 +102,10 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
             ],
         ),
     }
+    if spec.monitoring is not None:
+        # Labelled batches mllc monitor found breaching join the training data here
+        # (apply adds each with dvc add): a new batch is a new data version.
+        source_deps = [*source_deps, feedback_dir(name)]
     if source_deps:
         prepare["deps"] = source_deps
     prepare["outs"] = [f"{data}/clean.parquet"]

@@ -113,6 +113,11 @@ class Layout:
         """``confusion`` (classification) or ``residuals`` (regression)."""
         return self.root / "plots" / f"{name}.csv"
 
+    @property
+    def feedback(self) -> Path:
+        """Labelled monitoring batches added to the training data (each DVC-tracked)."""
+        return self.root / "feedback"
+
 
 # ------------------------------------------------------------------ params
 

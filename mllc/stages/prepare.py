@@ -21,6 +21,9 @@ whose usual markers (``NA``, ``n/a``, ``null`` ...) mean missing. The
 per-column ``missing`` and ``invalid`` counts of the report are over all
 source rows (``rows_in``), before anything is dropped.
 
+Labelled monitoring batches in ``feedback/`` (added by apply after a breach)
+are appended to the source's rows first, and cleaned by the same rules.
+
 Writes ``data/clean.parquet`` and ``reports/data.json``.
 """
 
@@ -41,6 +44,9 @@ def run(params: Params) -> None:
     target = params.problem.target
     declared = data.columns
     loaded = source.load(data.source, set(declared))
+    loaded = source.with_feedback(
+        loaded, params.layout.feedback, set(declared), text=data.source.csv is not None
+    )
     frame = loaded.frame
     names = list(frame.columns)
     _check_columns(names, target, list(declared), loaded.label)

@@ -90,3 +90,60 @@ def _parquet(path: str) -> Loaded:
         raise StageError(f"data.source.parquet: cannot read {path}: {brief(exc)}") from None
     description = {"kind": "parquet", "path": path, "sha256": file_sha256(file)}
     return Loaded(frame, frame, description, path)
+
+
+def with_feedback(loaded: Loaded, folder: Path, declared: set[str], text: bool) -> Loaded:
+    """The source's rows followed by the labelled monitoring batches in ``folder``.
+
+    Batches are appended oldest first (their names start with the report's time) and
+    cleaned with the source's rules. A batch column the source lacks is dropped; a
+    source column the batch lacks is missing in its rows. ``text``: the source is a
+    CSV file, whose declared columns (and raw rows) are kept as written, so batch
+    values are written back as text the column checks read (``""`` is missing).
+    """
+    import pandas as pd
+
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return loaded
+    columns = list(loaded.frame.columns)
+    frames, raws, described = [loaded.frame], [loaded.raw], []
+    for file in files:
+        try:
+            batch = pd.read_parquet(file, engine="pyarrow").reset_index(drop=True)
+        except (OSError, ValueError) as exc:
+            raise StageError(
+                f"feedback batch {file.as_posix()}: cannot read: {brief(exc)} "
+                "(is it pulled with 'dvc pull'?)"
+            ) from None
+        batch.columns = [str(c) for c in batch.columns]
+        batch = batch.reindex(columns=columns)
+        if text:
+            raw = batch.apply(lambda col: col.map(_as_text)).astype(object)
+            frame = batch.copy()
+            for name in columns:
+                if name in declared:
+                    frame[name] = raw[name]
+            raws.append(raw)
+        else:
+            frame = batch
+            raws.append(batch)
+        frames.append(frame)
+        described.append({"file": file.as_posix(), "rows": len(batch)})
+    frame = pd.concat(frames, ignore_index=True)
+    raw = frame if loaded.raw is loaded.frame else pd.concat(raws, ignore_index=True)
+    description = {**loaded.description, "feedback": described}
+    return Loaded(frame, raw, description, f"{loaded.label} + {len(files)} feedback batch(es)")
+
+
+def _as_text(value: Any) -> str:
+    """A batch value as a CSV cell: missing is empty, whole floats lose their ``.0``."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
