@@ -307,6 +307,54 @@ def predict(
         sys.stdout.write(client.render(answer))
 
 
+@app.command()
+@handle_errors
+def monitor(
+    lifecycle: Annotated[str, typer.Argument(help="The lifecycle (metadata.name).")],
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="The environment (default: the only one)."),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="The batch: a CSV or Parquet file (labelled or not)."),
+    ] = None,
+    captured: Annotated[
+        bool,
+        typer.Option("--captured", help="The requests the local server captured (default)."),
+    ] = False,
+    specs: Annotated[
+        list[str] | None, typer.Option("--specs", help="Spec files or folders (default: specs/).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check a batch for drift (and, with labels, performance) against the training data.
+
+    Exit 0: no breach. 2: a breach (the next plan shows it). 1: an error.
+    """
+    from pathlib import Path
+
+    from mllc.monitor import monitor as run_monitor
+
+    outcome = run_monitor(
+        Path("."),
+        specs or ["specs"],
+        lifecycle,
+        env,
+        Path(data) if data is not None else None,
+        captured,
+    )
+    report = outcome.report
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        from mllc.monitor.text import summary
+
+        sys.stdout.write(summary(report, outcome.written))
+    if report.breach:
+        raise typer.Exit(EXIT_CHANGES)
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,

@@ -28,6 +28,11 @@ _ESCAPES = {
 _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
+def escape_control(text: str) -> str:
+    """``text`` on one line: control characters (from data or user input) escaped."""
+    return text.translate(_ESCAPES)
+
+
 @dataclass(frozen=True, order=True)
 class Diagnostic:
     """One problem found in a user's input, with where it is."""

@@ -1,0 +1,360 @@
+"""``mllc monitor``: compare a batch with the training data and the deployed model's gates.
+
+The reference is the training split the pipeline saved
+(``pipelines/<name>/data/train.parquet``); the features compared are the ones the
+model was trained on, with the same numeric/categorical split. With labels in the
+batch, the version the environment runs (the registry's latest assignment) is
+loaded from the DVC cache, checked against its registered hash, and scored.
+
+The result is written to ``monitoring/<name>/<env>/``: ``report.json`` (the
+versioned contract the reconciler reads), ``report.md`` and ``report.html``; after a
+breach with ``on_breach: retrain`` and labels, the batch is kept there as
+``batch.parquet`` for the next apply to add to the training data. Each file is
+written to a temporary name and renamed; ``report.json`` goes last, so a report
+never points at a batch that is not there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mllc import __version__
+from mllc.errors import MllcError
+from mllc.monitor.batch import Batch, BatchError, conform, read_captured, read_file
+from mllc.monitor.report import (
+    BatchInfo,
+    GateCheck,
+    MonitorReport,
+    PerformanceResult,
+    ReferenceInfo,
+    drift_reason,
+)
+from mllc.spec.models import Lifecycle
+
+MONITORING = "monitoring"
+REPORT = "report.json"
+BATCH = "batch.parquet"
+
+__all__ = ["BATCH", "BatchError", "Outcome", "monitor", "monitoring_dir", "read_report"]
+
+
+def monitoring_dir(name: str, env: str) -> str:
+    """Repository-relative folder of an environment's latest report."""
+    return f"{MONITORING}/{name}/{env}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: MonitorReport
+    written: tuple[str, ...]  # repository-relative paths
+
+
+def read_report(root: Path, name: str, env: str) -> MonitorReport | None:
+    """The latest report of ``name``/``env``, None when there is none or it is unreadable."""
+    path = root / monitoring_dir(name, env) / REPORT
+    try:
+        return MonitorReport.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _environment(spec: Lifecycle, env: str | None) -> str:
+    envs = list(spec.environments)
+    if env is None:
+        if len(envs) == 1:
+            return envs[0]
+        raise MllcError(
+            f"{spec.metadata.name} has {len(envs)} environments: name one with --env "
+            f"({', '.join(envs) or 'none'})"
+        )
+    if env not in envs:
+        raise MllcError(
+            f"{spec.metadata.name} has no environment {env!r} (environments: {', '.join(envs)})"
+        )
+    return env
+
+
+def _deployed(root: Path, name: str, env: str) -> tuple[str | None, str | None]:
+    """(version, model md5) the registry last assigned to ``env``."""
+    from mllc.registry import assignments, list_versions
+
+    history = [a for a in assignments(root, name).get(env, []) if not a.unassign]
+    if not history or history[-1].version is None:
+        return None, None
+    version = history[-1].version
+    md5 = next((v.model_md5 for v in list_versions(root, name) if v.version == version), None)
+    return version, md5
+
+
+def _load_batch(
+    root: Path, name: str, env: str, target_kind: str, data: Path | None, captured: bool
+) -> tuple[Any, str, list[str]]:
+    if data is not None and captured:
+        raise MllcError("give --data FILE or --captured, not both")
+    if data is None and not captured:
+        if target_kind != "local":
+            raise MllcError(
+                f"{name}/{env} runs on {target_kind}: give the batch with --data FILE "
+                "(--captured reads what a local server captured)"
+            )
+        captured = True
+    if captured:
+        from mllc.targets.local import capture_dir
+
+        frame, warnings = read_captured(capture_dir(root, name, env))
+        return frame, "captured requests", warnings
+    assert data is not None
+    shown = os.path.relpath(data, root) if data.is_absolute() else data.as_posix()
+    return read_file(data), Path(shown).as_posix(), []
+
+
+def _performance(
+    root: Path, spec: Lifecycle, batch: Batch, features: list[str], md5: str
+) -> PerformanceResult:
+    from mllc.gates import evaluate
+    from mllc.serve.model import load
+    from mllc.stages import metrics as scoring
+    from mllc.targets.local import model_file
+
+    target = spec.problem.target
+    rows = batch.frame[batch.frame[target].notna()]
+    served = load(model_file(root, md5), md5)
+    estimator = served.estimator
+    y = rows[target]
+    if spec.problem.task == "classification":
+        classes = getattr(estimator, "classes_", None)
+        if classes is not None and len(classes):
+            kind = type(classes[0])
+            with contextlib.suppress(TypeError, ValueError):
+                y = y.map(lambda v: kind(v) if not isinstance(v, kind) else v)
+    else:
+        y = y.astype(float)
+    predictions = scoring.predict(estimator, rows[features], spec.problem.task)
+    values = scoring.score(spec.problem.task, y.to_numpy(), predictions)
+    finite = {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+    perf = spec.monitoring.performance if spec.monitoring else None
+    metric = perf.metric if perf is not None else spec.problem.metric
+    value = finite.get(metric)
+    low = perf.min if perf is not None else None
+    high = perf.max if perf is not None else None
+    breach = perf is not None and (
+        value is None or (low is not None and value < low) or (high is not None and value > high)
+    )
+    gates = tuple(
+        GateCheck(gate=r.gate, text=r.text(), passed=r.passed)
+        for r in evaluate(list(spec.gates), finite)
+    )
+    return PerformanceResult(
+        metric=metric,
+        value=value,
+        min=low,
+        max=high,
+        breach=breach or not all(g.passed for g in gates),
+        gates=gates,
+        metrics=finite,
+    )
+
+
+def _performance_reasons(perf: PerformanceResult) -> list[str]:
+    reasons = []
+    if perf.value is None and (perf.min is not None or perf.max is not None):
+        reasons.append(f"performance: {perf.metric} cannot be computed on the batch")
+    elif perf.value is not None and perf.min is not None and perf.value < perf.min:
+        reasons.append(f"performance: {perf.metric} {perf.value:.3f} < {perf.min:g}")
+    elif perf.value is not None and perf.max is not None and perf.value > perf.max:
+        reasons.append(f"performance: {perf.metric} {perf.value:.3f} > {perf.max:g}")
+    reasons += [f"gate failed on the batch: {g.text}" for g in perf.gates if not g.passed]
+    return reasons
+
+
+def _write(root: Path, files: dict[str, bytes]) -> None:
+    """Each file to a temporary name in its folder, then renamed, in the given order."""
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _parquet_bytes(frame: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    return buffer.getvalue()
+
+
+def monitor(
+    root: Path,
+    paths: Sequence[str],
+    name: str,
+    env: str | None = None,
+    data: Path | None = None,
+    captured: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Outcome:
+    """Run one check and write its report; never prints, never exits."""
+    import pandas as pd
+
+    from mllc.monitor import render
+    from mllc.monitor.drift import dataset_drift
+    from mllc.promote import find_lifecycle
+    from mllc.stages.features import feature_columns
+    from mllc.stages.io import Layout, StageError
+
+    _, spec = find_lifecycle(paths, name)
+    if spec.monitoring is None:
+        raise MllcError(f"{name} has no monitoring section: nothing to check against")
+    env = _environment(spec, env)
+    layout = Layout(name)
+    reference_path = root / layout.split("train")
+    try:
+        reference = pd.read_parquet(reference_path, engine="pyarrow")
+    except (OSError, ValueError):
+        raise MllcError(
+            f"the training reference {layout.split('train').as_posix()} is missing: "
+            "run 'mllc apply' (or 'dvc pull') first"
+        ) from None
+    target = spec.problem.target
+    try:
+        numeric, categorical = feature_columns(reference, target, spec.features)
+    except StageError as exc:
+        raise MllcError(f"the training reference does not fit the spec: {exc.detail}") from None
+    frame, source, notes = _load_batch(
+        root, name, env, spec.environments[env].target, data, captured
+    )
+    batch = conform(frame, source, numeric, categorical, target, notes)
+    warnings = list(batch.warnings)
+
+    version, md5 = _deployed(root, name, env)
+    trained = _md5(root / layout.model)
+    if version is None:
+        warnings.append(f"no version is recorded as deployed to {env}: run 'mllc apply'")
+    elif md5 is not None and isinstance(trained, str) and trained != md5:
+        warnings.append(
+            f"the reference is the training split of the current pipeline, not of {version} "
+            f"(which {env} runs)"
+        )
+
+    monitoring = spec.monitoring
+    drift = None
+    if monitoring.drift is not None:
+        kinds: dict[str, Any] = {c: "numeric" for c in numeric}
+        kinds.update({c: "categorical" for c in categorical})
+        drift = dataset_drift(
+            reference,
+            batch.frame,
+            kinds,
+            monitoring.drift.method,
+            monitoring.drift.threshold,
+        )
+        warnings += _small_batch(drift, len(batch.frame), len(reference))
+    performance = None
+    if batch.labelled:
+        if md5 is None:
+            warnings.append("the batch has labels, but no deployed version to score")
+        else:
+            performance = _performance(root, spec, batch, [*numeric, *categorical], md5)
+    elif monitoring.performance is not None:
+        warnings.append(
+            f"the batch has no {target!r} column: performance is not measured (labels needed)"
+        )
+
+    reasons = [drift_reason(f) for f in _worst_first(drift.features)] if drift else []
+    reasons += _performance_reasons(performance) if performance else []
+    breach = bool(reasons)
+    identity = json.dumps([name, env, version, md5, batch.sha256])
+    report_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    folder = monitoring_dir(name, env)
+    keep_batch = breach and monitoring.on_breach == "retrain" and batch.labelled
+    report = MonitorReport(
+        mllc_version=__version__,
+        id=report_id,
+        lifecycle=name,
+        environment=env,
+        version=version,
+        time=now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        batch=BatchInfo(
+            source=source, rows=len(batch.frame), labelled=batch.labelled, sha256=batch.sha256
+        ),
+        reference=ReferenceInfo(
+            path=layout.split("train").as_posix(), rows=len(reference), md5=None
+        ),
+        drift=drift,
+        performance=performance,
+        breach=breach,
+        reasons=tuple(reasons),
+        on_breach=monitoring.on_breach,
+        retrain_data=f"{folder}/{BATCH}" if keep_batch else None,
+        warnings=tuple(warnings),
+    )
+    files: dict[str, bytes] = {}
+    if keep_batch:
+        columns = [c for c in reference.columns if c in batch.frame.columns]
+        files[f"{folder}/{BATCH}"] = _parquet_bytes(batch.frame[columns])
+    files[f"{folder}/report.md"] = render.markdown(report).encode()
+    files[f"{folder}/report.html"] = render.html(report).encode()
+    files[f"{folder}/{REPORT}"] = (report.model_dump_json(indent=2) + "\n").encode()
+    _write(root, files)
+    if not keep_batch:
+        (root / folder / BATCH).unlink(missing_ok=True)  # the newest report decides
+    return Outcome(report, tuple(files))
+
+
+def chance_level(drift: Any, rows: int, reference_rows: int) -> float:
+    """The value the statistic exceeds by chance 5% of the time for one feature with no
+    drift, at these sample sizes: PSI is about chi-square with bins-1 degrees of
+    freedom times (1/n + 1/m); KS's critical D is 1.36 * sqrt(1/n + 1/m)."""
+    from scipy.stats import chi2
+
+    scale = 1 / max(rows, 1) + 1 / max(reference_rows, 1)
+    if drift.method == "ks":
+        return float(1.358 * math.sqrt(scale))
+    bins = max((len(f.histogram.labels) for f in drift.features), default=2)
+    return float(chi2.ppf(0.95, max(bins - 1, 1)) * scale)
+
+
+def _small_batch(drift: Any, rows: int, reference_rows: int) -> list[str]:
+    """A warning when the batch is too small for the threshold to mean drift."""
+    level = chance_level(drift, rows, reference_rows)
+    if level <= drift.threshold:
+        return []
+    needed = rows
+    while needed < 10**7 and chance_level(drift, needed, reference_rows) > drift.threshold:
+        needed *= 2
+    return [
+        f"small batch: with {rows} rows, {drift.method} exceeds {level:.2f} by chance in 5% "
+        f"of the features of an unchanged population (threshold {drift.threshold:g}); "
+        f"breaches may be false alarms: use batches of {needed} rows or more"
+    ]
+
+
+def _worst_first(features: Sequence[Any]) -> list[Any]:
+    return sorted((f for f in features if f.breach), key=lambda f: (-f.value, f.name))
+
+
+def _md5(path: Path) -> str | None:
+    from mllc.observe.hashing import file_md5
+
+    try:
+        return file_md5(path)
+    except OSError:
+        return None
