@@ -74,6 +74,18 @@ def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
                     }
                     for env, cfg in (want.lifecycle.get("environments") or {}).items()
                 ],
+                "monitoring": [
+                    {
+                        "environment": m.environment,
+                        "report": m.report.id,
+                        "time": m.report.time,
+                        "version": m.report.version,
+                        "breach": m.report.breach,
+                        "reasons": list(m.report.reasons),
+                        "retrained": m.answered,
+                    }
+                    for m in actual.monitoring
+                ],
             }
         )
     hasher.save()
@@ -106,5 +118,11 @@ def render(report: dict[str, Any]) -> str:
         for d in lc["deployments"]:
             version = d["version"] or "-"
             out.append(f"  {d['environment']:<12} {d['target'] or '':<11} {version}  {d['detail']}")
+        for m in lc.get("monitoring") or []:
+            verdict = "breach: " + "; ".join(m["reasons"]) if m["breach"] else "no breach"
+            done = " (retrained with its batch)" if m["retrained"] else ""
+            out.append(
+                f"  monitor {m['environment']}: {m['time']} on {m['version']}: {verdict}{done}"
+            )
         out.append("")
     return "\n".join(out) if out else "no lifecycles\n"

@@ -87,8 +87,16 @@ def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
 
 
 def _commit_paths(want: Desired) -> list[str]:
+    """The spec, the pipeline folder and the latest monitoring reports (never a batch:
+    one committed by a monitoring pull request is committed again only as removed)."""
     folder = f"pipelines/{want.name}"
-    return [want.spec_file, folder]
+    reports = []
+    if want.lifecycle.get("monitoring"):
+        for env in want.lifecycle.get("environments") or {}:
+            base = f"monitoring/{want.name}/{env}"
+            reports += [f"{base}/report.json", f"{base}/report.md", f"{base}/report.html"]
+            reports.append(f"{base}/batch.parquet")
+    return [want.spec_file, folder, *reports]
 
 
 def _lineage(root: Path, name: str) -> dict[str, Any]:
@@ -110,6 +118,17 @@ def _metrics(root: Path, name: str) -> dict[str, Any]:
 class Executor:
     def __init__(self, root: Path, journal: Journal, progress: Progress) -> None:
         self.root, self.journal, self.progress = root, journal, progress
+        self._history: dict[str, Any] = {}
+
+    def history(self, name: str) -> Any:
+        """``name``'s environment assignments as they were before this apply deployed it:
+        ``after: staging`` needs a version that ran in staging before, not one this apply
+        has just put there (a retrained version never goes straight to production)."""
+        if name not in self._history:
+            from mllc.registry import assignments
+
+            self._history[name] = assignments(self.root, name)
+        return self._history[name]
 
     def step(self, name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
         self.journal.start(name)
@@ -143,6 +162,35 @@ class Executor:
             for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
                 leftover.unlink(missing_ok=True)
 
+    def add_feedback(self, name: str, batch: str, target: str) -> dict[str, Any]:
+        """A breaching labelled batch joins the training data as a DVC-tracked file.
+
+        Copied to ``target`` (temp file, then renamed), ``dvc add``-ed (its ``.dvc``
+        pointer is committed with the retrained pipeline), then the batch is removed
+        from ``monitoring/``. Each part is repeatable: a kill anywhere converges on the
+        next apply (a batch counts as added only once its pointer exists).
+        """
+        source, dest = self.root / batch, self.root / target
+        if not (self.root / f"{target}.dvc").is_file():
+            if not source.is_file():
+                raise ApplyFailed(f"{name}: the labelled batch {batch} is gone: run mllc monitor")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
+            run_dvc(self.root, ["add", target], self.progress)
+        source.unlink(missing_ok=True)
+        self.progress(f"    added {batch} to the training data as {target}")
+        return {"batch": batch, "added": target}
+
+    def clear_answered_batches(self, want: Desired) -> None:
+        """Batches already in the training data (an apply killed before removing them)."""
+        from mllc.observe.world import observe_monitoring
+
+        for state in observe_monitoring(self.root, want):
+            if state.answered and state.batch is not None:
+                (self.root / state.batch).unlink(missing_ok=True)
+
     def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
         from mllc.api import write_text
 
@@ -168,7 +216,8 @@ class Executor:
         gates = list(want.lifecycle.get("gates") or [])
         versions = list_versions(self.root, want.name)
         metric = want.spec.problem.metric if want.spec is not None else ""
-        rules = promotion_rules(self.root, want.name, cfg, env, versions, metric)
+        history = self.history(want.name)
+        rules = promotion_rules(self.root, want.name, cfg, env, versions, metric, history)
         res = resolve(env, str(cfg.get("model", "latest")), versions, gates, rules)
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
@@ -391,7 +440,13 @@ def apply(
                 ex.step(f"{name}/commit", ex.commit, [f"pipelines/{name}"], message, result)
                 continue
             want = by_name[name]
+            ex.history(name)  # before any deploy of this apply
+            ex.clear_answered_batches(want)
             ex.step(f"{name}/files", ex.write_files, want, repo_files)
+            for change in changes:
+                if change.kind == "data":
+                    batch, target = str(change.before), str(change.after)
+                    ex.step(f"{name}/feedback", ex.add_feedback, name, batch, target)
             if any(c.kind == "stage" for c in changes):
                 ex.step(f"{name}/pipeline", ex.repro, name, plan.target)
             message = f"mllc apply: {name} ({_what(changes)})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ReasonKind = Literal["never-run", "cmd", "param", "dep", "out", "definition", "code"]
+ReasonKind = Literal["never-run", "cmd", "param", "dep", "out", "definition", "code", "feedback"]
 
 
 def _short(value: Any) -> str:
@@ -44,6 +44,8 @@ class Reason:
             return f"{label}: {self.path} {self.detail}"
         if self.kind == "dep":
             return f"input {self.detail}: {self.path}"
+        if self.kind == "feedback":
+            return f"training data gets {self.detail}"
         return f"output {self.detail}: {self.path}"
 
 
@@ -88,6 +90,16 @@ class DeploymentState:
 
 
 @dataclass(frozen=True)
+class MonitorState:
+    """An environment's latest monitoring report (``monitoring/<name>/<env>/report.json``)."""
+
+    environment: str
+    report: Any  # mllc.monitor.report.MonitorReport
+    batch: str | None  # the labelled batch kept for retraining, if it is still there
+    answered: bool  # that batch is already in the training data (pipelines/<name>/feedback/)
+
+
+@dataclass(frozen=True)
 class LifecycleActual:
     """Everything observed about one lifecycle."""
 
@@ -99,3 +111,4 @@ class LifecycleActual:
     versions: tuple[RegisteredVersion, ...]
     deployments: tuple[DeploymentState, ...] = ()
     uncommitted: tuple[str, ...] = ()  # its spec or outputs differ from HEAD (git status)
+    monitoring: tuple[MonitorState, ...] = ()

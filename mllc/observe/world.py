@@ -18,7 +18,12 @@ from typing import Any
 
 from mllc.gitenv import head
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
-from mllc.observe.types import DeploymentState, LifecycleActual, RegisteredVersion
+from mllc.observe.types import (
+    DeploymentState,
+    LifecycleActual,
+    MonitorState,
+    RegisteredVersion,
+)
 from mllc.plan.diff import Desired, Orphan
 from mllc.plan.model import Binding
 from mllc.yaml12 import load_yaml
@@ -100,7 +105,44 @@ def observe_lifecycle(
         versions=tuple(v for v in versions if v.name == want.name),
         deployments=observe_deployments(root, want),
         uncommitted=_mine(want.name, want.spec_file, uncommitted),
+        monitoring=observe_monitoring(root, want),
     )
+
+
+def feedback_ids(root: Path, name: str) -> set[str]:
+    """Report ids whose batches are in the training data: ``<time>-<id>.parquet.dvc``
+    (a batch counts once DVC tracks it: apply's last step before removing it)."""
+    folder = root / f"pipelines/{name}/feedback"
+    ids = set()
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        stem = entry.name.removesuffix(".parquet.dvc")
+        if entry.name.endswith(".parquet.dvc") and "-" in stem:
+            ids.add(stem.rsplit("-", 1)[1])
+    return ids
+
+
+def observe_monitoring(root: Path, want: Desired) -> tuple[MonitorState, ...]:
+    """The latest report of each environment the spec monitors."""
+    if not want.lifecycle.get("monitoring"):
+        return ()
+    from mllc.monitor import BATCH, monitoring_dir, read_report
+
+    answered = feedback_ids(root, want.name)
+    found = []
+    for env in want.lifecycle.get("environments") or {}:
+        report = read_report(root, want.name, env)
+        if report is None or report.lifecycle != want.name or report.environment != env:
+            continue
+        batch = f"{monitoring_dir(want.name, env)}/{BATCH}"
+        found.append(
+            MonitorState(
+                environment=env,
+                report=report,
+                batch=batch if (root / batch).is_file() else None,
+                answered=report.id in answered,
+            )
+        )
+    return tuple(found)
 
 
 def observe_deployments(root: Path, want: Desired) -> tuple[DeploymentState, ...]:

@@ -185,7 +185,13 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             f"resource targeting is in effect (--target {target}): the plan may be "
             "incomplete; use it for exceptional cases only"
         )
-    bound: Binding = binding(root, spec_texts, desired, orphans, versions, list(repository))
+    reports = [  # a new monitoring report moves a saved plan too
+        f"monitoring/{d.name}/{env}/report.json"
+        for d in desired
+        if d.lifecycle.get("monitoring")
+        for env in d.lifecycle.get("environments") or {}
+    ]
+    bound: Binding = binding(root, spec_texts, desired, orphans, versions, [*repository, *reports])
     bound = bound.model_copy(update={"deployments": dict(sorted(deployments.items()))})
     names = {d.name for d in desired} | {o.name for o in orphans}
     if any(c.lifecycle == REPOSITORY for c in changes):

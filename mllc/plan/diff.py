@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
 from mllc.gates import evaluate
-from mllc.observe.types import LifecycleActual, StageState
+from mllc.observe.types import LifecycleActual, Reason, StageState
 from mllc.plan.model import Category, Change
 from mllc.spec.models import Lifecycle
 from mllc.targets import Resolution
@@ -346,22 +346,113 @@ def _deployment_changes(
         )
 
 
+def feedback_file(name: str, report: Any) -> str:
+    """Where apply puts a breaching labelled batch: oldest first when sorted by name."""
+    stamp = str(report.time).replace("-", "").replace(":", "")
+    return f"pipelines/{name}/feedback/{stamp}-{report.id}.parquet"
+
+
+def _monitoring_changes(want: Desired, actual: LifecycleActual) -> tuple[list[Change], list[str]]:
+    """Breaches in the latest reports: (changes, what the training data gets).
+
+    ``on_breach: retrain`` with a labelled batch adds it to the training data, which
+    retrains through the pipeline (and the new version meets the gates and promotion
+    rules like any other). Without labels, or with ``alert``, the breach is shown and
+    nothing changes: retraining on the same data would give the same model.
+    """
+    monitoring = want.lifecycle.get("monitoring") or {}
+    on_breach = monitoring.get("on_breach", "alert")
+    changes: list[Change] = []
+    batches: list[str] = []
+    for state in actual.monitoring:
+        report = state.report
+        if not report.breach or state.answered:
+            continue
+        env = state.environment
+        seen = (
+            f"report {report.id} of {report.time} on {report.version or 'no version'} "
+            f"(monitoring/{want.name}/{env}/report.md)"
+        )
+        address = f"{want.name}/monitoring/{env}"
+        if on_breach == "retrain" and state.batch is not None:
+            target = feedback_file(want.name, report)
+            changes.append(
+                Change(
+                    address=f"{want.name}/data/feedback",
+                    lifecycle=want.name,
+                    kind="data",
+                    action="create",
+                    category="retrain",
+                    reasons=(
+                        *report.reasons,
+                        f"adds the {report.batch.rows} labelled rows of {env}'s batch to the "
+                        f"training data as a new DVC-tracked version: {target}",
+                        seen,
+                    ),
+                    before=state.batch,
+                    after=target,
+                )
+            )
+            batches.append(
+                f"the labelled batch of {env} (report {report.id}): " + "; ".join(report.reasons)
+            )
+            continue
+        if on_breach == "retrain":
+            why = (
+                "retraining needs labelled data: the batch had no labels; run "
+                "'mllc monitor' on a batch with the target column, or update the data source"
+                if not report.batch.labelled
+                else f"retraining needs the labelled batch {report.retrain_data}, which is "
+                "missing: run 'mllc monitor' again"
+            )
+        else:
+            why = "on_breach: alert: nothing changes"
+        changes.append(
+            Change(
+                address=address,
+                lifecycle=want.name,
+                kind="monitoring",
+                action="no-op",
+                category="metadata",
+                reasons=(*(f"breach: {r}" for r in report.reasons), why, seen),
+            )
+        )
+    return changes, batches
+
+
+def _with_feedback(name: str, stages: Sequence[StageState], batches: list[str]) -> list[StageState]:
+    """The prepare stage runs when the training data gets a batch (its feedback dep)."""
+    if not batches:
+        return list(stages)
+    out = []
+    for st in stages:
+        if st.name == "prepare":
+            extra = tuple(Reason(kind="feedback", detail=b) for b in batches)
+            st = replace(st, stale=True, reasons=(*extra, *st.reasons))
+        out.append(st)
+    return out
+
+
 def diff_lifecycle(
     want: Desired,
     actual: LifecycleActual,
     next_version: str,
     resolutions: Mapping[str, Resolution] | None = None,
 ) -> list[Change]:
-    stale = any(s.stale for s in actual.stages)
+    monitoring, batches = _monitoring_changes(want, actual)
+    stages = _with_feedback(want.name, actual.stages, batches)
+    stale = any(s.stale for s in stages)
     changes = list(_file_changes(want, actual, stale))
-    stage_changes = list(_stage_changes(want.name, actual.stages))
+    changes += [c for c in monitoring if c.kind == "data"]
+    stage_changes = list(_stage_changes(want.name, stages))
     changes += stage_changes
     model = _model_change(want.name, actual, bool(stage_changes), next_version)
     if model is not None:
         changes.append(model)
     changes += _record_changes(want, actual)
     changes += _deployment_changes(want, actual, resolutions or {}, model is not None)
-    if actual.uncommitted and not changes:
+    changes += [c for c in monitoring if c.kind != "data"]
+    if actual.uncommitted and not [c for c in changes if c.action != "no-op"]:
         # Only the commit is left (an apply killed before it, or outputs made by hand):
         # apply commits them, so a version can pin them.
         shown = ", ".join(actual.uncommitted[:4])

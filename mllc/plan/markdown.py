@@ -114,6 +114,9 @@ def markdown(plan: Plan, deltas: MetricDeltas | None = None) -> str:
         reason = change.reasons[0] if change.reasons else "blocked"
         reason = reason.removeprefix("blocked: ")
         out += [f"❌ **{escape(change.address)}** blocks the apply: {escape(reason)}", ""]
+    for change in plan.changes:
+        if change.kind == "monitoring" and change.action == "no-op":
+            out += [f"⚠️ **{escape(change.address)}**: {escape('; '.join(change.reasons))}", ""]
     by_lifecycle: dict[str, list[Change]] = {}
     for change in changes:
         by_lifecycle.setdefault(change.lifecycle, []).append(change)

@@ -14,7 +14,7 @@ PLAN_FORMAT = "1"
 
 Action = Literal["create", "update", "replace", "delete", "run", "no-op"]
 Category = Literal["retrain", "re-evaluate", "redeploy", "metadata"]
-Kind = Literal["file", "stage", "model", "gates", "deployment", "lifecycle"]
+Kind = Literal["file", "stage", "model", "gates", "deployment", "lifecycle", "data", "monitoring"]
 
 
 class _Frozen(BaseModel):

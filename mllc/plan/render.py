@@ -46,7 +46,11 @@ def human(plan: Plan, color: bool = False) -> str:
         out.append(_paint("Warning: ", "33;1", color) + warning)
     held = [c for c in plan.changes if c.action == "no-op" and c.reasons]
     for change in held:  # e.g. a new version that fails the gates stays out
-        out.append(f"Held back: {change.address}: {change.reasons[0]}")
+        if change.kind == "monitoring":  # a breach that changes nothing: every line counts
+            out.append(f"Breach: {change.address}: {change.reasons[0]}")
+            out += [f"  {reason}" for reason in change.reasons[1:]]
+        else:
+            out.append(f"Held back: {change.address}: {change.reasons[0]}")
     if out:
         out.append("")
     if not changes:

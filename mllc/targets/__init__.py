@@ -72,8 +72,11 @@ def promotion_rules(
     env: str,
     versions: Sequence[RegisteredVersion],
     metric: str,
+    history: Mapping[str, Sequence[Any]] | None = None,
 ) -> Promotion:
-    """The environment's ``after``/``require`` facts, from the registry's assignment tags."""
+    """The environment's ``after``/``require`` facts, from the registry's assignment tags
+    (or from ``history``, the assignments as they were when an apply began: a version
+    deployed to the earlier environment by the same apply has not *run* there yet)."""
     after = env_cfg.get("after")
     require = list(env_cfg.get("require") or [])
     if not after and "beats_champion" not in require:
@@ -81,7 +84,8 @@ def promotion_rules(
     from mllc.registry import assignments
     from mllc.spec.vocab import higher_is_better
 
-    history = assignments(root, name)
+    if history is None:
+        history = assignments(root, name)
     by_version = {v.version: v for v in versions}
     ran = (
         frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
