@@ -106,7 +106,8 @@ def test_minimal_permissions(doc: dict[str, Any]) -> None:
     jobs = doc["jobs"]
     assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert jobs["apply"]["permissions"] == {"contents": "write"}
-    assert jobs["monitor"]["permissions"] == {"contents": "read"}
+    # the monitor job pushes a branch and opens a pull request on a breach
+    assert jobs["monitor"]["permissions"] == {"contents": "write", "pull-requests": "write"}
     assert jobs["apply"]["concurrency"] == {"group": "mllc-apply", "cancel-in-progress": False}
 
 
@@ -175,13 +176,28 @@ def test_crons_deduplicated_sorted_and_per_step(valid_spec: dict[str, Any]) -> N
     doc = _load(render_workflow(specs, [f"specs/{n}.yaml" for n in "bacd"]))
     on = doc["on"]
     assert on["schedule"] == [{"cron": "0 6 * * *"}, {"cron": "30 2 * * 1"}]
-    monitors = [s for s in doc["jobs"]["monitor"]["steps"] if "mllc monitor" in s.get("run", "")]
-    assert [s["run"] for s in monitors] == [
-        "mllc monitor a --env staging",
-        "mllc monitor b --env staging",
-        "mllc monitor c --env staging",
+    steps = doc["jobs"]["monitor"]["steps"]
+    monitors = [s for s in steps if s.get("id", "").startswith("monitor-")]
+    assert [s["id"] for s in monitors] == [
+        "monitor-a-staging",
+        "monitor-b-staging",
+        "monitor-c-staging",
     ]
+    for step, name in zip(monitors, "abc", strict=True):
+        assert f'mllc monitor {name} --env staging --data "$BATCH"' in step["run"]
+        assert step["env"] == {"BATCH": f"${{{{ vars.MLLC_BATCH_{name.upper()}_STAGING }}}}"}
     assert "'30 2 * * 1'" in monitors[1]["if"]
+    # each check is followed by the step that opens a pull request on its breach
+    opens = [s for s in steps if s.get("if", "").startswith("steps.monitor-")]
+    assert [s["if"] for s in opens] == [
+        f"steps.monitor-{n}-staging.outputs.breach == 'true'" for n in "abc"
+    ]
+    for step, name in zip(opens, "abc", strict=True):
+        run = step["run"]
+        assert f"git add monitoring/{name}/staging/report.json" in run
+        assert "gh pr create --base main" in run
+        assert "mllc plan --format markdown > plan.md" in run
+        assert "${{" not in run  # values reach the script through env only
 
 
 def test_no_monitoring_no_schedule(valid_spec: dict[str, Any]) -> None:

@@ -11,8 +11,11 @@ Three jobs, one per trigger:
   Kubernetes, the job runs in a GitHub *environment* named after the Kubernetes
   environment(s), so required reviewers can guard it.
 - ``monitor`` on the specs' ``monitoring.schedule`` crons (and by hand): one
-  ``mllc monitor NAME --env ENV`` step per monitored lifecycle and environment, each run
-  only by its own cron.
+  ``mllc monitor NAME --env ENV --data BATCH`` step per monitored lifecycle and
+  environment, each run only by its own cron; the batch's path or URL comes from the
+  repository variable ``MLLC_BATCH_<NAME>_<ENV>``. On a breach (exit 2) it opens a pull
+  request on a new branch with the report (and the labelled batch), its body the report
+  and the retraining plan; merging it lets the apply job retrain.
 
 Hardened by construction: every action pinned by commit SHA, ``permissions: {}`` at the
 top with each job asking only for what it needs, no ``pull_request_target``, no ``${{ }}``
@@ -237,12 +240,7 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         _dvc_pull(),
         {
             "name": "Apply",
-            "env": {
-                "GIT_AUTHOR_NAME": BOT_NAME,
-                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-                "GIT_COMMITTER_NAME": BOT_NAME,
-                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-            },
+            "env": dict(_GIT_IDENTITY),
             "run": "mllc apply --auto-approve",
         },
         {
@@ -251,12 +249,7 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
             "name": "Push the apply commit and tags",
             "env": {"GITHUB_TOKEN": "${{ github.token }}"},
             "run": _script(
-                "auth=$(printf 'x-access-token:%s' \"$GITHUB_TOKEN\" | base64 -w0)",
-                "export GIT_CONFIG_COUNT=1",
-                'export GIT_CONFIG_KEY_0="http.${GITHUB_SERVER_URL}/.extraheader"',
-                'export GIT_CONFIG_VALUE_0="AUTHORIZATION: basic ${auth}"',
-                f"git push origin HEAD:refs/heads/{branch}",
-                "git push origin --tags",
+                *_push_script(f"git push origin HEAD:refs/heads/{branch}", "git push origin --tags")
             ),
         },
     ]
@@ -274,24 +267,99 @@ def _monitored(specs: Sequence[Lifecycle]) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda item: (item[1], item[2], item[0]))
 
 
-def _monitor_job(monitored: list[tuple[str, str, str]]) -> dict[str, Any]:
+def batch_variable(name: str, env_name: str) -> str:
+    """The repository variable that names a scheduled check's batch (a path or URL)."""
+    return f"MLLC_BATCH_{name}_{env_name}".upper().replace("-", "_")
+
+
+def _push_script(*lines: str) -> list[str]:
+    """The token reaches git through its environment only (never argv or .git/config)."""
+    return [
+        "auth=$(printf 'x-access-token:%s' \"$GITHUB_TOKEN\" | base64 -w0)",
+        "export GIT_CONFIG_COUNT=1",
+        'export GIT_CONFIG_KEY_0="http.${GITHUB_SERVER_URL}/.extraheader"',
+        'export GIT_CONFIG_VALUE_0="AUTHORIZATION: basic ${auth}"',
+        *lines,
+    ]
+
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": BOT_NAME,
+    "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+    "GIT_COMMITTER_NAME": BOT_NAME,
+    "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+}
+
+
+def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dict[str, Any]]:
+    step_id = f"monitor-{name}-{env_name}"
+    folder = f"monitoring/{name}/{env_name}"
+    variable = batch_variable(name, env_name)
+    # Each cron runs only its own lifecycles; a manual run checks them all.
+    when = f"github.event_name == 'workflow_dispatch' || github.event.schedule == '{cron}'"
+    check = {
+        "name": f"Monitor {name} in {env_name}",
+        "id": step_id,
+        "if": when,
+        "env": {"BATCH": f"${{{{ vars.{variable} }}}}"},
+        "run": _script(
+            'if [ -z "$BATCH" ]; then',
+            f'  echo "::notice::{name}/{env_name}: no batch to check: set the repository '
+            f'variable {variable} to its path or URL."',
+            "  exit 0",
+            "fi",
+            "set +e",
+            f'mllc monitor {name} --env {env_name} --data "$BATCH"',
+            "code=$?",
+            "set -e",
+            f"if [ -f {folder}/report.md ]; then",
+            f'  cat {folder}/report.md >> "$GITHUB_STEP_SUMMARY"',
+            "fi",
+            "# 0: no breach, 2: breach (a pull request follows); anything else fails the job",
+            'if [ "$code" = 2 ]; then echo "breach=true" >> "$GITHUB_OUTPUT"; '
+            'elif [ "$code" != 0 ]; then exit "$code"; fi',
+        ),
+    }
+    pull_request = {
+        "name": f"Open a pull request for the {name}/{env_name} breach",
+        "if": f"steps.{step_id}.outputs.breach == 'true'",
+        "env": {
+            **_GIT_IDENTITY,
+            "GITHUB_TOKEN": "${{ github.token }}",
+            # A pull request opened with the workflow's own token starts no workflow
+            # run (GitHub's rule): a token in MLLC_PR_TOKEN lets its plan job run.
+            "GH_TOKEN": "${{ secrets.MLLC_PR_TOKEN || github.token }}",
+        },
+        "run": _script(
+            *_push_script(
+                f'branch="mllc/monitor-{name}-{env_name}-$(date -u +%Y%m%d-%H%M%S)"',
+                'git switch -c "$branch" "$GITHUB_SHA"',
+                f"git add {folder}/report.json {folder}/report.md {folder}/report.html",
+                "# the labelled batch rides in the pull request; apply moves it into DVC",
+                f"if [ -f {folder}/batch.parquet ]; then git add -f {folder}/batch.parquet; fi",
+                f'git commit -m "mllc monitor: {name}/{env_name} breach"',
+                'git push origin "HEAD:refs/heads/$branch"',
+                "mllc plan --format markdown > plan.md || true",
+                f"cat {folder}/report.md plan.md > body.md",
+                f'gh pr create --base {branch} --head "$branch" '
+                f'--title "mllc monitor: {name}/{env_name} breach" --body-file body.md',
+            )
+        ),
+    }
+    return [check, pull_request]
+
+
+def _monitor_job(monitored: list[tuple[str, str, str]], branch: str) -> dict[str, Any]:
     steps = _setup()
+    steps[0] = _checkout(history=True)  # the registry's tags: which version each env runs
     steps.append(_dvc_pull())
     for cron, name, env_name in monitored:
-        steps.append(
-            {
-                "name": f"Monitor {name} in {env_name}",
-                # Each cron runs only its own lifecycles; a manual run checks them all.
-                "if": f"github.event_name == 'workflow_dispatch' || github.event.schedule == "
-                f"'{cron}'",
-                "run": f"mllc monitor {name} --env {env_name}",
-            }
-        )
+        steps += _monitor_steps(cron, name, env_name, branch)
     return {
         "name": "mllc monitor",
         "if": "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'",
         "runs-on": RUNNER,
-        "permissions": {"contents": "read"},
+        "permissions": {"contents": "write", "pull-requests": "write"},
         "concurrency": {"group": "mllc-monitor", "cancel-in-progress": False},
         "steps": steps,
     }
@@ -326,7 +394,7 @@ def workflow_document(
     jobs: dict[str, Any] = {"plan": _plan_job(), "apply": _apply_job(specs, branch)}
     monitored = _monitored(specs)
     if monitored:
-        jobs["monitor"] = _monitor_job(monitored)
+        jobs["monitor"] = _monitor_job(monitored, branch)
     return {"name": "mllc", "on": on, "permissions": {}, "jobs": jobs}
 
 
