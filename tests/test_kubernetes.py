@@ -193,7 +193,16 @@ def test_cronjob_runs_mllc_monitor_locked_down() -> None:
         "iris",
         "--env",
         "production",
+        "--data",
+        "$(MLLC_BATCH)",
     ]
+    # Kubernetes expands $(MLLC_BATCH) from the container's env: a ConfigMap named like
+    # the job holds the batch's path or URL.
+    (batch,) = [e for e in container["env"] if e["name"] == "MLLC_BATCH"]
+    assert batch["valueFrom"]["configMapKeyRef"] == {
+        "name": "iris-production-monitor",
+        "key": "batch",
+    }
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
