@@ -317,7 +317,7 @@ def monitor(
     ] = None,
     data: Annotated[
         str | None,
-        typer.Option("--data", help="The batch: a CSV or Parquet file (labelled or not)."),
+        typer.Option("--data", help="The batch: a CSV or Parquet file or URL (labelled or not)."),
     ] = None,
     captured: Annotated[
         bool,
@@ -341,7 +341,7 @@ def monitor(
         specs or ["specs"],
         lifecycle,
         env,
-        Path(data) if data is not None else None,
+        data,
         captured,
     )
     report = outcome.report

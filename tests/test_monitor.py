@@ -283,6 +283,13 @@ def test_bad_batches_name_the_column_and_exit_1(
     assert before == after  # a bad batch writes no report
 
 
+def test_a_batch_by_url(repo: Path) -> None:
+    path = Path(write_batch(repo, split(repo, "train"), "same.parquet"))
+    proc = mllc(repo, "monitor", "iris", "--data", path.as_uri(), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report(repo)["batch"]["source"] == path.as_uri()
+
+
 def test_unknown_environment_and_missing_file(applied: Path, tmp_path: Path) -> None:
     proc = mllc(applied, "monitor", "iris", "--env", "prod", check=False)
     assert proc.returncode == 1 and "no environment 'prod'" in proc.stderr

@@ -30,7 +30,14 @@ from typing import Any
 
 from mllc import __version__
 from mllc.errors import MllcError
-from mllc.monitor.batch import Batch, BatchError, conform, read_captured, read_file
+from mllc.monitor.batch import (
+    Batch,
+    BatchError,
+    conform,
+    is_url,
+    read_captured,
+    read_file,
+)
 from mllc.monitor.report import (
     BatchInfo,
     GateCheck,
@@ -97,7 +104,7 @@ def _deployed(root: Path, name: str, env: str) -> tuple[str | None, str | None]:
 
 
 def _load_batch(
-    root: Path, name: str, env: str, target_kind: str, data: Path | None, captured: bool
+    root: Path, name: str, env: str, target_kind: str, data: str | None, captured: bool
 ) -> tuple[Any, str, list[str]]:
     if data is not None and captured:
         raise MllcError("give --data FILE or --captured, not both")
@@ -114,7 +121,10 @@ def _load_batch(
         frame, warnings = read_captured(capture_dir(root, name, env))
         return frame, "captured requests", warnings
     assert data is not None
-    shown = os.path.relpath(data, root) if data.is_absolute() else data.as_posix()
+    if is_url(data):
+        return read_file(data), data, []
+    path = Path(data)
+    shown = os.path.relpath(path, root) if path.is_absolute() else path.as_posix()
     return read_file(data), Path(shown).as_posix(), []
 
 
@@ -207,7 +217,7 @@ def monitor(
     paths: Sequence[str],
     name: str,
     env: str | None = None,
-    data: Path | None = None,
+    data: str | None = None,
     captured: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome:

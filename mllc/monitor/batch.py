@@ -44,26 +44,31 @@ class Batch:
     warnings: tuple[str, ...] = ()
 
 
-def read_file(path: Path) -> Any:
-    """A CSV or Parquet file as a DataFrame; a clear error when it cannot be read."""
+def is_url(source: str) -> bool:
+    return "://" in source
+
+
+def read_file(source: str) -> Any:
+    """A CSV or Parquet file (a path, or a URL pandas can read: file://, https://, and
+    object stores when their fsspec package is installed) as a DataFrame."""
     import pandas as pd
 
-    label = path.as_posix()
-    if not path.is_file():
-        raise BatchError(f"the batch {label} does not exist")
-    suffix = path.suffix.lower()
+    url = is_url(source)
+    if not url and not Path(source).is_file():
+        raise BatchError(f"the batch {source} does not exist")
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path, engine="pyarrow")
+            frame = pd.read_parquet(source, engine="pyarrow")
         elif suffix in (".csv", ".txt", ""):
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(source)
         else:
-            raise BatchError(f"the batch {label}: use a .csv or .parquet file (got {suffix})")
+            raise BatchError(f"the batch {source}: use a .csv or .parquet file (got {suffix})")
     except pd.errors.EmptyDataError:
-        raise BatchError(f"the batch {label} is empty: no header, no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise BatchError(f"the batch {source} is empty: no header, no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BatchError(f"cannot read the batch {label}: {first}") from None
+        raise BatchError(f"cannot read the batch {source}: {first}") from None
     frame.columns = [str(c) for c in frame.columns]
     return frame.reset_index(drop=True)
 
