@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_validate", "bench_repro", "bench_plan", "bench_serve"]
+BENCHES = ["bench_validate", "bench_repro", "bench_plan", "bench_serve", "bench_monitor"]
 
 
 def main() -> int:
