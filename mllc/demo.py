@@ -4,7 +4,8 @@ Runs the real CLI, step by step, in a new temporary folder (or ``$MLLC_DEMO_DIR`
 init a repository, validate its spec, show it with defaults, explain a field,
 compile, plan, apply (real DVC, real training, a registered version, a local V2
 inference server), edit the spec so one candidate retrains, apply again, status,
-predictions over HTTP, and what a mistake looks like.
+predictions over HTTP, monitoring (an unchanged batch, then a drifted labelled one
+that the next plan retrains on, through the gates), and what a mistake looks like.
 """
 
 from __future__ import annotations
@@ -45,6 +46,51 @@ def _free_port(preferred: int) -> int:
         except OSError:
             probe.bind(("127.0.0.1", 0))
             return int(probe.getsockname()[1])
+
+
+def _batches() -> tuple[Path, Path]:
+    """Two labelled batches of 1,000 rows drawn from the training split: one unchanged,
+    one whose petal length grew by 1.5 cm (what a new supplier's flowers might do)."""
+    import pandas as pd
+
+    train = pd.read_parquet(WORKSPACE / "pipelines" / "iris" / "data" / "train.parquet")
+    same = train.sample(1000, replace=True, random_state=1)
+    drifted = train.sample(1000, replace=True, random_state=2)
+    drifted["petal length (cm)"] += 1.5
+    paths = (
+        WORKSPACE.parent / f"{WORKSPACE.name}-same.csv",
+        WORKSPACE.parent / f"{WORKSPACE.name}-drifted.csv",
+    )
+    same.to_csv(paths[0], index=False)
+    drifted.to_csv(paths[1], index=False)
+    return paths
+
+
+def _monitoring_loop() -> None:
+    same, drifted = _batches()
+    _step(
+        "monitoring: an unchanged batch (labelled): no breach, exit 0",
+        "monitor", "iris", "--env", "staging", "--data", str(same),
+    )  # fmt: skip
+    _step(
+        "monitoring: a drifted labelled batch: a breach, exit 2 (reports in monitoring/)",
+        "monitor", "iris", "--env", "staging", "--data", str(drifted),
+        expect=2,
+    )  # fmt: skip
+    _step(
+        "the plan retrains because of the breach, and says so",
+        "plan",
+        "--detailed-exitcode",
+        expect=2,
+    )
+    _step(
+        "apply adds the batch to the training data (DVC-tracked) and retrains; the new "
+        "version meets the gates like any other",
+        "apply",
+        "--auto-approve",
+    )
+    _step("the breach is answered: nothing left to do", "plan", "--detailed-exitcode")
+    _step("the monitoring result, versions and deployments", "status")
 
 
 def main() -> int:
@@ -92,6 +138,7 @@ def main() -> int:
         "staging",
         rows,
     )
+    _monitoring_loop()
     broken = (WORKSPACE / "specs" / "iris.yaml").read_text(encoding="utf-8")
     broken = broken.replace("metric: f1_macro", "metric: rmse").replace("split:", "splitt:")
     broken = broken.replace(f"port: {port}", "port: 80")
