@@ -73,7 +73,8 @@ def dump_yaml(spec: Lifecycle) -> str:
 
 
 def schema_text(kind: str = "lifecycle") -> str:
-    """The JSON Schema of the spec language (``lifecycle``) or of ``plan --json`` (``plan``)."""
+    """The JSON Schema of the spec language (``lifecycle``), of ``plan --json`` (``plan``)
+    or of the monitoring report (``monitor``: ``monitoring/<name>/<env>/report.json``)."""
     if kind == "plan":
         from mllc.plan.model import Plan
 
@@ -82,12 +83,20 @@ def schema_text(kind: str = "lifecycle") -> str:
             **Plan.model_json_schema(mode="serialization"),
             "title": "mllc plan (format_version 1)",
         }
+    elif kind == "monitor":
+        from mllc.monitor.report import MonitorReport
+
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **MonitorReport.model_json_schema(mode="serialization"),
+            "title": "mllc monitoring report (format_version 1)",
+        }
     elif kind == "lifecycle":
         from mllc.spec.reference import json_schema
 
         schema = json_schema()
     else:
-        raise MllcError(f"no schema {kind!r}: lifecycle or plan")
+        raise MllcError(f"no schema {kind!r}: lifecycle, plan or monitor")
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 

@@ -104,7 +104,11 @@ def validate(
 @handle_errors
 def schema(
     kind: Annotated[
-        str, typer.Option("--kind", help="lifecycle (the spec language) or plan (plan --json).")
+        str,
+        typer.Option(
+            "--kind",
+            help="lifecycle (the spec language), plan (plan --json) or monitor (its reports).",
+        ),
     ] = "lifecycle",
     out: Annotated[
         str | None,

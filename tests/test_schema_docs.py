@@ -117,3 +117,26 @@ def test_committed_plan_schema_is_current() -> None:
 
     committed = (ROOT / "schemas" / "plan.v1.json").read_text(encoding="utf-8")
     assert committed == schema_text("plan"), "schemas/plan.v1.json is stale: run make docs"
+
+
+def test_committed_monitor_report_schema_is_current_and_validates_a_report() -> None:
+    import jsonschema
+
+    from mllc.api import schema_text
+    from mllc.monitor.report import MonitorReport
+
+    committed = (ROOT / "schemas" / "monitor-report.v1.json").read_text(encoding="utf-8")
+    assert committed == schema_text("monitor"), "schemas/monitor-report.v1.json is stale"
+    schema = json.loads(committed)
+    report = {
+        "mllc_version": "0", "id": "abc", "lifecycle": "iris", "environment": "staging",
+        "version": "v1.0.0", "time": "2026-01-01T00:00:00Z",
+        "batch": {"source": "b.csv", "rows": 3, "labelled": False, "sha256": "0"},
+        "reference": {"path": "pipelines/iris/data/train.parquet", "rows": 9},
+        "drift": None, "performance": None, "breach": False, "reasons": [],
+        "on_breach": "alert",
+    }  # fmt: skip
+    dumped = json.loads(MonitorReport.model_validate(report).model_dump_json())
+    jsonschema.validate(dumped, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**dumped, "format_version": "2"}, schema)
