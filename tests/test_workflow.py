@@ -143,6 +143,8 @@ def test_apply_job_pushes_commit_and_tags(doc: dict[str, Any]) -> None:
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     assert "dvc pull" in runs and "mllc apply --auto-approve" in runs
     assert "git push origin HEAD:refs/heads/main" in runs and "git push origin --tags" in runs
+    # the DVC data the apply commit pins (models, feedback batches) is pushed before it
+    assert runs.index("mllc apply") < runs.index("dvc push") < runs.index("git push origin")
     assert "environment" not in job  # the repo's specs deploy only locally
 
 

@@ -244,6 +244,18 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
             "run": "mllc apply --auto-approve",
         },
         {
+            # New models and feedback batches live in the DVC cache: without a push the
+            # next runner (and every clone) would miss what the commit pins.
+            "name": "Push DVC data",
+            "run": _script(
+                'if [ -n "$(dvc remote list)" ]; then',
+                "  dvc push",
+                "else",
+                '  echo "::warning::No DVC remote: models and data stay on this runner."',
+                "fi",
+            ),
+        },
+        {
             # The token is given to git through its environment (never argv, never
             # .git/config). A push made with the workflow's token starts no new run.
             "name": "Push the apply commit and tags",

@@ -295,6 +295,11 @@ def monitor(
     report_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
     folder = monitoring_dir(name, env)
     keep_batch = breach and monitoring.on_breach == "retrain" and batch.labelled
+    from mllc.observe.world import feedback_ids
+
+    if keep_batch and report_id in feedback_ids(root, name):
+        keep_batch = False
+        warnings.append(f"this batch is already in the training data (pipelines/{name}/feedback/)")
     report = MonitorReport(
         mllc_version=__version__,
         id=report_id,
@@ -306,7 +311,7 @@ def monitor(
             source=source, rows=len(batch.frame), labelled=batch.labelled, sha256=batch.sha256
         ),
         reference=ReferenceInfo(
-            path=layout.split("train").as_posix(), rows=len(reference), md5=None
+            path=layout.split("train").as_posix(), rows=len(reference), md5=_md5(reference_path)
         ),
         drift=drift,
         performance=performance,
