@@ -333,3 +333,63 @@ def test_a_retrained_version_never_goes_straight_to_production(repo: Path) -> No
     planned = plan(repo)
     (change,) = [c for c in planned["changes"] if c["address"] == "iris/deployment/production"]
     assert change["after"] == new
+
+
+# ------------------------------------------------------------------ killed applies
+
+
+def _breach(repo: Path) -> dict[str, Any]:
+    batch = write_batch(repo, shifted(repo))
+    assert mllc(repo, "monitor", "iris", "--data", batch, check=False).returncode == 2
+    return report(repo)
+
+
+def _converged(repo: Path, data: dict[str, Any]) -> None:
+    mllc(repo, "apply", "--auto-approve")
+    pointers = sorted(p.name for p in (repo / "pipelines/iris/feedback").glob("*.parquet.dvc"))
+    assert len(pointers) == 1 and data["id"] in pointers[0]
+    tracked = _git(repo, "ls-files", "pipelines", "monitoring").splitlines()
+    assert not [t for t in tracked if t.endswith(".parquet")]  # no data in Git
+    assert not (repo / BATCH).exists()
+    assert "iris@v1.1.0" in _git(repo, "tag", "--list", "iris@*").split()
+    assert mllc(repo, "plan", "--detailed-exitcode", check=False).returncode == 0
+
+
+def test_killed_after_copying_the_batch_converges(repo: Path) -> None:
+    """State of an apply killed between the copy into feedback/ and `dvc add`: the batch
+    is not in the training data yet (no pointer), so the plan adds it again."""
+    data = _breach(repo)
+    planned = plan(repo)
+    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback"]
+    target = repo / change["after"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(repo / BATCH, target)
+    again = plan(repo)
+    assert "iris/data/feedback" in [c["address"] for c in again["changes"]]
+    _converged(repo, data)
+
+
+def test_killed_after_dvc_add_converges(repo: Path) -> None:
+    """State of an apply killed after `dvc add` but before the batch left monitoring/
+    and before the retraining: the batch counts as added, the pipeline still runs,
+    and the leftover batch is removed, never committed."""
+    from tests.test_deploy import _env
+
+    data = _breach(repo)
+    planned = plan(repo)
+    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback"]
+    target = repo / change["after"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(repo / BATCH, target)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "add", "-q", change["after"]],
+        cwd=repo,
+        check=True,
+        env=_env(),
+        capture_output=True,
+    )
+    again = plan(repo)
+    addresses = [c["address"] for c in again["changes"]]
+    assert "iris/data/feedback" not in addresses and "iris/stage/prepare" in addresses
+    assert (repo / BATCH).exists()
+    _converged(repo, data)
