@@ -184,7 +184,7 @@ def test_drift_breach_with_labels_retrains_through_the_plan(repo: Path) -> None:
     # The plan retrains, and says why.
     planned = plan(repo)
     by_address = {c["address"]: c for c in planned["changes"]}
-    feedback = by_address["iris/data/feedback"]
+    feedback = by_address["iris/data/feedback/staging"]
     assert feedback["category"] == "retrain" and feedback["reasons"][0] == reason
     assert any("as a new DVC-tracked version" in r for r in feedback["reasons"])
     prepare = by_address["iris/stage/prepare"]
@@ -360,12 +360,12 @@ def test_killed_after_copying_the_batch_converges(repo: Path) -> None:
     is not in the training data yet (no pointer), so the plan adds it again."""
     data = _breach(repo)
     planned = plan(repo)
-    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback"]
+    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback/staging"]
     target = repo / change["after"]
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(repo / BATCH, target)
     again = plan(repo)
-    assert "iris/data/feedback" in [c["address"] for c in again["changes"]]
+    assert "iris/data/feedback/staging" in [c["address"] for c in again["changes"]]
     _converged(repo, data)
 
 
@@ -377,7 +377,7 @@ def test_killed_after_dvc_add_converges(repo: Path) -> None:
 
     data = _breach(repo)
     planned = plan(repo)
-    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback"]
+    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback/staging"]
     target = repo / change["after"]
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(repo / BATCH, target)
@@ -390,6 +390,6 @@ def test_killed_after_dvc_add_converges(repo: Path) -> None:
     )
     again = plan(repo)
     addresses = [c["address"] for c in again["changes"]]
-    assert "iris/data/feedback" not in addresses and "iris/stage/prepare" in addresses
+    assert "iris/data/feedback/staging" not in addresses and "iris/stage/prepare" in addresses
     assert (repo / BATCH).exists()
     _converged(repo, data)

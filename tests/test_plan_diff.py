@@ -282,3 +282,102 @@ def test_a_newer_version_failing_the_gates_is_held_back_and_said() -> None:
     plan = Plan(mllc_version="t", lifecycles=("iris",), changes=(held,), summary=summarize([held]))
     assert not plan.has_changes
     assert human(plan).startswith("Held back: iris/deployment/staging: staging stays on v1.0.0")
+
+
+# ------------------------------------------------------------------ monitoring breaches
+
+
+def _report(breach: bool = True, labelled: bool = True, on_breach: str = "retrain") -> object:
+    from mllc.monitor.report import BatchInfo, MonitorReport, ReferenceInfo
+
+    return MonitorReport(
+        mllc_version="0",
+        id="abc123",
+        lifecycle="iris",
+        environment="staging",
+        version="v1.0.0",
+        time="2026-11-27T06:00:00Z",
+        batch=BatchInfo(source="b.csv", rows=40, labelled=labelled, sha256="0"),
+        reference=ReferenceInfo(path="pipelines/iris/data/train.parquet", rows=120),
+        drift=None,
+        performance=None,
+        breach=breach,
+        reasons=("drift: petal length (cm) psi 0.41 > 0.2",) if breach else (),
+        on_breach="retrain" if on_breach == "retrain" else "alert",
+        retrain_data="monitoring/iris/staging/batch.parquet" if labelled else None,
+    )
+
+
+def _monitored(
+    want: Desired, report: object, batch: bool = True, answered: bool = False
+) -> LifecycleActual:
+    from dataclasses import replace
+
+    from mllc.observe.types import MonitorState
+
+    state = MonitorState(
+        "staging", report, "monitoring/iris/staging/batch.parquet" if batch else None, answered
+    )
+    return replace(actual(want, versions=(V1,)), monitoring=(state,))
+
+
+def _with_on_breach(on_breach: str) -> Desired:
+    assert "on_breach: retrain" in IRIS
+    return desired(IRIS.replace("on_breach: retrain", f"on_breach: {on_breach}"))
+
+
+def test_labelled_breach_with_retrain_adds_the_batch_and_reruns_the_pipeline() -> None:
+    want = desired()
+    changes = diff_lifecycle(want, _monitored(want, _report()), "v1.1.0")
+    by = {c.address: c for c in changes}
+    data = by["iris/data/feedback/staging"]
+    assert (data.kind, data.action, data.category) == ("data", "create", "retrain")
+    assert data.reasons[0] == "drift: petal length (cm) psi 0.41 > 0.2"
+    assert data.after == "pipelines/iris/feedback/20261127T060000Z-abc123.parquet"
+    assert (
+        by["iris/stage/prepare"]
+        .reasons[0]
+        .startswith("training data gets the labelled batch of staging (report abc123): drift:")
+    )
+    assert all(f"iris/stage/{s}" in by for s in STAGES)  # everything downstream may rerun
+    assert by["iris/model"].action == "create"
+    assert [c.address for c in changes].index("iris/data/feedback/staging") < [
+        c.address for c in changes
+    ].index("iris/stage/prepare")
+
+
+@pytest.mark.parametrize(
+    ("on_breach", "labelled", "answered", "shown"),
+    [
+        ("alert", True, False, "on_breach: alert: nothing changes"),
+        ("retrain", False, False, "retraining needs labelled data"),
+        ("retrain", True, True, None),  # already trained on: nothing at all
+    ],
+)
+def test_breaches_that_change_nothing(
+    on_breach: str, labelled: bool, answered: bool, shown: str | None
+) -> None:
+    want = _with_on_breach(on_breach)
+    report = _report(labelled=labelled, on_breach=on_breach)
+    unmonitored = diff_lifecycle(want, actual(want, versions=(V1,)), "v1.1.0")
+    changes = diff_lifecycle(want, _monitored(want, report, labelled, answered), "v1.1.0")
+    if shown is None:
+        assert changes == unmonitored
+        return
+    *same, change = changes
+    assert same == unmonitored  # the breach adds one no-op and nothing else
+    assert change.address == "iris/monitoring/staging" and change.kind == "monitoring"
+    assert change.reasons[0] == "breach: drift: petal length (cm) psi 0.41 > 0.2"
+    assert shown in change.reasons[1]
+    plan = Plan(
+        mllc_version="0", lifecycles=("iris",), changes=(change,), summary=summarize([change])
+    )
+    text = human(plan)
+    assert "Breach: iris/monitoring/staging: breach: drift: petal length (cm) psi" in text
+    assert "No changes." in text
+
+
+def test_no_breach_no_change() -> None:
+    want = desired()
+    unmonitored = diff_lifecycle(want, actual(want, versions=(V1,)), "v1.1.0")
+    assert diff_lifecycle(want, _monitored(want, _report(breach=False)), "v1.1.0") == unmonitored

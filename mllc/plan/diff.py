@@ -378,7 +378,7 @@ def _monitoring_changes(want: Desired, actual: LifecycleActual) -> tuple[list[Ch
             target = feedback_file(want.name, report)
             changes.append(
                 Change(
-                    address=f"{want.name}/data/feedback",
+                    address=f"{want.name}/data/feedback/{env}",
                     lifecycle=want.name,
                     kind="data",
                     action="create",
