@@ -129,8 +129,12 @@ def test_same_distribution_batch_is_no_breach(repo: Path) -> None:
     }
     assert data["performance"]["metric"] == "accuracy"
     assert data["performance"]["value"] >= 0.85
-    for name in ("report.md", "report.html"):
-        assert (repo / "monitoring/iris/staging" / name).stat().st_size > 0
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("report.json", "report.md", "report.html"):
+        written = (repo / "monitoring/iris/staging" / name).stat()
+        assert written.st_size > 0
+        assert written.st_mode & 0o777 == 0o666 & ~mask  # shareable, like any file
     assert not (repo / BATCH).exists()  # nothing to retrain with
     assert data["warnings"] == []
     # nothing to do: the plan stays empty

@@ -503,3 +503,114 @@ def test_100k_rows_by_50_features_is_fast() -> None:
         result = dataset_drift(ref, cur, features, method, 0.2)
         assert time.perf_counter() - start < 5.0
         assert len(result.features) == 50
+
+
+# ------------------------------------------------------------------ the issue's rates
+
+
+# A synthetic population (the same as bench/bench_monitor.py's, not imported from it):
+# mixed features, drawn fresh for the reference and for every batch, so that a
+# "same-distribution" batch really is one (unlike a resample of a small dataset).
+PLAN_LEVELS = ("basic", "standard", "pro")
+PLAN_SHARES, PLAN_SHIFT = (0.5, 0.3, 0.2), (0.25, 0.3, 0.45)
+REGION_LEVELS = ("north", "south", "east", "west", "central", "islands")
+REGION_SHARES = (0.3, 0.25, 0.15, 0.12, 0.1, 0.08)
+CHARGES_MEDIAN, CHARGES_LOG_SD = 50.0, 0.5
+POPULATION_KINDS: dict[str, Any] = {
+    "age": "numeric",
+    "charges": "numeric",
+    "calls": "numeric",
+    "flag": "numeric",
+    "plan": "categorical",
+    "region": "categorical",
+}
+REFERENCE_ROWS, BATCH_ROWS, BATCHES = 5000, 500, 100
+# seed streams: (0, 0) the reference; (1, i) same-distribution batch i; (2, i) and
+# (3, i) batch i of the charges and the plan shifts
+SAME, CHARGES, PLAN = 1, 2, 3
+
+
+def draw_population(
+    rows: int,
+    seed: tuple[int, int],
+    charges_factor: float = 1.0,
+    plan_shares: tuple[float, ...] = PLAN_SHARES,
+) -> pd.DataFrame:
+    """``rows`` fresh draws: age normal, charges lognormal (skewed), calls poisson counts,
+    flag a bool True 10% of the time, plan 3 levels, region 6 levels."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40.0, 10.0, rows),
+            "charges": rng.lognormal(np.log(CHARGES_MEDIAN), CHARGES_LOG_SD, rows) * charges_factor,
+            "calls": rng.poisson(3.0, rows),
+            "flag": rng.random(rows) < 0.1,
+            "plan": rng.choice(PLAN_LEVELS, rows, p=plan_shares),
+            "region": rng.choice(REGION_LEVELS, rows, p=REGION_SHARES),
+        }
+    )
+
+
+def alarm_rate(
+    reference: pd.DataFrame,
+    method: Any,
+    threshold: float,
+    stream: int,
+    batches: int = BATCHES,
+    **shift: Any,
+) -> float:
+    """The share of ``batches`` seeded fresh batches whose dataset verdict breaches."""
+    alarms = sum(
+        dataset_drift(
+            reference,
+            draw_population(BATCH_ROWS, (stream, i), **shift),
+            POPULATION_KINDS,
+            method,
+            threshold,
+        ).breach
+        for i in range(batches)
+    )
+    return alarms / batches
+
+
+@pytest.fixture(scope="module")
+def population_reference() -> pd.DataFrame:
+    return draw_population(REFERENCE_ROWS, (0, 0))
+
+
+@pytest.mark.parametrize("method", ["psi", "ks"])
+def test_false_alarm_rate_over_100_same_distribution_batches_is_at_most_5_percent(
+    population_reference: pd.DataFrame, method: Any
+) -> None:
+    assert alarm_rate(population_reference, method, 0.2, SAME) <= 0.05
+
+
+# The known shifts. A batch is detected when its statistic is above the threshold, so a
+# shift whose *population* statistic is only just above it is caught about half the
+# time, whatever the method: charges x1.3 (log-sd 0.5) is psi 0.26 / KS D 0.21 between
+# the populations and is detected in 92% (psi) / 61% (ks) of 500-row batches; `make
+# bench` prints that curve. The bar is held for shifts the 0.2 threshold is meant to
+# see: charges x1.5 (psi 0.62 / D 0.32) and the plan mix (psi 0.38 / TVD 0.25).
+SHIFTS: dict[str, tuple[int, dict[str, Any]]] = {
+    "charges x1.5": (CHARGES, {"charges_factor": 1.5}),
+    "plan shares 0.25/0.3/0.45": (PLAN, {"plan_shares": PLAN_SHIFT}),
+}
+
+
+@pytest.mark.parametrize("method", ["psi", "ks"])
+@pytest.mark.parametrize("shift", list(SHIFTS))
+def test_detection_rate_over_100_shifted_batches_is_at_least_95_percent(
+    population_reference: pd.DataFrame, method: Any, shift: str
+) -> None:
+    stream, change = SHIFTS[shift]
+    assert alarm_rate(population_reference, method, 0.2, stream, **change) >= 0.95
+
+
+@pytest.mark.parametrize("method", ["psi", "ks"])
+def test_the_rate_harness_counts_alarms_and_misses(
+    population_reference: pd.DataFrame, method: Any
+) -> None:
+    """The rates above can fail: a tiny threshold alarms on sampling noise, and the same
+    batches as the charges shift's with a factor of 1.0 are not detected."""
+    assert alarm_rate(population_reference, method, 0.01, SAME, batches=20) >= 0.9
+    assert alarm_rate(population_reference, method, 0.2, CHARGES, charges_factor=1.0) <= 0.05

@@ -247,6 +247,13 @@ def test_markdown_performance_section() -> None:
     assert "**Performance**" not in markdown(QUIET)
 
 
+def test_markdown_metric_above_min_is_ok_even_when_a_gate_fails() -> None:
+    gate_only = PERFORMANCE.model_copy(update={"value": 0.857, "min": 0.85})
+    lines = markdown(_report((_feature("x", 0.01),), performance=gate_only)).splitlines()
+    assert "| accuracy | 0.857 | 0.850 | — | ✅ ok |" in lines
+    assert "- ❌ **fail** — min_accuracy: accuracy 0.712 &gt;= 0.8" in lines
+
+
 def test_markdown_next_step_retrain_with_labelled_data() -> None:
     md = markdown(BREACH)
     assert (

@@ -86,7 +86,7 @@ def _perf_verdict(perf: PerformanceResult) -> str:
         return "below min"
     if perf.max is not None and perf.value > perf.max:
         return "above max"
-    return "breach" if perf.breach else "ok"
+    return "ok"  # a failing gate is shown on its own line
 
 
 Segment = tuple[Literal["text", "code", "strong"], str]
@@ -203,7 +203,7 @@ def _md_drift(drift: DriftResult | None) -> list[str]:
 
 def _md_performance(perf: PerformanceResult) -> list[str]:
     verdict = _perf_verdict(perf)
-    mark = "❌" if perf.breach else "✅"
+    mark = "✅" if verdict == "ok" else "❌"
     out = [
         "**Performance** on the labelled batch:",
         "",
@@ -506,15 +506,16 @@ def _html_drift(drift: DriftResult, order: list[FeatureDrift]) -> list[str]:
 
 def _html_performance(perf: PerformanceResult) -> list[str]:
     verdict = _perf_verdict(perf)
+    bad = verdict != "ok"  # the metric's own verdict; failing gates have their rows
     tag = (
         f'<span class="tag bad">✖ {verdict}</span>'
-        if perf.breach
+        if bad
         else f'<span class="tag ok">✔ {verdict}</span>'
     )
     out = [
         "<table><thead><tr><th>Metric</th><th>Value</th><th>Min</th><th>Max</th>"
         "<th>Verdict</th></tr></thead><tbody>",
-        f"<tr{_BAD if perf.breach else ''}><td>{_h(perf.metric)}</td>"
+        f"<tr{_BAD if bad else ''}><td>{_h(perf.metric)}</td>"
         f'<td class="n">{_num(perf.value)}</td><td class="n">{_num(perf.min)}</td>'
         f'<td class="n">{_num(perf.max)}</td><td>{tag}</td></tr>',
         "</tbody></table>",
