@@ -359,15 +359,20 @@ def _converged(repo: Path, data: dict[str, Any]) -> None:
     assert mllc(repo, "plan", "--detailed-exitcode", check=False).returncode == 0
 
 
+def _copy_to_feedback(repo: Path) -> str:
+    """What apply's feedback step does first: the batch copied to where the plan says."""
+    (change,) = [c for c in plan(repo)["changes"] if c["address"] == "iris/data/feedback/staging"]
+    target = repo / change["after"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(repo / BATCH, target)
+    return str(change["after"])
+
+
 def test_killed_after_copying_the_batch_converges(repo: Path) -> None:
     """State of an apply killed between the copy into feedback/ and `dvc add`: the batch
     is not in the training data yet (no pointer), so the plan adds it again."""
     data = _breach(repo)
-    planned = plan(repo)
-    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback/staging"]
-    target = repo / change["after"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(repo / BATCH, target)
+    _copy_to_feedback(repo)
     again = plan(repo)
     assert "iris/data/feedback/staging" in [c["address"] for c in again["changes"]]
     _converged(repo, data)
@@ -380,13 +385,9 @@ def test_killed_after_dvc_add_converges(repo: Path) -> None:
     from tests.test_deploy import _env
 
     data = _breach(repo)
-    planned = plan(repo)
-    (change,) = [c for c in planned["changes"] if c["address"] == "iris/data/feedback/staging"]
-    target = repo / change["after"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(repo / BATCH, target)
+    target = _copy_to_feedback(repo)
     subprocess.run(
-        [sys.executable, "-m", "dvc", "add", "-q", change["after"]],
+        [sys.executable, "-m", "dvc", "add", "-q", target],
         cwd=repo,
         check=True,
         env=_env(),
