@@ -398,3 +398,28 @@ def test_killed_after_dvc_add_converges(repo: Path) -> None:
     assert "iris/data/feedback/staging" not in addresses and "iris/stage/prepare" in addresses
     assert (repo / BATCH).exists()
     _converged(repo, data)
+
+
+def test_a_batch_carried_as_a_dvc_pointer_retrains(repo: Path) -> None:
+    """What the scheduled CI job does with a DVC remote: the monitoring pull request
+    carries the batch as a `.dvc` pointer (data in DVC, not in Git). Here the data is
+    in the local DVC cache only, as after the job's `dvc add` (a stand-in for the
+    remote and `dvc pull`): the plan still retrains, and apply gets the batch back."""
+    from tests.test_deploy import _env
+
+    data = _breach(repo)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "add", "-q", BATCH],
+        cwd=repo,
+        check=True,
+        env=_env(),
+        capture_output=True,
+    )
+    _git(repo, "add", f"{BATCH}.dvc", "monitoring/iris/staging/.gitignore", REPORT)
+    _git(repo, "commit", "-qm", "mllc monitor: iris/staging breach")
+    (repo / BATCH).unlink()  # a fresh checkout has the pointer, not the data
+    planned = plan(repo)
+    assert "iris/data/feedback/staging" in [c["address"] for c in planned["changes"]]
+    _converged(repo, data)
+    assert f"{BATCH}.dvc" not in _git(repo, "ls-files", "monitoring")  # removal committed
+    assert not (repo / f"{BATCH}.dvc").exists()

@@ -198,6 +198,8 @@ def test_crons_deduplicated_sorted_and_per_step(valid_spec: dict[str, Any]) -> N
         run = step["run"]
         assert f"git add monitoring/{name}/staging/report.json" in run
         assert "gh pr create --base main" in run
+        # with a DVC remote the batch travels as a pointer, its data pushed to the remote
+        assert f"dvc push monitoring/{name}/staging/batch.parquet.dvc" in run
         assert "mllc plan --format markdown > plan.md" in run
         assert "${{" not in run  # values reach the script through env only
 

@@ -95,7 +95,7 @@ def _commit_paths(want: Desired) -> list[str]:
         for env in want.lifecycle.get("environments") or {}:
             base = f"monitoring/{want.name}/{env}"
             reports += [f"{base}/report.json", f"{base}/report.md", f"{base}/report.html"]
-            reports.append(f"{base}/batch.parquet")
+            reports += [f"{base}/batch.parquet", f"{base}/batch.parquet.dvc"]
     return [want.spec_file, folder, *reports]
 
 
@@ -171,15 +171,23 @@ class Executor:
         next apply (a batch counts as added only once its pointer exists).
         """
         source, dest = self.root / batch, self.root / target
+        pointer = self.root / f"{batch}.dvc"
         if not (self.root / f"{target}.dvc").is_file():
+            if not source.is_file() and pointer.is_file():
+                # Tracked by DVC in a monitoring pull request: from the local cache.
+                run_dvc(self.root, ["checkout", f"{batch}.dvc"], self.progress)
             if not source.is_file():
-                raise ApplyFailed(f"{name}: the labelled batch {batch} is gone: run mllc monitor")
+                raise ApplyFailed(
+                    f"{name}: the labelled batch {batch} is not here: run 'dvc pull' "
+                    "(or mllc monitor again)"
+                )
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.tmp")
             shutil.copyfile(source, tmp)
             os.replace(tmp, dest)
             run_dvc(self.root, ["add", target], self.progress)
         source.unlink(missing_ok=True)
+        pointer.unlink(missing_ok=True)
         self.progress(f"    added {batch} to the training data as {target}")
         return {"batch": batch, "added": target}
 
@@ -190,6 +198,7 @@ class Executor:
         for state in observe_monitoring(self.root, want):
             if state.answered and state.batch is not None:
                 (self.root / state.batch).unlink(missing_ok=True)
+                (self.root / f"{state.batch}.dvc").unlink(missing_ok=True)
 
     def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
         from mllc.api import write_text

@@ -138,7 +138,11 @@ def observe_monitoring(root: Path, want: Desired) -> tuple[MonitorState, ...]:
             MonitorState(
                 environment=env,
                 report=report,
-                batch=batch if (root / batch).is_file() else None,
+                # the file, or its DVC pointer (a monitoring pull request carries the
+                # pointer; the data is in the DVC remote until a pull)
+                batch=batch
+                if (root / batch).is_file() or (root / f"{batch}.dvc").is_file()
+                else None,
                 answered=report.id in answered,
             )
         )
