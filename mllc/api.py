@@ -164,16 +164,15 @@ def compile_bundle(paths: Sequence[str], root: str = ".") -> Bundle:
 def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> CompileReport:
     """Write (or with ``check``, only compare) every generated file; atomic per file."""
     bundle = compile_bundle(paths, root)
-    written, unchanged = [], []
+    written: list[str] = []
+    unchanged: list[str] = []
     for rel, text in bundle.items():
         target = Path(root) / rel
-        current = target.read_text(encoding="utf-8") if target.is_file() else None
-        if current == text:
-            unchanged.append(rel)
-            continue
-        if not check:
-            write_text(target, text)
-        written.append(rel)
+        if check:
+            changed = (target.read_text(encoding="utf-8") if target.is_file() else None) != text
+        else:
+            changed = write_text(target, text)  # compares first: an equal file is left alone
+        (written if changed else unchanged).append(rel)
     return CompileReport(tuple(written), tuple(unchanged))
 
 
