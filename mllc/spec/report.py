@@ -37,9 +37,7 @@ class ValidationReport:
             return f"{errors} error{'s' * (errors != 1)}; no spec files found"
         if self.ok:
             return f"{n} spec{'s' * (n != 1)} valid"
-        return f"{errors} error{'s' * (errors != 1)} in {bad} of {n} spec{'s' * (n != 1)}" + (
-            "" if self.results else " (no spec files found)"
-        )
+        return f"{errors} error{'s' * (errors != 1)} in {bad} of {n} spec{'s' * (n != 1)}"
 
     def to_json(self) -> dict[str, Any]:
         return {
