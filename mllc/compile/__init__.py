@@ -74,10 +74,10 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def dump_yaml(data: Any, *, sort_keys: bool) -> str:
+def dump_yaml(data: Any, *, sort_keys: bool, dumper: type[_Dumper] = _Dumper) -> str:
     return yaml.dump(
         data,
-        Dumper=_Dumper,
+        Dumper=dumper,
         sort_keys=sort_keys,
         default_flow_style=False,
         allow_unicode=True,

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from mllc.compile import HEADER, _Dumper
+from mllc.compile import HEADER, _Dumper, dump_yaml
 from mllc.plan.markdown import MARKER
 from mllc.spec.models import Lifecycle
 
@@ -86,9 +86,9 @@ def _checkout(*, history: bool = False) -> dict[str, Any]:
     return {"name": "Check out", "uses": _uses(CHECKOUT), "with": with_}
 
 
-def _setup() -> list[dict[str, Any]]:
+def _setup(*, history: bool = False) -> list[dict[str, Any]]:
     return [
-        _checkout(),
+        _checkout(history=history),
         {
             "name": "Set up Python",
             "uses": _uses(SETUP_PYTHON),
@@ -233,10 +233,8 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         # One GitHub environment for the whole apply (one job deploys everything): named
         # after the Kubernetes environment, or after all of them joined with '+'.
         job["environment"] = "+".join(protected)
-    setup = _setup()
-    setup[0] = _checkout(history=True)
     job["steps"] = [
-        *setup,
+        *_setup(history=True),
         _dvc_pull(),
         {
             "name": "Apply",
@@ -371,8 +369,7 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
 
 
 def _monitor_job(monitored: list[tuple[str, str, str]], branch: str) -> dict[str, Any]:
-    steps = _setup()
-    steps[0] = _checkout(history=True)  # the registry's tags: which version each env runs
+    steps = _setup(history=True)  # the registry's tags: which version each env runs
     steps.append(_dvc_pull())
     for cron, name, env_name in monitored:
         steps += _monitor_steps(cron, name, env_name, branch)
@@ -423,13 +420,8 @@ def render_workflow(
     specs: Sequence[Lifecycle], sources: Sequence[str], *, branch: str = DEFAULT_BRANCH
 ) -> str:
     """``.github/workflows/mllc.yml`` for these specs: deterministic text."""
-    text = yaml.dump(
-        workflow_document(specs, sources, branch=branch),
-        Dumper=_WorkflowDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
+    text = dump_yaml(
+        workflow_document(specs, sources, branch=branch), sort_keys=False, dumper=_WorkflowDumper
     )
     for line, why in _PERMISSION_NOTES:
         text = text.replace(f"      {line}\n", f"      {line} # {why}\n")
