@@ -311,6 +311,13 @@ def _at(doc: Any, path: Path_) -> Any:
     return doc
 
 
+def replaced(doc: dict[str, Any], path: Path_, value: Any) -> dict[str, Any]:
+    """A deep copy of ``doc`` with ``value`` at ``path`` (whose parents must exist)."""
+    out = copy.deepcopy(doc)
+    _at(out, path[:-1])[path[-1]] = value
+    return out
+
+
 def _typo(key: str, kind: int, pos: int, junk: str) -> str:
     if not key:
         return junk or "x"

@@ -39,6 +39,7 @@ from strategies import (
     ROOT,
     dump,
     mutated_spec_texts,
+    replaced,
 )
 
 from mllc import api
@@ -357,12 +358,6 @@ def _refused_doc(doc: dict[str, Any]) -> list[Found]:
     return _refused(dump(doc))
 
 
-def _k8s_doc(path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(_K8S_DOC)
-    _set(*path)(doc, value)
-    return doc
-
-
 @pytest.mark.parametrize(
     "tagged,scalar",
     [
@@ -607,7 +602,7 @@ def test_unicode_digits_are_refused(
     path: tuple[str, ...], value: Any, where: str, message: str
 ) -> None:
     """Once accepted (\\d is any Unicode digit): patterns are ASCII now."""
-    [(_, _, got_path, got_message)] = _refused_doc(_k8s_doc(path, value))
+    [(_, _, got_path, got_message)] = _refused_doc(replaced(_K8S_DOC, path, value))
     assert got_path == where
     assert message in got_message, got_message
 
@@ -654,17 +649,14 @@ def test_lax_coercion_is_refused(path: tuple[str, ...], value: Any, message: str
     ],
 )
 def test_cron_steps_and_ranges_are_checked(schedule: str, message: str) -> None:
-    doc = copy.deepcopy(_K8S_DOC)
-    doc["monitoring"]["schedule"] = schedule
-    text = dump(doc)
+    text = dump(replaced(_K8S_DOC, ("monitoring", "schedule"), schedule))
     line, column = _where(text, "schedule: ")
     assert _refused(text) == [(line, column + 10, "monitoring.schedule", message)]
 
 
 @pytest.mark.parametrize("schedule", ["*/1 * * * *", "0 1-1 * * *", "0 0-23/2 * * 0-7"])
 def test_cron_edge_schedules_are_accepted(schedule: str) -> None:
-    doc = copy.deepcopy(_K8S_DOC)
-    doc["monitoring"]["schedule"] = schedule
+    doc = replaced(_K8S_DOC, ("monitoring", "schedule"), schedule)
     assert load_text_as_spec(FILE, dump(doc)).ok
 
 

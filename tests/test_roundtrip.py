@@ -8,7 +8,6 @@ their smallest inputs are kept as regression tests at the end.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections import Counter
@@ -25,6 +24,7 @@ from strategies import (
     INT64,
     dump,
     mutated_spec_texts,
+    replaced,
     valid_spec_docs,
 )
 
@@ -188,11 +188,7 @@ def test_non_finite_floats_are_refused(old: str, new: str, number: str) -> None:
 )
 def test_models_refuse_non_finite_floats(where: tuple[str, ...], value: Any) -> None:
     """Python callers bypass the YAML loader: the models refuse NaN and infinity too."""
-    doc = copy.deepcopy(BASE_DOCS[0])
-    parent = doc
-    for part in where[:-1]:
-        parent = parent[part]
-    parent[where[-1]] = value
+    doc = replaced(BASE_DOCS[0], where, value)
     with pytest.raises(pydantic.ValidationError, match="finite number"):
         Lifecycle.model_validate(doc)
 
@@ -210,11 +206,7 @@ def test_models_refuse_non_finite_floats(where: tuple[str, ...], value: Any) -> 
 )
 def test_models_refuse_ints_the_loader_refuses(where: tuple[str, ...], value: Any) -> None:
     """As for NaN: a spec the models accept must be one mllc can write and read back."""
-    doc = copy.deepcopy(BASE_DOCS[0])
-    parent = doc
-    for part in where[:-1]:
-        parent = parent[part]
-    parent[where[-1]] = value
+    doc = replaced(BASE_DOCS[0], where, value)
     try:
         Lifecycle.model_validate(doc)
     except pydantic.ValidationError:
