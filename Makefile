@@ -34,9 +34,9 @@ golden: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m mllc.spec.reference docs/spec.md
-	$(PY) -m mllc schema --out schemas/lifecycle.v1.json
-	$(PY) -m mllc schema --kind plan --out schemas/plan.v1.json
-	$(PY) -m mllc schema --kind monitor --out schemas/monitor-report.v1.json
+	$(PY) -m mllc schema --kind lifecycle
+	$(PY) -m mllc schema --kind plan
+	$(PY) -m mllc schema --kind monitor
 
 schema: docs
 

@@ -72,6 +72,14 @@ def dump_yaml(spec: Lifecycle) -> str:
     return dump(spec.dump(), sort_keys=False)
 
 
+# Where `mllc schema --kind KIND` writes by default (the files `make docs` keeps current).
+SCHEMA_FILES = {
+    "lifecycle": "schemas/lifecycle.v1.json",
+    "plan": "schemas/plan.v1.json",
+    "monitor": "schemas/monitor-report.v1.json",
+}
+
+
 def schema_text(kind: str = "lifecycle") -> str:
     """The JSON Schema of the spec language (``lifecycle``), of ``plan --json`` (``plan``)
     or of the monitoring report (``monitor``: ``monitoring/<name>/<env>/report.json``)."""

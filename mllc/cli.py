@@ -118,18 +118,20 @@ def schema(
         bool, typer.Option("--check", help="Exit 1 when the file differs; write nothing.")
     ] = False,
 ) -> None:
-    """Write the spec language's JSON Schema (or the plan's), for editors and other tools."""
+    """Write a JSON Schema: the spec language's (for editors), the plan's or the monitoring
+    report's (for other tools)."""
     from mllc import api
 
     text = api.schema_text(kind)
-    out = out or f"schemas/{kind}.v1.json"
+    out = out or api.SCHEMA_FILES[kind]
     if out == "-":
         sys.stdout.write(text)
         return
     if check:
         current = Path(out).read_text(encoding="utf-8") if os.path.exists(out) else None
         if current != text:
-            raise MllcError(f"{out} is stale: run 'mllc schema --out {out}'")
+            again = f"--kind {kind} " if kind != "lifecycle" else ""
+            raise MllcError(f"{out} is stale: run 'mllc schema {again}--out {out}'")
         print(f"{out} is up to date", file=sys.stderr)
         return
     changed = api.write_text(out, text)

@@ -21,9 +21,9 @@ DOCS = ROOT / "docs" / "spec.md"
 IRIS = ROOT / "specs" / "iris.yaml"
 
 
-def schema_check(cwd: Path, out: str) -> subprocess.CompletedProcess[str]:
+def schema_check(cwd: Path, out: str, *kind: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mllc", "schema", "--check", "--out", out],
+        [sys.executable, "-m", "mllc", "schema", "--check", "--out", out, *kind],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -68,6 +68,23 @@ def test_schema_check_exit_codes(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr == "error: stale.json is stale: run 'mllc schema --out stale.json'\n"
     assert "Traceback" not in proc.stderr
+    # the hint names the kind, or following it would write the lifecycle schema there
+    plan = schema_check(tmp_path, "stale.json", "--kind", "plan")
+    assert plan.stderr == (
+        "error: stale.json is stale: run 'mllc schema --kind plan --out stale.json'\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["lifecycle", "plan", "monitor"])
+def test_each_schema_checks_against_the_file_make_docs_writes(kind: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mllc", "schema", "--check", "--kind", kind],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_schema_accepts_the_example(validator: Draft202012Validator) -> None:
