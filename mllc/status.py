@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc.gates import evaluate
+from mllc.targets import held_out_metrics
 
 STATUS_VERSION = 1
 
@@ -29,8 +30,8 @@ def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
         gates = list(want.lifecycle.get("gates") or [])
         rows = []
         for v in actual.versions:
-            test = v.metrics.get("test") if isinstance(v.metrics.get("test"), dict) else {}
-            results = evaluate(gates, test or {})
+            test = held_out_metrics(v)
+            results = evaluate(gates, test)
             rows.append(
                 {
                     "version": v.version,

@@ -35,10 +35,11 @@ from conftest import check_golden_tree
 from mllc.compile import HEADER, is_generated
 from mllc.errors import MllcError, SpecError
 from mllc.observe.types import RegisteredVersion
+from mllc.spec.load import load_text_as_spec
 from mllc.spec.models import Lifecycle
 from mllc.targets import kubernetes
 from mllc.targets.kubernetes import apply_manifests, observe, publish_model, render
-from mllc.targets.manifests import MONITOR_IMAGE, check, model_file_uri
+from mllc.targets.manifests import MONITOR_IMAGE, model_file_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "kubernetes"
@@ -96,6 +97,14 @@ def make_spec(
 
 def _docs(files: dict[str, str]) -> dict[str, Any]:
     return {path: yaml.safe_load(text) for path, text in files.items()}
+
+
+def _validate_says(spec: Lifecycle) -> list[str]:
+    """What validating the spec as a file reports of the cluster's limits (code kubernetes)."""
+    text = yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    result = load_text_as_spec(SOURCE, text)
+    assert all(d.code == "kubernetes" for d in result.diagnostics), result.diagnostics
+    return [d.message for d in result.diagnostics]
 
 
 # ------------------------------------------------------------------ rendering
@@ -228,7 +237,8 @@ def test_names_kubernetes_or_kserve_would_refuse_fail_clearly() -> None:
     assert f"{SOURCE}: environments.{long_env}: KServe's predictor host name" in messages[0]
     assert "over the 63 of a DNS label" in messages[0]
     assert "CronJob name" in messages[1] and "over Kubernetes' 52" in messages[1]
-    assert [d.message for d in check(spec, SOURCE)] == [d.message for d in caught.value.diagnostics]
+    # validating the spec reports the same (one position, so in message order)
+    assert _validate_says(spec) == sorted(d.message for d in caught.value.diagnostics)
 
     data["environments"]["e" * 63] = data["environments"].pop(long_env)
     spec = Lifecycle.model_validate(data)
@@ -246,7 +256,7 @@ def test_quantities_the_cluster_cannot_read_are_refused_by_the_spec() -> None:
 def test_an_environment_of_another_target_is_refused() -> None:
     with pytest.raises(MllcError, match="'staging' of iris does not use the kubernetes target"):
         render(make_spec(), "staging", VERSION, SOURCE)
-    assert check(make_spec(), SOURCE) == []
+    assert _validate_says(make_spec()) == []
 
 
 # ------------------------------------------------------------------ validation

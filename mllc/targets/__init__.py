@@ -28,7 +28,8 @@ class Resolution:
     gates: tuple[GateResult, ...] = ()
 
 
-def _test_metrics(version: RegisteredVersion) -> Mapping[str, Any]:
+def held_out_metrics(version: RegisteredVersion) -> dict[str, Any]:
+    """The version's held-out (test) metrics; empty when the registry has none."""
     test = version.metrics.get("test") if isinstance(version.metrics, dict) else None
     return test if isinstance(test, dict) else {}
 
@@ -51,8 +52,8 @@ def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
         return f"{version.version} has not run in {rules.after} yet (after: {rules.after})"
     champ = rules.champion
     if rules.beats_champion and champ is not None and champ.version != version.version:
-        mine = _test_metrics(version).get(rules.metric)
-        theirs = _test_metrics(champ).get(rules.metric)
+        mine = held_out_metrics(version).get(rules.metric)
+        theirs = held_out_metrics(champ).get(rules.metric)
         if not isinstance(mine, int | float) or not isinstance(theirs, int | float):
             unknown = f"{version.version} or {champ.version}"
             return f"beats_champion: {rules.metric} is unknown for {unknown}"
@@ -117,7 +118,7 @@ def resolve(
         if not ordered:
             return Resolution(environment, None, "no version registered yet")
         for version in reversed(ordered):
-            results = tuple(evaluate(gates, _test_metrics(version)))
+            results = tuple(evaluate(gates, held_out_metrics(version)))
             if all(r.passed for r in results) and _rules_block(version, rules) is None:
                 skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
                 why = "latest version passing the gates"
@@ -125,7 +126,7 @@ def resolve(
                     why += f" ({', '.join(skipped)} fail them)"
                 return Resolution(environment, version, why, gates=results)
         newest = ordered[-1]
-        failing = [r.text() for r in evaluate(gates, _test_metrics(newest)) if not r.passed]
+        failing = [r.text() for r in evaluate(gates, held_out_metrics(newest)) if not r.passed]
         held = _rules_block(newest, rules)
         return Resolution(
             environment,
@@ -139,7 +140,7 @@ def resolve(
         return Resolution(
             environment, None, "", blocked=f"{model} is not registered (registered: {known})"
         )
-    results = tuple(evaluate(gates, _test_metrics(pinned)))
+    results = tuple(evaluate(gates, held_out_metrics(pinned)))
     failed = [r.text() for r in results if not r.passed]
     held = _rules_block(pinned, rules)
     if failed or held:

@@ -36,11 +36,9 @@ __all__ = [
     "INFERENCESERVICE_FILE",
     "MODEL_FILE",
     "MONITOR_IMAGE",
-    "check",
     "cronjob",
     "deploy_dir",
     "inferenceservice",
-    "kubernetes_environments",
     "model_dir_uri",
     "model_file_uri",
     "monitor_name",
@@ -102,11 +100,6 @@ def model_file_uri(storage_uri: str, name: str, version: str) -> str:
     return f"{model_dir_uri(storage_uri, name, version)}/{MODEL_FILE}"
 
 
-def kubernetes_environments(spec: Lifecycle) -> list[str]:
-    """The spec's environments that use this target, in promotion order."""
-    return [e for e, env in spec.environments.items() if env.target == "kubernetes"]
-
-
 def settings(spec: Lifecycle, env: str) -> KubernetesTarget:
     """The ``kubernetes`` section of environment ``env``; MllcError if it has none."""
     environment = spec.environments.get(env)
@@ -150,19 +143,6 @@ def problems(spec: Lifecycle, env: str) -> list[str]:
         if not _QUANTITY.match(value):
             out.append(f"kubernetes.{field} {value!r} is not a Kubernetes quantity")
     return out
-
-
-def check(spec: Lifecycle, source: str) -> list[Diagnostic]:
-    """:func:`problems` of every kubernetes environment, as diagnostics on ``source``.
-
-    The positions are unknown here (line 0: the whole file); the field path says
-    which environment.
-    """
-    return [
-        Diagnostic(source, 0, 0, f"environments.{env}", message, code="kubernetes")
-        for env in kubernetes_environments(spec)
-        for message in problems(spec, env)
-    ]
 
 
 def _labels(spec: Lifecycle, env: str, component: str) -> dict[str, str]:
