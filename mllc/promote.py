@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import difflib
 import os
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mllc import gitcmd
 from mllc.errors import MllcError
 from mllc.gates import GateResult
-from mllc.gitenv import head, identity_env
+from mllc.gitenv import head
 from mllc.observe.types import RegisteredVersion
 from mllc.spec.models import Lifecycle
 from mllc.specedit import Edit, set_env_model
-from mllc.targets import Promotion, Resolution, promotion_rules, resolve
+from mllc.targets import Promotion, Resolution, held_out_metrics, promotion_rules, resolve
 
 
 @dataclass(frozen=True)
@@ -50,69 +50,30 @@ class Proposal:
 # ----------------------------------------------------------------------------- git
 
 
-def _git(
-    root: Path, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
-) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=root,
-        input=stdin,
-        capture_output=True,
-        check=False,
-        env={**os.environ, **identity_env(root), **(env or {})},
-    )
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
-        raise MllcError(f"git {args[0]} failed: {detail}")
-    return proc.stdout.decode("utf-8", "replace").strip()
-
-
 def repo_root(start: Path) -> Path:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=start,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = gitcmd.run(start, "rev-parse", "--show-toplevel")
     if proc.returncode != 0:
         raise MllcError(f"{start.resolve()} is not in a Git repository")
-    return Path(proc.stdout.strip())
+    return Path(os.fsdecode(proc.stdout.strip()))
 
 
 def _branch_exists(root: Path, branch: str) -> bool:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    )
+    proc = gitcmd.run(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
     return proc.returncode == 0
 
 
 def _head_text(root: Path, parent: str, spec_file: str) -> tuple[str, str]:
     """The spec's text at HEAD and its file mode; refuses uncommitted changes to it."""
-    listed = _git(root, "ls-tree", parent, "--", spec_file)
+    listed = gitcmd.git(root, "ls-tree", parent, "--", spec_file)
     if not listed:
         raise MllcError(f"{spec_file} is not committed: commit it first")
     mode = listed.split()[0]
-    changed = subprocess.run(
-        ["git", "diff", "--quiet", "HEAD", "--", spec_file],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    )
-    if changed.returncode != 0:
+    if gitcmd.run(root, "diff", "--quiet", "HEAD", "--", spec_file).returncode != 0:
         raise MllcError(
             f"{spec_file} has uncommitted changes: commit or stash them first "
             "(the branch is made from HEAD)"
         )
-    blob = subprocess.run(
-        ["git", "cat-file", "blob", f"{parent}:{spec_file}"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout
+    blob = gitcmd.output(root, "cat-file", "blob", f"{parent}:{spec_file}")
     try:
         return blob.decode("utf-8"), mode
     except UnicodeDecodeError:
@@ -123,15 +84,17 @@ def commit_on_branch(
     root: Path, parent: str, branch: str, spec_file: str, mode: str, text: str, message: str
 ) -> str:
     """Commit ``text`` as ``spec_file`` on top of ``parent`` as new branch ``branch``."""
-    blob = _git(root, "hash-object", "-w", "--no-filters", "--stdin", stdin=text.encode("utf-8"))
+    blob = gitcmd.git(
+        root, "hash-object", "-w", "--no-filters", "--stdin", stdin=text.encode("utf-8")
+    )
     with tempfile.TemporaryDirectory(prefix="mllc-promote-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        _git(root, "read-tree", parent, env=env)
-        _git(root, "update-index", "--cacheinfo", f"{mode},{blob},{spec_file}", env=env)
-        tree = _git(root, "write-tree", env=env)
-    commit = _git(root, "commit-tree", tree, "-p", parent, "-F", "-", stdin=message.encode())
+        gitcmd.git(root, "read-tree", parent, env=env)
+        gitcmd.git(root, "update-index", "--cacheinfo", f"{mode},{blob},{spec_file}", env=env)
+        tree = gitcmd.git(root, "write-tree", env=env)
+    commit = gitcmd.git(root, "commit-tree", tree, "-p", parent, "-F", "-", stdin=message.encode())
     # Create-only: the all-zero old value refuses a branch that appeared meanwhile.
-    _git(root, "update-ref", "-m", "mllc promote", f"refs/heads/{branch}", commit, "0" * 40)
+    gitcmd.git(root, "update-ref", "-m", "mllc promote", f"refs/heads/{branch}", commit, "0" * 40)
     return commit
 
 
@@ -167,8 +130,7 @@ def _check_env(spec: Lifecycle, env: str) -> None:
 
 
 def _metric(version: RegisteredVersion, metric: str) -> str:
-    test = version.metrics.get("test") if isinstance(version.metrics, dict) else None
-    value = test.get(metric) if isinstance(test, dict) else None
+    value = held_out_metrics(version).get(metric)
     return f"{value:.4g}" if isinstance(value, int | float) else "unknown"
 
 

@@ -17,7 +17,6 @@ Nothing here touches the working tree, the registry or a deployment.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mllc import gitcmd
 from mllc.compile import compile_spec
 from mllc.compile.dvc import pipeline_dir
 from mllc.errors import MllcError
@@ -118,9 +118,7 @@ class SemanticDiff:
 
 def _git(root: Path, args: Sequence[str], stdin: bytes | None = None) -> bytes:
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=root, input=stdin, capture_output=True, check=False
-        )
+        proc = gitcmd.run(root, *args, stdin=stdin)
     except FileNotFoundError as exc:
         raise MllcError("git is not installed (or not on PATH)") from exc
     if proc.returncode != 0:

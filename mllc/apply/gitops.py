@@ -10,31 +10,15 @@ that re-syncs at its next start (the journal says so).
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from mllc.errors import MllcError
-from mllc.gitenv import head, identity_env
+from mllc import gitcmd
+from mllc.gitenv import head
 
 # Stage outputs are staged as ".<name>.<random>.tmp" next to their target; a kill
 # can leave one behind, and it must never be committed.
 TEMP_FILES = ":(glob)**/.*.tmp"
-
-
-def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **identity_env(root), **(env or {})},
-    )
-    if proc.returncode != 0:
-        raise MllcError(f"git {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout.strip()
 
 
 def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
@@ -49,16 +33,18 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
     env = {"GIT_INDEX_FILE": str(index)}
     parent = head(root)
     if parent:
-        _git(root, "read-tree", parent, env=env)
+        gitcmd.git(root, "read-tree", parent, env=env)
     existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
     if existing:
-        _git(root, "add", "-A", "--", *existing, env=env)
+        gitcmd.git(root, "add", "-A", "--", *existing, env=env)
         # Then drop stage temp files; an exclude pathspec in the add itself makes git
         # skip untracked dot-folders (.github/) altogether.
-        _git(root, "rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", TEMP_FILES, env=env)
-    tree = _git(root, "write-tree", env=env)
+        gitcmd.git(
+            root, "rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", TEMP_FILES, env=env
+        )
+    tree = gitcmd.git(root, "write-tree", env=env)
     index.unlink(missing_ok=True)
-    if parent and tree == _git(root, "rev-parse", f"{parent}^{{tree}}"):
+    if parent and tree == gitcmd.git(root, "rev-parse", f"{parent}^{{tree}}"):
         # Nothing to commit: HEAD already holds it (maybe a killed apply moved HEAD but
         # never re-synced the user's index): re-sync, so `git status` agrees.
         resync_index(root, existing)
@@ -66,24 +52,18 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
     args = ["commit-tree", tree, "-m", message]
     if parent:
         args[2:2] = ["-p", parent]
-    commit = _git(root, *args)
+    commit = gitcmd.git(root, *args)
     # Compare-and-swap: refuses if HEAD moved since we read it.
-    _git(root, "update-ref", "-m", "mllc apply", "HEAD", commit, parent or "0" * 40)
+    gitcmd.git(root, "update-ref", "-m", "mllc apply", "HEAD", commit, parent or "0" * 40)
     resync_index(root, existing)
     return commit
 
 
 def _tracked(root: Path, path: str) -> bool:
-    proc = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", "--", path],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    )
-    return proc.returncode == 0
+    return gitcmd.run(root, "ls-files", "--error-unmatch", "--", path).returncode == 0
 
 
 def resync_index(root: Path, paths: Sequence[str]) -> None:
     """Make the user's index match HEAD for ``paths`` (after a commit made elsewhere)."""
     if paths and head(root):
-        _git(root, "reset", "-q", "HEAD", "--", *paths)
+        gitcmd.git(root, "reset", "-q", "HEAD", "--", *paths)
