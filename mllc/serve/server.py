@@ -34,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from mllc import atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
 from mllc.serve.transport import MIB, Server, log
 
@@ -162,7 +163,8 @@ def _serve(args: argparse.Namespace) -> int:
     }
     try:
         if args.state_file is not None:
-            _write_state(args.state_file, state)
+            # Atomic: a reader sees no file or the whole of it.
+            atomic.write_bytes(args.state_file, (json.dumps(state, indent=2) + "\n").encode())
     except OSError as exc:
         server.shutdown()
         raise MllcError(f"--state-file {args.state_file}: {exc.strerror or exc}") from None
@@ -184,14 +186,6 @@ def _serve(args: argparse.Namespace) -> int:
         _remove_state(args.state_file, state)
     log(f"stopped{f' ({left} request(s) cut off after {DRAIN_SECONDS:g} s)' if left else ''}")
     return EXIT_INTERRUPTED if stop.get("signal") == signal.SIGINT else EXIT_OK
-
-
-def _write_state(path: Path, state: dict[str, Any]) -> None:
-    """Write the state file atomically: a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _remove_state(path: Path, state: dict[str, Any]) -> None:

@@ -18,14 +18,14 @@ import json
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mllc import atomic
 from mllc.errors import MllcError
 from mllc.spec.models import Candidate, Data, DnsLabel, Features, Problem
 
@@ -317,24 +317,15 @@ def round_float(value: Any, digits: int = 6) -> float | None:
 
 # ------------------------------------------------------------------ staged atomic writes
 
-Writer = Callable[[IO[bytes]], None]
-
-
-def _file_mode() -> int:
-    # mkstemp creates 0600 files; outputs should get the usual umask-based mode.
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
 
 class Outputs:
     """A stage's outputs, registered while computing and written together by :meth:`commit`."""
 
     def __init__(self) -> None:
-        self._pending: dict[Path, Writer] = {}
+        self._pending: dict[Path, atomic.Writer] = {}
         self._stale: list[Path] = []
 
-    def write(self, path: Path, writer: Writer) -> None:
+    def write(self, path: Path, writer: atomic.Writer) -> None:
         """Register ``path``, whose bytes ``writer`` will write to an open binary file."""
         self._pending[path] = writer
 
@@ -386,20 +377,14 @@ class Outputs:
 
     def commit(self) -> list[Path]:
         """Write every registered file to a temp file beside it, then rename all into place."""
-        mode = _file_mode()
-        staged: list[tuple[str, Path]] = []
+        mode = atomic.file_mode()
+        staged: list[tuple[Path, Path]] = []
         try:
             for path, writer in self._pending.items():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-                staged.append((tmp, path))
-                with os.fdopen(fd, "wb") as fh:
-                    writer(fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, mode)
+                staged.append((atomic.stage(path, writer, mode), path))
         except BaseException:
-            _unlink_all(tmp for tmp, _ in staged)
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
             raise
         for tmp, path in staged:
             os.replace(tmp, path)
@@ -407,8 +392,3 @@ class Outputs:
             if path not in self._pending:
                 path.unlink(missing_ok=True)
         return [path for _, path in staged]
-
-
-def _unlink_all(paths: Iterable[str]) -> None:
-    for tmp in paths:
-        Path(tmp).unlink(missing_ok=True)
