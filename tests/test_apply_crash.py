@@ -25,11 +25,8 @@ really runs it; the entry is put back before the recovering apply. The end state
 compared with the reference (one uninterrupted apply of the same fresh repo): same
 HEAD tree, same commit count, same ``iris@v1.0.0`` tag and model hash.
 
-Known bugs are strict xfails at the end. Two of them can also be hit by the timing-based
-kill points (a kill inside a generated file's write at ``iris/files``; a kill between
-DVC's fork and its prctl at ``iris/pipeline``), and a third by pid reuse (DVC's rwlock):
-those scenarios then end in a runtime ``pytest.xfail`` naming the bug, after checking
-everything that still holds.
+Regression tests near the end cover what once broke: a stage or DVC outliving a killed
+apply, and a dead DVC's rwlock entries blocking the next apply.
 """
 
 from __future__ import annotations
@@ -303,7 +300,8 @@ def kill_apply(repo: Path, point: str, trigger: Trigger) -> Killed:
     survivors = processes_in(repo)
     wait_until_gone(repo)  # orphans (e.g. a stage's own process) finish on their own
     # This machine's PID 1 reaps orphans late; until then the dead DVC is a zombie that
-    # DVC's rwlock takes for alive (see DVC_RWLOCK). Let the environment settle first.
+    # DVC's rwlock takes for alive (see test_recovery_is_not_blocked_by_the_dead_dvc).
+    # Let the environment settle first.
     deadline = time.monotonic() + 30
     while any(_zombie(pid) for pid in _rwlock_pids(repo)) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -331,16 +329,6 @@ def assert_valid_after_kill(killed: Killed, old: dict[str, str | None], new: dic
     for path in (f"{PIPE}/metrics.json", f"{PIPE}/lineage.json"):
         if (repo / path).exists():
             json.loads((repo / path).read_text(encoding="utf-8"))
-
-
-DVC_RWLOCK = (
-    "BUG: the next apply fails ('... is busy, it is being blocked by: (PID n)') while the "
-    "pid of the DVC that died with the killed apply still looks alive to DVC: its "
-    ".dvc/tmp/rwlock names that pid and DVC only asks psutil.pid_exists, which is true for a "
-    "zombie not yet reaped (seen here: this machine's PID 1 reaps orphans ~1 s late; in a "
-    "container whose PID 1 never reaps, forever) and for a reused pid; mllc's recovery "
-    "(mllc/apply/run.py _recover) leaves the rwlock entries of the DVC it started as they are"
-)
 
 
 def _rwlock_pids(repo: Path) -> set[int]:
@@ -541,7 +529,7 @@ def test_kill_while_dvc_checks_out_from_its_run_cache(
     crash_and_converge(repo, "split restored from cache", on_cached("split"), reference, NO_FILES)
 
 
-# --------------------------------------------------------------- known bugs (xfail)
+# ------------------------------------------------------------------------ regressions
 
 
 # DVC runs a stage's command with $SHELL -c. bash execs the command, so the stage is
@@ -574,16 +562,6 @@ def test_no_stage_process_outlives_a_killed_apply(
             proc.wait()
         wait_until_gone(repo)
     assert survivors == [], f"still running in the repo after the kill: {survivors}"
-
-
-PDEATHSIG_RACE = (
-    "BUG: DVC can outlive a killed apply: mllc/apply/run.py _die_with_parent runs in the "
-    "forked child and first imports ctypes and loads libc, then calls prctl; when apply dies "
-    "before that prctl (observed here when SIGKILL lands right as the pipeline step starts), "
-    "PR_SET_PDEATHSIG is set after the parent is gone, never fires, and DVC runs on alone "
-    "(fix: resolve prctl in the parent, and in the child exit when os.getppid() is no longer "
-    "the parent's pid right after prctl)"
-)
 
 
 def test_dvc_started_just_before_apply_dies_does_not_outlive_it(

@@ -8,41 +8,14 @@ interpreter's scripts folder first on PATH, as an installed mllc would be.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers_repo import ROOT, dvc, mllc, run
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["NO_COLOR"] = "1"
-    return env
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
-
-
-def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "dvc", *args], cwd, check)
-
-
-def mllc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "mllc", *args], cwd, check)
 
 
 def make_repo(path: Path, specs: list[str]) -> Path:

@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mllc.errors import MllcError
+from mllc.gitenv import identity_env
 from mllc.registry import (
     assign,
     assignments,
@@ -251,6 +252,33 @@ def test_reading_is_one_git_process(repo: Path, monkeypatch: pytest.MonkeyPatch)
     assert len(calls) == 1 and "for-each-ref" in calls[0]
 
 
+def test_versions_and_tags_read_the_tags_once(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a plan binds to: the versions of list_versions, and every tag (annotated,
+    lightweight, foreign, on a tree) with the object it names, from one git process."""
+    register(repo, "iris", commit(repo, "one"), MD5_A, {}, {})
+    register(repo, "churn", commit(repo, "two"), MD5_B, {}, {})
+    git(repo, "tag", "light")
+    git(repo, "tag", "-a", "-m", "by hand", "release-1")
+    git(repo, "tag", "on-a-tree", git(repo, "rev-parse", "HEAD^{tree}"))
+    listing = git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/tags/")
+    expected_tags = dict(line.rsplit(" ", 1) for line in listing.splitlines())
+    expected_versions = list_versions(repo)
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(args: list[str], **kwargs: Any) -> Any:
+        calls.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    identity_env.cache_clear()  # register() looked the identity up; a read must not
+    versions, tag_objects = store.versions_and_tags(repo)
+    assert versions == expected_versions
+    assert [(v.name, v.version) for v in versions] == [("churn", "v1.0.0"), ("iris", "v1.0.0")]
+    assert tag_objects == expected_tags and list(tag_objects) == sorted(expected_tags)
+    assert len(calls) == 1 and "for-each-ref" in calls[0]  # no `git var`: reads need no identity
+
+
 def test_parse_for_each_ref_keeps_fields_apart() -> None:
     fields = [
         "refs/tags/iris@v1.0.0",
@@ -263,9 +291,9 @@ def test_parse_for_each_ref_keeps_fields_apart() -> None:
     good = "\0".join([*fields, "first\n\n{}\nwith \x01 and \0 inside\n"]) + "\0\x01\0\n"
     light = "\0".join(["refs/tags/iris@v2.0.0", "commit", "3" * 40, "", "", "d", ""]) + "\0\x01\0\n"
     records = tags.parse_for_each_ref(good + light + "garbage")
-    assert [(r.tag, r.annotated, r.commit) for r in records] == [
-        ("iris@v1.0.0", True, "2" * 40),
-        ("iris@v2.0.0", False, "3" * 40),
+    assert [(r.tag, r.annotated, r.commit, r.oid) for r in records] == [
+        ("iris@v1.0.0", True, "2" * 40, "1" * 40),
+        ("iris@v2.0.0", False, "3" * 40, "3" * 40),
     ]
     assert records[0].message.endswith("\0 inside\n")
 

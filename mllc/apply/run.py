@@ -27,14 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mllc import gitcmd
 from mllc.apply import gitops
-from mllc.apply.journal import Journal, interrupted_steps, last_apply
+from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
 from mllc.errors import MllcError
 from mllc.gitenv import head
 from mllc.observe.pipeline import read_lock
 from mllc.observe.types import RegisteredVersion
-from mllc.observe.world import model_md5_from_lock
+from mllc.observe.world import model_md5_from_lock, read_json_object
 from mllc.plan import REPOSITORY, Planned
 from mllc.plan.diff import Desired
 from mllc.plan.model import Change
@@ -99,22 +100,6 @@ def _commit_paths(want: Desired) -> list[str]:
     return [want.spec_file, folder, *reports]
 
 
-def _lineage(root: Path, name: str) -> dict[str, Any]:
-    try:
-        data = json.loads((root / f"pipelines/{name}/lineage.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _metrics(root: Path, name: str) -> dict[str, Any]:
-    try:
-        data = json.loads((root / f"pipelines/{name}/metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 class Executor:
     def __init__(self, root: Path, journal: Journal, progress: Progress) -> None:
         self.root, self.journal, self.progress = root, journal, progress
@@ -141,26 +126,24 @@ class Executor:
         self.journal.done(name, seconds=round(time.monotonic() - started, 3), **detail)
 
     def write_files(self, want: Desired, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+        folders = (f"pipelines/{want.name}", f"deploy/{want.name}")
+        return self._write({**want.files, **(extra or {})}, *folders)
+
+    def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
+        return self._write(files)
+
+    def _write(self, files: Mapping[str, str], *folders: str) -> dict[str, Any]:
+        """Write ``files`` (each atomically), first removing the temp files a killed write
+        or stage left in ``folders`` and .github/workflows (we hold the lock: none is live)."""
         from mllc.api import write_text
 
-        # Temp files a killed write or stage left behind (we hold the lock: none is live).
-        self._clear_leftovers(
-            self.root / "pipelines" / want.name,
-            self.root / "deploy" / want.name,
-            self.root / ".github" / "workflows",
-        )
-        files = {**want.files, **(extra or {})}
+        for folder in (self.root / f for f in (*folders, ".github/workflows")):
+            for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
+                leftover.unlink(missing_ok=True)
         written = [p for p, text in files.items() if write_text(self.root / p, text)]
         for path in written:
             self.progress(f"    wrote {path}")
         return {"written": written}
-
-    @staticmethod
-    def _clear_leftovers(*folders: Path) -> None:
-        """Temp files a killed write or stage left behind (we hold the lock: none is live)."""
-        for folder in folders:
-            for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
-                leftover.unlink(missing_ok=True)
 
     def add_feedback(self, name: str, batch: str, target: str) -> dict[str, Any]:
         """A breaching labelled batch joins the training data as a DVC-tracked file.
@@ -199,15 +182,6 @@ class Executor:
             if state.answered and state.batch is not None:
                 (self.root / state.batch).unlink(missing_ok=True)
                 (self.root / f"{state.batch}.dvc").unlink(missing_ok=True)
-
-    def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
-        from mllc.api import write_text
-
-        self._clear_leftovers(self.root / ".github" / "workflows")
-        written = [p for p, text in files.items() if write_text(self.root / p, text)]
-        for path in written:
-            self.progress(f"    wrote {path}")
-        return {"written": written}
 
     def deploy(self, want: Desired, env: str, action: str) -> dict[str, Any]:
         """Re-resolve with the registry as it is now (a version may just have been added)."""
@@ -306,13 +280,8 @@ class Executor:
         commit = head(self.root)
         if md5 is None or commit is None:
             return {"registered": None}
-        committed = subprocess.run(
-            ["git", "show", f"{commit}:pipelines/{name}/dvc.lock"],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
+        lock_at_head = f"{commit}:pipelines/{name}/dvc.lock"
+        committed = gitcmd.run(self.root, "show", lock_at_head).stdout.decode("utf-8", "replace")
         if md5 not in committed:
             raise ApplyFailed(
                 f"{name}: the model's dvc.lock is not committed at HEAD; cannot register "
@@ -327,8 +296,8 @@ class Executor:
             name,
             commit,
             md5,
-            _metrics(self.root, name),
-            _lineage(self.root, name),
+            read_json_object(self.root / f"pipelines/{name}/metrics.json"),
+            read_json_object(self.root / f"pipelines/{name}/lineage.json"),
         )
         tag = f"{name}@{version.version}"
         if tag not in result.registered:
@@ -388,8 +357,8 @@ def _recover(root: Path, progress: Progress) -> None:
         progress(
             f"cleared DVC locks left by processes that are gone (pid {', '.join(map(str, dead))})"
         )
-    interrupted = interrupted_steps(root)
     previous = last_apply(root)
+    interrupted = previous.interrupted_steps() if previous is not None else []
     for step in interrupted:
         if step.endswith("/commit"):
             name = step.split("/", 1)[0]

@@ -434,6 +434,19 @@ def _by_path(entries: Any) -> dict[str, Mapping[str, Any]]:
     }
 
 
+def _hash_reasons(
+    kind: ReasonKind, path: str, expected: str | None, actual: str | None
+) -> list[Reason]:
+    """A dep or out against the hash the lock records: deleted, new or modified."""
+    if actual is None:
+        return [Reason(kind, path, "deleted", old=expected)]
+    if expected is None:
+        return [Reason(kind, path, "new", new=actual)]  # DVC says "modified"
+    if actual != expected:
+        return [Reason(kind, path, "modified", old=expected, new=actual)]
+    return []
+
+
 def _stage_state(
     ctx: _Context, name: str, stage: Mapping[str, Any], entry: Mapping[str, Any], base: str
 ) -> StageState:
@@ -470,13 +483,7 @@ def _stage_state(
         for dep in deps:
             path = repo_path(dep)
             algorithm, expected = _locked_hash(locked_deps.get(dep), _in_repo(path))
-            actual = ctx.md5(path, algorithm)
-            if actual is None:
-                reasons.append(Reason("dep", path, "deleted", old=expected))
-            elif expected is None:
-                reasons.append(Reason("dep", path, "new", new=actual))  # DVC says "modified"
-            elif actual != expected:
-                reasons.append(Reason("dep", path, "modified", old=expected, new=actual))
+            reasons += _hash_reasons("dep", path, expected, ctx.md5(path, algorithm))
     locked_outs = _by_path(entry.get("outs"))
     for out, cached in outs:
         path = repo_path(out)
@@ -489,13 +496,7 @@ def _stage_state(
             if not ctx.cache.has(expected, algorithm, size):
                 reasons.append(Reason("out", path, "not in cache", old=expected))
                 continue
-        actual = ctx.md5(path, algorithm)
-        if actual is None:
-            reasons.append(Reason("out", path, "deleted", old=expected))
-        elif expected is None:
-            reasons.append(Reason("out", path, "new", new=actual))  # DVC says "modified"
-        elif actual != expected:
-            reasons.append(Reason("out", path, "modified", old=expected, new=actual))
+        reasons += _hash_reasons("out", path, expected, ctx.md5(path, algorithm))
     if callback:  # nothing to compare, so DVC always reruns it
         reasons.append(Reason("definition", "no deps or outs:", "always runs"))
     elif stage.get("always_changed"):

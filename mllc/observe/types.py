@@ -13,7 +13,8 @@ from typing import Any, Literal
 ReasonKind = Literal["never-run", "cmd", "param", "dep", "out", "definition", "code", "feedback"]
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A value in a reason, at most 60 characters: strings as they are, the rest as JSON."""
     import json
 
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
@@ -40,7 +41,7 @@ class Reason:
         if self.kind in ("param", "code"):
             label = "code changed" if self.kind == "code" else "params changed"
             if self.detail == "modified":
-                return f"{label}: {self.path} {_short(self.old)} → {_short(self.new)}"
+                return f"{label}: {self.path} {short_value(self.old)} → {short_value(self.new)}"
             return f"{label}: {self.path} {self.detail}"
         if self.kind == "dep":
             return f"input {self.detail}: {self.path}"

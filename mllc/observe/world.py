@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc import gitcmd
 from mllc.gitenv import head
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
 from mllc.observe.types import (
@@ -38,6 +38,16 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file (metrics.json, lineage.json); {} when the file is
+    missing, unreadable or not a JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _sha(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -53,14 +63,13 @@ def model_md5_from_lock(lock: Mapping[str, Any] | None, name: str) -> str | None
 
 def uncommitted_paths(root: Path) -> list[str]:
     """Paths under specs/, pipelines/ and deploy/ that differ from HEAD, in one git call."""
-    proc = subprocess.run(
-        ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
-         "specs", "pipelines", "deploy", ".github/workflows/mllc.yml"],
-        cwd=root, capture_output=True, text=True, check=False,
+    proc = gitcmd.run(
+        root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
+        "specs", "pipelines", "deploy", ".github/workflows/mllc.yml",
     )  # fmt: skip
     if proc.returncode != 0:
         return []
-    entries = proc.stdout.split("\0")
+    entries = proc.stdout.decode("utf-8", "replace").split("\0")
     out, i = [], 0
     while i < len(entries):
         entry = entries[i]
@@ -91,17 +100,12 @@ def observe_lifecycle(
     params = {params_file: load_yaml(want.files[params_file])}
     lock = read_lock(root / f"pipelines/{want.name}/dvc.lock")
     stages = pipeline_status(root, dvc_yaml, dvc_doc, params, lock, hasher)
-    metrics_text = _read(root / f"pipelines/{want.name}/metrics.json")
-    try:
-        metrics = json.loads(metrics_text) if metrics_text else {}
-    except json.JSONDecodeError:
-        metrics = {}
     return LifecycleActual(
         name=want.name,
         files=files,
         stages=stages,
         model_md5=model_md5_from_lock(lock, want.name),
-        metrics=metrics if isinstance(metrics, dict) else {},
+        metrics=read_json_object(root / f"pipelines/{want.name}/metrics.json"),
         versions=tuple(v for v in versions if v.name == want.name),
         deployments=observe_deployments(root, want),
         uncommitted=_mine(want.name, want.spec_file, uncommitted),
@@ -198,9 +202,10 @@ def binding(
     spec_texts: Mapping[str, str],
     desired: Sequence[Desired],
     orphans: Sequence[Orphan],
-    versions: Sequence[RegisteredVersion],
+    registry: Mapping[str, str],
     extra_files: Sequence[str] = (),
 ) -> Binding:
+    """What the plan saw; ``registry`` is every tag -> the object it names."""
     files: dict[str, str | None] = {path: _sha(_read(root / path)) for path in extra_files}
     locks: dict[str, str | None] = {}
     for want in desired:
@@ -216,21 +221,8 @@ def binding(
         specs={path: _sha(text) or "" for path, text in sorted(spec_texts.items())},
         files=dict(sorted(files.items())),
         locks=dict(sorted(locks.items())),
-        registry=all_tags(root),
+        registry=dict(registry),
     )
-
-
-def all_tags(root: Path) -> dict[str, str]:
-    """Every tag -> the object it names: a tag made by GTO or by hand moves a plan too."""
-    proc = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/tags/"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    pairs = (line.rsplit(" ", 1) for line in proc.stdout.splitlines() if " " in line)
-    return dict(sorted((name, sha) for name, sha in pairs))
 
 
 def new_hasher(root: Path) -> Hasher:

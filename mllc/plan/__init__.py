@@ -151,10 +151,10 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
         observe_lifecycle,
         uncommitted_paths,
     )
-    from mllc.registry import list_versions, next_version
+    from mllc.registry import next_version, versions_and_tags
 
     desired, spec_texts = desired_lifecycles(root, paths)
-    versions = list_versions(root)
+    versions, registry = versions_and_tags(root)
     deployments: dict[str, str | None] = {}
     pending = uncommitted_paths(root)
     hasher = new_hasher(root)
@@ -191,7 +191,7 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
         if d.lifecycle.get("monitoring")
         for env in d.lifecycle.get("environments") or {}
     ]
-    bound: Binding = binding(root, spec_texts, desired, orphans, versions, [*repository, *reports])
+    bound: Binding = binding(root, spec_texts, desired, orphans, registry, [*repository, *reports])
     bound = bound.model_copy(update={"deployments": dict(sorted(deployments.items()))})
     names = {d.name for d in desired} | {o.name for o in orphans}
     if any(c.lifecycle == REPOSITORY for c in changes):

@@ -9,7 +9,6 @@ function (:func:`stage_category`) and from which part of the spec changed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 
 from mllc.gates import evaluate
-from mllc.observe.types import LifecycleActual, Reason, StageState
+from mllc.observe.types import LifecycleActual, Reason, StageState, short_value
 from mllc.plan.model import Category, Change
 from mllc.spec.models import Lifecycle
 from mllc.targets import Resolution
@@ -67,10 +66,7 @@ def _same_number(a: Any, b: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return "(none)" if value is None else short_value(value)
 
 
 def change_text(path: str, old: Any, new: Any) -> str:
@@ -97,12 +93,22 @@ def stage_category(stage: str, running: set[str]) -> Category:
     return "re-evaluate"
 
 
-def _file_changes(want: Desired, actual: LifecycleActual, stale: bool) -> Iterator[Change]:
-    record_path = f"pipelines/{want.name}/lifecycle.yaml"
-    old_record = _parse(actual.files.get(record_path))
-    same_spec = isinstance(old_record, dict) and (
+def _record_path(name: str) -> str:
+    return f"pipelines/{name}/lifecycle.yaml"
+
+
+def _same_spec(old_record: Any, want: Desired) -> bool:
+    """The lifecycle record on disk was written from this very spec."""
+    return isinstance(old_record, dict) and (
         old_record.get("spec_sha256") == want.lifecycle.get("spec_sha256")
     )
+
+
+def _file_changes(
+    want: Desired, actual: LifecycleActual, old_record: Any, stale: bool
+) -> Iterator[Change]:
+    record_path = _record_path(want.name)
+    same_spec = _same_spec(old_record, want)
     for path, text in want.files.items():
         current = actual.files.get(path)
         if current == text:
@@ -197,10 +203,9 @@ def _model_change(
     return None
 
 
-def _record_changes(want: Desired, actual: LifecycleActual) -> Iterator[Change]:
+def _record_changes(want: Desired, actual: LifecycleActual, old: Any) -> Iterator[Change]:
     """Gates, metadata, environments, monitoring: from the lifecycle record's diff."""
-    old = _parse(actual.files.get(f"pipelines/{want.name}/lifecycle.yaml"))
-    if not isinstance(old, dict) or old.get("spec_sha256") == want.lifecycle.get("spec_sha256"):
+    if not isinstance(old, dict) or _same_spec(old, want):
         return
     new = want.lifecycle
     name = want.name
@@ -245,11 +250,11 @@ def _record_changes(want: Desired, actual: LifecycleActual) -> Iterator[Change]:
 def _deployment_changes(
     want: Desired,
     actual: LifecycleActual,
+    old: Any,
     resolutions: Mapping[str, Resolution],
     pipeline_runs: bool,
 ) -> Iterator[Change]:
     """Each environment: the version it should run against what its target reports."""
-    old = _parse(actual.files.get(f"pipelines/{want.name}/lifecycle.yaml"))
     old_envs = (old.get("environments") if isinstance(old, dict) else None) or {}
     new_envs = want.lifecycle.get("environments") or {}
     observed = {d.environment: d for d in actual.deployments}
@@ -442,15 +447,16 @@ def diff_lifecycle(
     monitoring, batches = _monitoring_changes(want, actual)
     stages = _with_feedback(want.name, actual.stages, batches)
     stale = any(s.stale for s in stages)
-    changes = list(_file_changes(want, actual, stale))
+    old_record = _parse(actual.files.get(_record_path(want.name)))  # read by three steps
+    changes = list(_file_changes(want, actual, old_record, stale))
     changes += [c for c in monitoring if c.kind == "data"]
     stage_changes = list(_stage_changes(want.name, stages))
     changes += stage_changes
     model = _model_change(want.name, actual, bool(stage_changes), next_version)
     if model is not None:
         changes.append(model)
-    changes += _record_changes(want, actual)
-    changes += _deployment_changes(want, actual, resolutions or {}, model is not None)
+    changes += _record_changes(want, actual, old_record)
+    changes += _deployment_changes(want, actual, old_record, resolutions or {}, model is not None)
     changes += [c for c in monitoring if c.kind != "data"]
     if actual.uncommitted and not [c for c in changes if c.action != "no-op"]:
         # Only the commit is left (an apply killed before it, or outputs made by hand):

@@ -12,13 +12,13 @@ the registry and ``pipelines/<name>/metrics.json`` (the plan JSON carries none).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mllc.observe.types import RegisteredVersion
 from mllc.plan.model import Category, Change, Plan
 
 MARKER = "<!-- mllc-plan -->"
@@ -150,17 +150,15 @@ def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
     """Running versions from the plan's binding, their test metrics from the registry,
     the new ones from ``pipelines/<name>/metrics.json``. Whatever is missing is left out."""
     from mllc.errors import MllcError
+    from mllc.observe.world import read_json_object
     from mllc.registry import list_versions
 
     deployments = plan.binding.deployments if plan.binding is not None else {}
     running: dict[str, dict[str, tuple[str, Metrics]]] = {}
     new: dict[str, Metrics] = {}
+    registry: dict[tuple[str, str], RegisteredVersion] | None = None  # read once, if needed
     for name in dict.fromkeys([*plan.lifecycles, *(c.lifecycle for c in plan.changes)]):
-        try:
-            text = (root / "pipelines" / name / "metrics.json").read_text(encoding="utf-8")
-            test = _numbers(json.loads(text).get("test"))
-        except (OSError, ValueError, AttributeError):
-            test = {}
+        test = _numbers(read_json_object(root / "pipelines" / name / "metrics.json").get("test"))
         if test:
             new[name] = test
         envs = {
@@ -170,12 +168,13 @@ def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
         }
         if not envs:
             continue
-        try:
-            versions = {v.version: v for v in list_versions(root, name)}
-        except MllcError:
-            continue
+        if registry is None:
+            try:
+                registry = {(v.name, v.version): v for v in list_versions(root)}
+            except MllcError:
+                registry = {}
         for env, version in envs.items():
-            registered = versions.get(version)
+            registered = registry.get((name, version))
             metrics = _numbers(registered.metrics.get("test")) if registered else {}
             if metrics:
                 running.setdefault(name, {})[env] = (version, metrics)

@@ -20,6 +20,7 @@ from mllc.registry.store import (
     list_versions,
     register,
     registration_record,
+    versions_and_tags,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "next_version",
     "register",
     "registration_record",
+    "versions_and_tags",
 ]

@@ -13,13 +13,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# The same pattern as GTO's `semver` (gto/constants.py), prefixed by the mandatory "v".
-_SEMVER = re.compile(
-    r"v(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+# GTO's `semver` pattern (gto/constants.py), with named groups; a version in a tag is
+# it prefixed by the mandatory "v" (here and in the tag grammar, mllc.registry.tags).
+SEMVER = (
+    r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<prerelease>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
     r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
+_SEMVER = re.compile("v" + SEMVER)
 
 FIRST_VERSION = "v1.0.0"
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mllc import __version__
+from mllc import __version__, gitcmd
 from mllc.errors import MllcError
 from mllc.gitenv import identity_env
 from mllc.observe.types import RegisteredVersion
@@ -66,15 +66,15 @@ class Assignment:
 
 
 def _git(
-    root: Path, args: list[str], stdin: str | None = None
+    root: Path, args: list[str], stdin: str | None = None, identity: bool = False
 ) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(
-            ["git", "-C", str(root), *args],
-            input=stdin.encode("utf-8") if stdin is not None else None,
-            capture_output=True,
-            check=False,
-            env={**os.environ, **identity_env(root)},
+        return gitcmd.run(
+            root,
+            *args,
+            stdin=stdin.encode("utf-8") if stdin is not None else None,
+            # only a write (a tag) needs an identity: a read starts no `git var`
+            env={**os.environ, **identity_env(root)} if identity else None,
         )
     except FileNotFoundError as exc:
         raise RegistryError("git is not installed (or not on PATH)") from exc
@@ -113,7 +113,8 @@ def _create_tag(root: Path, tag: str, commit: str, message: str) -> bool:
     """Create an annotated tag; False when the name was taken meanwhile (caller retries)."""
     # --cleanup=verbatim: keep the message byte for byte; git tag's default is "strip"
     # even with -F, which drops lines starting with "#" and trailing whitespace.
-    proc = _git(root, ["tag", "-a", "--cleanup=verbatim", "-F", "-", tag, commit], stdin=message)
+    args = ["tag", "-a", "--cleanup=verbatim", "-F", "-", tag, commit]
+    proc = _git(root, args, stdin=message, identity=True)
     if proc.returncode == 0:
         return True
     if _tag_exists(root, tag):
@@ -174,8 +175,12 @@ def _when(created: str) -> datetime:
 
 def _snapshot(root: Path, name: str | None = None) -> dict[str, _Artifact]:
     """Group the repository's tags by lifecycle; tags GTO would not read are skipped."""
+    return _group(_read_tags(root), name)
+
+
+def _group(records: list[TagRecord], name: str | None = None) -> dict[str, _Artifact]:
     artifacts: dict[str, _Artifact] = {}
-    for record in _read_tags(root):
+    for record in records:
         parsed = tags.parse_tag_name(record.tag)
         # Not a GTO tag, or an artifact that is not an mllc lifecycle name: not ours.
         if parsed is None or not tags.is_dns_label(parsed.artifact):
@@ -256,11 +261,18 @@ def list_versions(root: Path, name: str | None = None) -> list[RegisteredVersion
     """
     if name is not None:
         _check_name(name)
-    return [
-        _to_version(root, reg)
-        for _, art in sorted(_snapshot(root, name).items())
-        for reg in art.active()
-    ]
+    return _versions(root, _snapshot(root, name))
+
+
+def versions_and_tags(root: Path) -> tuple[list[RegisteredVersion], dict[str, str]]:
+    """:func:`list_versions` of every lifecycle, and every tag -> the object it names
+    (a tag made by GTO or by hand moves a saved plan too), from one read of the tags."""
+    records = _read_tags(root)
+    return _versions(root, _group(records)), dict(sorted((r.tag, r.oid) for r in records))
+
+
+def _versions(root: Path, artifacts: dict[str, _Artifact]) -> list[RegisteredVersion]:
+    return [_to_version(root, reg) for _, art in sorted(artifacts.items()) for reg in art.active()]
 
 
 def latest(root: Path, name: str) -> RegisteredVersion | None:

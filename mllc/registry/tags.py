@@ -21,25 +21,23 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mllc.registry.semver import SEMVER
+
 # Lifecycle and environment names: DNS labels, as the spec requires. fullmatch, not
 # `$`, because `$` also matches before a trailing newline ("iris\n" must fail).
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _DNS_LABEL_MAX = 63
 _MD5 = re.compile(r"[0-9a-f]{32}")
 
-# GTO's tag grammar, ported verbatim from gto/constants.py (`name`, `dirname`, `semver`,
-# `tag_re`, with ":" spelled "=" in tags) so that mllc classifies a tag exactly as
-# `gto show` does, including GTO-only forms (deprecation, counters on versions).
+# GTO's tag grammar, ported verbatim from gto/constants.py (`name`, `dirname`, `semver`
+# from mllc.registry.semver, `tag_re`, with ":" spelled "=" in tags) so that mllc
+# classifies a tag exactly as `gto show` does, including GTO-only forms (deprecation,
+# counters on versions).
 _GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
 _GTO_DIRNAME = r"[a-zA-Z0-9-_./]+"
-_GTO_SEMVER = (
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
-)
 _GTO_TAG = re.compile(
     rf"(?P<artifact>(?:{_GTO_DIRNAME}=)?{_GTO_NAME})"
-    rf"(((#(?P<stage>{_GTO_NAME})|@(?P<version>v{_GTO_SEMVER}))(?P<cancel>!?))"
+    rf"(((#(?P<stage>{_GTO_NAME})|@(?P<version>v{SEMVER}))(?P<cancel>!?))"
     r"|@((?P<deprecated>deprecated)|(?P<created>created)))"
     r"(#(?P<counter>[0-9]+))?"
 )
@@ -153,6 +151,7 @@ class TagRecord:
     commit: str  # the commit it resolves to; "" when it does not point at a commit
     created: str  # ISO 8601 (tagger date for annotated tags)
     message: str = field(default="", repr=False)
+    oid: str = ""  # the object the ref names: the tag object of an annotated tag
 
 
 # One `git for-each-ref` call reads every field of every tag: name, object type, the
@@ -184,9 +183,10 @@ def parse_for_each_ref(output: str) -> list[TagRecord]:
         tag = refname.removeprefix("refs/tags/")
         if otype == "tag":
             commit = peeled_name if peeled_type == "commit" else ""
-            records.append(TagRecord(tag, True, commit, created, message))
+            records.append(TagRecord(tag, True, commit, created, message, oname))
         else:
-            records.append(TagRecord(tag, False, oname if otype == "commit" else "", created))
+            commit = oname if otype == "commit" else ""
+            records.append(TagRecord(tag, False, commit, created, oid=oname))
     return records
 
 
