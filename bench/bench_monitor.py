@@ -24,7 +24,8 @@ Thresholds: the spec's monitoring.drift for its method, 0.2 (the default) otherw
 Churn is small (492 rows): its 197-row pool differs from its reference by chance
 (the "same distribution" is one finite sample against another), which small
 batches magnify. So the same table is also printed for a synthetic population
-where every batch is a fresh draw:
+where every batch is a fresh draw (tests/drift_population.py: the tests hold the
+bar on it):
 
 * features: age ~ normal(40, 10); charges ~ lognormal, median 50 and log-sd 0.5
   (skewed; churn's monthly_charges has log-sd 0.53); calls ~ poisson(3) (integer
@@ -59,6 +60,19 @@ from common import ROOT, table
 from scipy.stats import ks_2samp, norm
 
 from mllc.monitor.drift import dataset_drift, psi
+from tests.drift_population import (
+    CHARGES,
+    CHARGES_LOG_SD,
+    CHARGES_SHIFT,
+    PLAN,
+    PLAN_SHARES,
+    PLAN_SHIFT,
+    POPULATION_KINDS,
+    SAME,
+    alarm_rate,
+    draw_population,
+    reference_population,
+)
 
 SPEC = ROOT / "specs" / "churn.yaml"
 SPLIT_SEED = 0
@@ -66,22 +80,9 @@ NUMERIC_SHIFT = ("monthly_charges", 1.3)
 CATEGORY_SHIFTS = (("plan", "standard"), ("plan", "pro"))
 FALSE_ALARM_BAR, DETECTION_BAR = 0.05, 0.95
 
-# the synthetic population (see the module's documentation)
-POPULATION_ROWS = 5000
-CHARGES_MEDIAN, CHARGES_LOG_SD, CHARGES_SHIFT = 50.0, 0.5, 1.5
 POWER_FACTORS = (1.1, 1.2, 1.3, 1.5)  # the detection curve of charges' shift
-PLAN_LEVELS = ("basic", "standard", "pro")
-PLAN_SHARES, PLAN_SHIFT = (0.5, 0.3, 0.2), (0.25, 0.3, 0.45)
-REGION_LEVELS = ("north", "south", "east", "west", "central", "islands")
-REGION_SHARES = (0.3, 0.25, 0.15, 0.12, 0.1, 0.08)
-POPULATION_KINDS: dict[str, Any] = {
-    "age": "numeric",
-    "charges": "numeric",
-    "calls": "numeric",
-    "flag": "numeric",
-    "plan": "categorical",
-    "region": "categorical",
-}
+
+Rates = tuple[list[float], Counter[str]]  # alarm rates (false alarms first), who alarmed
 
 
 def _load() -> tuple[Any, dict[str, Any], dict[str, float], dict[str, str]]:
@@ -127,7 +128,7 @@ def _shift_size(ref: Any, column: str, value: str) -> tuple[float, float]:
 
 def _rates(
     ref: Any, pool: Any, kinds: dict[str, Any], method: Any, threshold: float, size: int, n: int
-) -> tuple[list[float], Counter[str]]:
+) -> Rates:
     """Alarm rates over n seeded batches: same distribution, then each known shift."""
     column, factor = NUMERIC_SHIFT
     alarms = [0] * (2 + len(CATEGORY_SHIFTS))
@@ -151,6 +152,30 @@ def _mark(rate: float, ok: bool) -> str:
     return f"{rate:6.0%} {'ok' if ok else 'NO'}"
 
 
+def _rate_table(heads: list[str], rates_at: Callable[[str, int], Rates], no_bar: int = 0) -> None:
+    """A row per method and batch size: the false-alarm rate, then the detection rate of
+    each shift (the last ``no_bar`` without a bar); then the features that alarmed."""
+    print(f"   {'method':<6} {'batch':>5}  " + "  ".join(f"{h:>20}" for h in heads))
+    notes = []
+    for method in ("psi", "ks"):
+        for size in (200, 500, 1000):
+            rates, culprits = rates_at(method, size)
+            barred = len(rates) - no_bar
+            cells = [
+                _mark(rates[0], rates[0] <= FALSE_ALARM_BAR) + " (<= 5%)",
+                *(_mark(r, r >= DETECTION_BAR) + " (>= 95%)" for r in rates[1:barred]),
+                *(f"{r:6.0%} (no bar)" for r in rates[barred:]),
+            ]
+            print(f"   {method:<6} {size:>5}  " + "  ".join(f"{c:>20}" for c in cells))
+            if culprits:
+                who = ", ".join(f"{name} {count}" for name, count in culprits.most_common())
+                notes.append(f"{method} at {size} rows: {who}")
+    if notes:
+        print("   false alarms by feature (batches where it breached):")
+        for note in notes:
+            print(f"     {note}")
+
+
 def _quality(
     data: Any, kinds: dict[str, Any], thresholds: dict[str, float], source: dict[str, str], n: int
 ) -> None:
@@ -172,44 +197,10 @@ def _quality(
     print(f"   size of the categorical shifts in the population: {'; '.join(sizes)}")
     print(f"   {n} seeded batches per cell; alarm = the dataset verdict breaches\n")
     heads = ["false alarms", f"{column} x{factor:g}", *(f"{v} x2" for _, v in CATEGORY_SHIFTS)]
-    print(f"   {'method':<6} {'batch':>5}  " + "  ".join(f"{h:>20}" for h in heads))
-    notes = []
-    for method in ("psi", "ks"):
-        for size in (200, 500, 1000):
-            rates, culprits = _rates(ref, pool, kinds, method, thresholds[method], size, n)
-            cells = [
-                _mark(rates[0], rates[0] <= FALSE_ALARM_BAR) + " (<= 5%)",
-                _mark(rates[1], rates[1] >= DETECTION_BAR) + " (>= 95%)",
-                _mark(rates[2], rates[2] >= DETECTION_BAR) + " (>= 95%)",
-                f"{rates[3]:6.0%} (no bar)",
-            ]
-            print(f"   {method:<6} {size:>5}  " + "  ".join(f"{c:>20}" for c in cells))
-            if culprits:
-                who = ", ".join(f"{name} {count}" for name, count in culprits.most_common())
-                notes.append(f"{method} at {size} rows: {who}")
-    if notes:
-        print("   false alarms by feature (batches where it breached):")
-        for note in notes:
-            print(f"     {note}")
-
-
-def draw_population(
-    rows: int,
-    seed: tuple[int, int],
-    charges_factor: float = 1.0,
-    plan_shares: tuple[float, ...] = PLAN_SHARES,
-) -> Any:
-    """``rows`` fresh draws of the synthetic population (its shifts as arguments)."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "age": rng.normal(40.0, 10.0, rows),
-            "charges": rng.lognormal(np.log(CHARGES_MEDIAN), CHARGES_LOG_SD, rows) * charges_factor,
-            "calls": rng.poisson(3.0, rows),
-            "flag": rng.random(rows) < 0.1,
-            "plan": rng.choice(PLAN_LEVELS, rows, p=plan_shares),
-            "region": rng.choice(REGION_LEVELS, rows, p=REGION_SHARES),
-        }
+    _rate_table(
+        heads,
+        lambda method, size: _rates(ref, pool, kinds, method, thresholds[method], size, n),
+        no_bar=1,  # pro x2: below the thresholds
     )
 
 
@@ -226,27 +217,22 @@ def _population_shift_sizes(
     return psi([0.1] * 10, moved), charges_d, psi(PLAN_SHARES, PLAN_SHIFT), plan_tvd
 
 
-def _population_rates(
-    ref: Any, method: Any, threshold: float, size: int, n: int
-) -> tuple[list[float], Counter[str]]:
+def _population_rates(ref: Any, method: Any, threshold: float, size: int, n: int) -> Rates:
     """Alarm rates over n seeded fresh batches: same distribution, then each known shift."""
-    alarms = [0, 0, 0]
-    culprits: Counter[str] = Counter()
-    for i in range(n):
-        same = dataset_drift(
-            ref, draw_population(size, (1, i)), POPULATION_KINDS, method, threshold
-        )
-        alarms[0] += same.breach
-        culprits.update(same.drifted)
-        charges = draw_population(size, (2, i), charges_factor=CHARGES_SHIFT)
-        alarms[1] += dataset_drift(ref, charges, POPULATION_KINDS, method, threshold).breach
-        plan = draw_population(size, (3, i), plan_shares=PLAN_SHIFT)
-        alarms[2] += dataset_drift(ref, plan, POPULATION_KINDS, method, threshold).breach
-    return [a / n for a in alarms], culprits
+    same = [
+        dataset_drift(ref, draw_population(size, (SAME, i)), POPULATION_KINDS, method, threshold)
+        for i in range(n)
+    ]
+    rates = [
+        sum(result.breach for result in same) / n,
+        alarm_rate(ref, method, threshold, CHARGES, n, size, charges_factor=CHARGES_SHIFT),
+        alarm_rate(ref, method, threshold, PLAN, n, size, plan_shares=PLAN_SHIFT),
+    ]
+    return rates, Counter(name for result in same for name in result.drifted)
 
 
 def _population_quality(n: int) -> None:
-    ref = draw_population(POPULATION_ROWS, (0, 0))
+    ref = reference_population()
     charges_psi, charges_d, plan_psi, plan_tvd = _population_shift_sizes()
     shares = "/".join(f"{s:g}" for s in PLAN_SHIFT)
     print(
@@ -264,24 +250,7 @@ def _population_quality(n: int) -> None:
     )
     print(f"   {n} seeded batches per cell; alarm = the dataset verdict breaches\n")
     heads = ["false alarms", f"charges x{CHARGES_SHIFT:g}", f"plan {shares}"]
-    print(f"   {'method':<6} {'batch':>5}  " + "  ".join(f"{h:>20}" for h in heads))
-    notes = []
-    for method in ("psi", "ks"):
-        for size in (200, 500, 1000):
-            rates, culprits = _population_rates(ref, method, 0.2, size, n)
-            cells = [
-                _mark(rates[0], rates[0] <= FALSE_ALARM_BAR) + " (<= 5%)",
-                _mark(rates[1], rates[1] >= DETECTION_BAR) + " (>= 95%)",
-                _mark(rates[2], rates[2] >= DETECTION_BAR) + " (>= 95%)",
-            ]
-            print(f"   {method:<6} {size:>5}  " + "  ".join(f"{c:>20}" for c in cells))
-            if culprits:
-                who = ", ".join(f"{name} {count}" for name, count in culprits.most_common())
-                notes.append(f"{method} at {size} rows: {who}")
-    if notes:
-        print("   false alarms by feature (batches where it breached):")
-        for note in notes:
-            print(f"     {note}")
+    _rate_table(heads, lambda method, size: _population_rates(ref, method, 0.2, size, n))
     _power_curve(ref, n)
 
 
@@ -294,19 +263,10 @@ def _power_curve(ref: Any, n: int, size: int = 500) -> None:
           f"{'ks detects':>10}")  # fmt: skip
     for factor in POWER_FACTORS:
         pop_psi, pop_d, _, _ = _population_shift_sizes(factor)
-        rates = []
-        for method in ("psi", "ks"):
-            hits = sum(
-                dataset_drift(
-                    ref,
-                    draw_population(size, (2, i), charges_factor=factor),
-                    POPULATION_KINDS,
-                    method,
-                    0.2,
-                ).breach
-                for i in range(n)
-            )
-            rates.append(hits / n)
+        rates = [
+            alarm_rate(ref, method, 0.2, CHARGES, n, size, charges_factor=factor)
+            for method in ("psi", "ks")
+        ]
         print(
             f"   {factor:>6g}  {pop_psi:>14.2f}  {rates[0]:>10.0%}  {pop_d:>12.2f}  "
             f"{rates[1]:>9.0%}"

@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {BENCHES})")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench modules; tests.drift_population
     for name in args.names or BENCHES:
         module = importlib.import_module(name)
         print(f"== {name}: {module.__doc__.strip().splitlines()[0]}")

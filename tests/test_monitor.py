@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.helpers_repo import dvc
 from tests.test_deploy import free_port, mllc, spec_text, stop_all
 
 FEATURE = "petal length (cm)"
@@ -382,17 +383,8 @@ def test_killed_after_dvc_add_converges(repo: Path) -> None:
     """State of an apply killed after `dvc add` but before the batch left monitoring/
     and before the retraining: the batch counts as added, the pipeline still runs,
     and the leftover batch is removed, never committed."""
-    from tests.test_deploy import _env
-
     data = _breach(repo)
-    target = _copy_to_feedback(repo)
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "add", "-q", target],
-        cwd=repo,
-        check=True,
-        env=_env(),
-        capture_output=True,
-    )
+    dvc("add", "-q", _copy_to_feedback(repo), cwd=repo)
     again = plan(repo)
     addresses = [c["address"] for c in again["changes"]]
     assert "iris/data/feedback/staging" not in addresses and "iris/stage/prepare" in addresses
@@ -405,16 +397,8 @@ def test_a_batch_carried_as_a_dvc_pointer_retrains(repo: Path) -> None:
     carries the batch as a `.dvc` pointer (data in DVC, not in Git). Here the data is
     in the local DVC cache only, as after the job's `dvc add` (a stand-in for the
     remote and `dvc pull`): the plan still retrains, and apply gets the batch back."""
-    from tests.test_deploy import _env
-
     data = _breach(repo)
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "add", "-q", BATCH],
-        cwd=repo,
-        check=True,
-        env=_env(),
-        capture_output=True,
-    )
+    dvc("add", "-q", BATCH, cwd=repo)
     _git(repo, "add", f"{BATCH}.dvc", "monitoring/iris/staging/.gitignore", REPORT)
     _git(repo, "commit", "-qm", "mllc monitor: iris/staging breach")
     (repo / BATCH).unlink()  # a fresh checkout has the pointer, not the data

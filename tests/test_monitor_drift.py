@@ -23,6 +23,15 @@ from scipy.stats import ks_2samp
 
 from mllc.monitor.drift import EPSILON, dataset_drift, feature_drift, psi
 from mllc.monitor.report import FeatureDrift, Histogram, drift_reason
+from tests.drift_population import (
+    CHARGES,
+    CHARGES_SHIFT,
+    PLAN,
+    PLAN_SHIFT,
+    SAME,
+    alarm_rate,
+    reference_population,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHURN_CSV = ROOT / "data" / "churn.csv"
@@ -508,74 +517,10 @@ def test_100k_rows_by_50_features_is_fast() -> None:
 # ------------------------------------------------------------------ the issue's rates
 
 
-# A synthetic population (the same as bench/bench_monitor.py's, not imported from it):
-# mixed features, drawn fresh for the reference and for every batch, so that a
-# "same-distribution" batch really is one (unlike a resample of a small dataset).
-PLAN_LEVELS = ("basic", "standard", "pro")
-PLAN_SHARES, PLAN_SHIFT = (0.5, 0.3, 0.2), (0.25, 0.3, 0.45)
-REGION_LEVELS = ("north", "south", "east", "west", "central", "islands")
-REGION_SHARES = (0.3, 0.25, 0.15, 0.12, 0.1, 0.08)
-CHARGES_MEDIAN, CHARGES_LOG_SD = 50.0, 0.5
-POPULATION_KINDS: dict[str, Any] = {
-    "age": "numeric",
-    "charges": "numeric",
-    "calls": "numeric",
-    "flag": "numeric",
-    "plan": "categorical",
-    "region": "categorical",
-}
-REFERENCE_ROWS, BATCH_ROWS, BATCHES = 5000, 500, 100
-# seed streams: (0, 0) the reference; (1, i) same-distribution batch i; (2, i) and
-# (3, i) batch i of the charges and the plan shifts
-SAME, CHARGES, PLAN = 1, 2, 3
-
-
-def draw_population(
-    rows: int,
-    seed: tuple[int, int],
-    charges_factor: float = 1.0,
-    plan_shares: tuple[float, ...] = PLAN_SHARES,
-) -> pd.DataFrame:
-    """``rows`` fresh draws: age normal, charges lognormal (skewed), calls poisson counts,
-    flag a bool True 10% of the time, plan 3 levels, region 6 levels."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "age": rng.normal(40.0, 10.0, rows),
-            "charges": rng.lognormal(np.log(CHARGES_MEDIAN), CHARGES_LOG_SD, rows) * charges_factor,
-            "calls": rng.poisson(3.0, rows),
-            "flag": rng.random(rows) < 0.1,
-            "plan": rng.choice(PLAN_LEVELS, rows, p=plan_shares),
-            "region": rng.choice(REGION_LEVELS, rows, p=REGION_SHARES),
-        }
-    )
-
-
-def alarm_rate(
-    reference: pd.DataFrame,
-    method: Any,
-    threshold: float,
-    stream: int,
-    batches: int = BATCHES,
-    **shift: Any,
-) -> float:
-    """The share of ``batches`` seeded fresh batches whose dataset verdict breaches."""
-    alarms = sum(
-        dataset_drift(
-            reference,
-            draw_population(BATCH_ROWS, (stream, i), **shift),
-            POPULATION_KINDS,
-            method,
-            threshold,
-        ).breach
-        for i in range(batches)
-    )
-    return alarms / batches
-
-
 @pytest.fixture(scope="module")
 def population_reference() -> pd.DataFrame:
-    return draw_population(REFERENCE_ROWS, (0, 0))
+    """The synthetic population of tests/drift_population.py (also the bench's)."""
+    return reference_population()
 
 
 @pytest.mark.parametrize("method", ["psi", "ks"])
@@ -592,8 +537,8 @@ def test_false_alarm_rate_over_100_same_distribution_batches_is_at_most_5_percen
 # bench` prints that curve. The bar is held for shifts the 0.2 threshold is meant to
 # see: charges x1.5 (psi 0.62 / D 0.32) and the plan mix (psi 0.38 / TVD 0.25).
 SHIFTS: dict[str, tuple[int, dict[str, Any]]] = {
-    "charges x1.5": (CHARGES, {"charges_factor": 1.5}),
-    "plan shares 0.25/0.3/0.45": (PLAN, {"plan_shares": PLAN_SHIFT}),
+    f"charges x{CHARGES_SHIFT:g}": (CHARGES, {"charges_factor": CHARGES_SHIFT}),
+    f"plan shares {'/'.join(f'{s:g}' for s in PLAN_SHIFT)}": (PLAN, {"plan_shares": PLAN_SHIFT}),
 }
 
 

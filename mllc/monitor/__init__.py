@@ -21,12 +21,11 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mllc import __version__
 from mllc.errors import MllcError
@@ -47,6 +46,9 @@ from mllc.monitor.report import (
     drift_reason,
 )
 from mllc.spec.models import Lifecycle
+
+if TYPE_CHECKING:
+    from mllc.observe.hashing import Hasher
 
 MONITORING = "monitoring"
 REPORT = "report.json"
@@ -187,38 +189,6 @@ def _performance_reasons(perf: PerformanceResult) -> list[str]:
     return reasons
 
 
-def _write(root: Path, files: dict[str, bytes]) -> None:
-    """Each file to a temporary name in its folder, then renamed, in the given order."""
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: reports are for sharing
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _parquet_bytes(frame: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, engine="pyarrow", index=False)
-    return buffer.getvalue()
-
-
 def monitor(
     root: Path,
     paths: Sequence[str],
@@ -233,21 +203,22 @@ def monitor(
 
     from mllc.monitor import render
     from mllc.monitor.drift import dataset_drift
+    from mllc.observe.world import feedback_ids, new_hasher
     from mllc.promote import find_lifecycle
     from mllc.stages.features import feature_columns
-    from mllc.stages.io import Layout, StageError
+    from mllc.stages.io import Layout, Outputs, StageError
 
     _, spec = find_lifecycle(paths, name)
     if spec.monitoring is None:
         raise MllcError(f"{name} has no monitoring section: nothing to check against")
     env = _environment(spec, env)
     layout = Layout(name)
-    reference_path = root / layout.split("train")
+    reference_file = layout.split("train")
     try:
-        reference = pd.read_parquet(reference_path, engine="pyarrow")
+        reference = pd.read_parquet(root / reference_file, engine="pyarrow")
     except (OSError, ValueError):
         raise MllcError(
-            f"the training reference {layout.split('train').as_posix()} is missing: "
+            f"the training reference {reference_file.as_posix()} is missing: "
             "run 'mllc apply' (or 'dvc pull') first"
         ) from None
     target = spec.problem.target
@@ -262,10 +233,11 @@ def monitor(
     warnings = list(batch.warnings)
 
     version, md5 = _deployed(root, name, env)
-    trained = _md5(root / layout.model)
+    hashes = new_hasher(root)  # the md5s plan cached: an unchanged file is not read again
+    trained = _md5(hashes, layout.model)
     if version is None:
         warnings.append(f"no version is recorded as deployed to {env}: run 'mllc apply'")
-    elif md5 is not None and isinstance(trained, str) and trained != md5:
+    elif md5 is not None and trained is not None and trained != md5:
         warnings.append(
             f"the reference is the training split of the current pipeline, not of {version} "
             f"(which {env} runs)"
@@ -295,15 +267,14 @@ def monitor(
             f"the batch has no {target!r} column: performance is not measured (labels needed)"
         )
 
-    reasons = [drift_reason(f) for f in _worst_first(drift.features)] if drift else []
+    # worst first, as drift.drifted
+    reasons = [drift_reason(f) for f in render.ordered_features(drift) if f.breach] if drift else []
     reasons += _performance_reasons(performance) if performance else []
     breach = bool(reasons)
     identity = json.dumps([name, env, version, md5, batch.sha256])
     report_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
     folder = monitoring_dir(name, env)
     keep_batch = breach and monitoring.on_breach == "retrain" and batch.labelled
-    from mllc.observe.world import feedback_ids
-
     if keep_batch and report_id in feedback_ids(root, name):
         keep_batch = False
         warnings.append(f"this batch is already in the training data (pipelines/{name}/feedback/)")
@@ -318,7 +289,7 @@ def monitor(
             source=source, rows=len(batch.frame), labelled=batch.labelled, sha256=batch.sha256
         ),
         reference=ReferenceInfo(
-            path=layout.split("train").as_posix(), rows=len(reference), md5=_md5(reference_path)
+            path=reference_file.as_posix(), rows=len(reference), md5=_md5(hashes, reference_file)
         ),
         drift=drift,
         performance=performance,
@@ -328,17 +299,17 @@ def monitor(
         retrain_data=f"{folder}/{BATCH}" if keep_batch else None,
         warnings=tuple(warnings),
     )
-    files: dict[str, bytes] = {}
+    outputs = Outputs()  # each file to a temporary name, then all renamed in this order
     if keep_batch:
         columns = [c for c in reference.columns if c in batch.frame.columns]
-        files[f"{folder}/{BATCH}"] = _parquet_bytes(batch.frame[columns])
-    files[f"{folder}/report.md"] = render.markdown(report).encode()
-    files[f"{folder}/report.html"] = render.html(report).encode()
-    files[f"{folder}/{REPORT}"] = (report.model_dump_json(indent=2) + "\n").encode()
-    _write(root, files)
-    if not keep_batch:
-        (root / folder / BATCH).unlink(missing_ok=True)  # the newest report decides
-    return Outcome(report, tuple(files))
+        outputs.write_parquet(root / folder / BATCH, batch.frame[columns])
+    else:
+        outputs.remove(root / folder / BATCH)  # the newest report decides
+    outputs.write_text(root / folder / "report.md", render.markdown(report))
+    outputs.write_text(root / folder / "report.html", render.html(report))
+    outputs.write_text(root / folder / REPORT, report.model_dump_json(indent=2) + "\n")  # last
+    written = outputs.commit()
+    return Outcome(report, tuple(path.relative_to(root).as_posix() for path in written))
 
 
 def chance_level(drift: Any, rows: int, reference_rows: int) -> float:
@@ -369,14 +340,8 @@ def _small_batch(drift: Any, rows: int, reference_rows: int) -> list[str]:
     ]
 
 
-def _worst_first(features: Sequence[Any]) -> list[Any]:
-    return sorted((f for f in features if f.breach), key=lambda f: (-f.value, f.name))
-
-
-def _md5(path: Path) -> str | None:
-    from mllc.observe.hashing import file_md5
-
+def _md5(hashes: Hasher, path: Path) -> str | None:
     try:
-        return file_md5(path)
-    except OSError:
+        return hashes.md5(path.as_posix())
+    except OSError:  # unreadable: no md5, as for a missing file
         return None

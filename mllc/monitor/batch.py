@@ -144,10 +144,8 @@ def conform(
         if column not in names:
             continue
         series = frame[column]
-        if pd.api.types.is_bool_dtype(series.dtype):
-            out[column] = series.astype(float)
-            continue
-        if pd.api.types.is_numeric_dtype(series.dtype):
+        # bool columns as 0/1 (a categorical or Arrow bool is not a numeric dtype)
+        if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
             out[column] = series.astype(float)
             continue
         mapped = series.map(_bool_number)
