@@ -136,15 +136,10 @@ def _out_of_fold(model: Any, X: Any, y: Any, task: str, seed: int) -> metrics.Pr
     """Predictions for every training row by a clone fitted on the other folds."""
     import numpy as np
     from sklearn.base import clone
-    from sklearn.model_selection import KFold, StratifiedKFold
 
     if len(y) < CV_FOLDS:
         raise ValueError(f"{len(y)} training rows are too few for {CV_FOLDS} folds")
-    splitter = (
-        StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
-        if task == "classification"
-        else KFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
-    )
+    splitter = metrics.folds(task, CV_FOLDS, seed)
     fitted_classes = getattr(model, "classes_", None)
     classes = np.asarray(fitted_classes) if fitted_classes is not None else None
     column = {c: i for i, c in enumerate(classes.tolist())} if classes is not None else {}

@@ -8,7 +8,8 @@ what the model offers (``log_loss`` without probabilities, ``roc_auc`` on a
 split holding one class) is ``None``, never an error. Values are rounded to 6
 decimals so reports are byte-stable.
 
-:func:`scorer_name` maps a metric to scikit-learn's scorer for the search.
+:func:`scorer_name` maps a metric to scikit-learn's scorer for the search, and
+:func:`folds` gives the cross-validation folds of the search and of ``evaluate``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def scorer_name(metric: str, n_classes: int) -> str:
     if metric == "roc_auc":
         return "roc_auc" if n_classes <= 2 else "roc_auc_ovr"
     return _SCORERS[metric]
+
+
+def folds(task: str, n_splits: int, seed: int) -> Any:
+    """Cross-validation folds: shuffled with ``seed``, stratified for classification."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = StratifiedKFold if task == "classification" else KFold
+    return splitter(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
 def from_scorer(scorer: str, value: float) -> float:

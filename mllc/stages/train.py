@@ -114,14 +114,10 @@ def _check_metric_support(metric: str, est: Any, name: str, what: str) -> None:
 
 
 def _search(params: Params, search: Any, pipeline: Any, scoring: str) -> Any:
-    from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
     seed = params.data.split.seed
-    splitter = (
-        StratifiedKFold(n_splits=search.cv, shuffle=True, random_state=seed)
-        if params.problem.task == "classification"
-        else KFold(n_splits=search.cv, shuffle=True, random_state=seed)
-    )
+    splitter = metrics.folds(params.problem.task, search.cv, seed)
     space = {f"estimator__{k}": list(v) for k, v in search.space.items()}
     common: dict[str, Any] = {"scoring": scoring, "cv": splitter, "n_jobs": 1, "refit": True}
     if search.method == "grid":
