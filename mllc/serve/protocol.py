@@ -30,6 +30,10 @@ NUMERIC_TYPES = INT_TYPES | FP_TYPES
 DATATYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 _FP_DTYPES = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
 _NAME_SHOWN = 80  # user-given names are cut in messages: they end up in logs
+BINARY_UNSUPPORTED = (
+    "binary tensor data is not supported; send JSON 'data' "
+    "(tritonclient: set_data_from_numpy(array, binary_data=False))"
+)
 
 
 class ProtocolError(Exception):
@@ -77,7 +81,6 @@ class InferRequest:
 
     id: str | None
     columns: dict[str, np.ndarray]
-    rows: int
     outputs: tuple[str, ...]
 
 
@@ -116,15 +119,11 @@ def decode_infer(doc: Any, schema: Schema) -> InferRequest:
         columns, datatypes = _matrix_columns(single, *tensors[single], features)
     else:
         columns, datatypes = _named_columns(tensors, features)
-    rows = len(next(iter(columns.values())))
-    if rows == 0:
+    if len(next(iter(columns.values()))) == 0:
         raise _invalid("the inputs hold no rows: at least one is needed")
     _check_datatypes(schema, datatypes)
     return InferRequest(
-        id=request_id,
-        columns=columns,
-        rows=rows,
-        outputs=_requested_outputs(doc.get("outputs"), schema),
+        id=request_id, columns=columns, outputs=_requested_outputs(doc.get("outputs"), schema)
     )
 
 
@@ -149,10 +148,7 @@ def _decode_tensor(index: int, item: Any) -> tuple[str, str, list[int], np.ndarr
         )
     params = item.get("parameters")
     if isinstance(params, dict) and "binary_data_size" in params:
-        raise _invalid(
-            f"input {shown(name)}: binary tensor data is not supported; send JSON 'data' "
-            "(tritonclient: set_data_from_numpy(array, binary_data=False))"
-        )
+        raise _invalid(f"input {shown(name)}: {BINARY_UNSUPPORTED}")
     if "data" not in item:
         raise _invalid(f"input {shown(name)} has no 'data'")
     array = _decode_data(name, datatype, shape, item["data"])

@@ -138,15 +138,11 @@ class Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The body, within the size limit; ProtocolError (answered, then the connection
         closes) when it is too large or malformed."""
-        from mllc.serve.protocol import ProtocolError
+        from mllc.serve.protocol import BINARY_UNSUPPORTED, ProtocolError
 
         limit = self.server.max_body_bytes
         if self.headers.get("Inference-Header-Content-Length") is not None:
-            raise ProtocolError(
-                422,
-                "binary tensor data is not supported; send JSON 'data' "
-                "(tritonclient: set_data_from_numpy(array, binary_data=False))",
-            )
+            raise ProtocolError(422, BINARY_UNSUPPORTED)
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding != "identity":
             raise ProtocolError(415, f"Content-Encoding {encoding!r} is not supported")
