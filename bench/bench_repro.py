@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, ROOT, interleaved, run_quietly, scripts_env, table
+from common import PYTHON, ROOT, compared, interleaved, run_quietly, scripts_env
 
 
 def _repo(base: Path) -> Path:
@@ -40,16 +40,9 @@ def run(quick: bool = False) -> None:
             repeat=3 if quick else 5,
             warmup=1,
         )
-        script = medians["script"]
-        table(
-            [
-                ("hand-written script (iris)", script, "anchor"),
-                (
-                    "dvc repro -f (iris, 6 stages)",
-                    medians["dvc repro"],
-                    f"{medians['dvc repro'] / script:.2f}x the script",
-                ),
-            ]
+        compared(
+            ("hand-written script (iris)", medians["script"], "anchor"),
+            ("dvc repro -f (iris, 6 stages)", medians["dvc repro"], "the script"),
         )
         startup = interleaved(
             {
@@ -59,16 +52,9 @@ def run(quick: bool = False) -> None:
             cwd=repo,
             repeat=5 if quick else 11,
         )
-        floor = startup["imports"]
-        table(
-            [
-                ('python -c "import sklearn, pandas"', floor, "floor"),
-                (
-                    "mllc stage split iris",
-                    startup["stage"],
-                    f"{startup['stage'] / floor:.2f}x floor (target <= 1.3x)",
-                ),
-            ]
+        compared(
+            ('python -c "import sklearn, pandas"', startup["imports"], "floor"),
+            ("mllc stage split iris", startup["stage"], "floor (target <= 1.3x)"),
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -44,6 +44,13 @@ def table(rows: list[tuple[str, float, str]]) -> None:
         print(f"   {label:<{width}}  {seconds * 1000:9.1f} ms  {note}")
 
 
+def compared(anchor: tuple[str, float, str], *rows: tuple[str, float, str]) -> None:
+    """:func:`table` of the anchor, then of each row with its ratio to the anchor before its note:
+    ``("mllc plan", 0.3, "dvc status")`` prints ``... 1.50x dvc status``."""
+    base = anchor[1]
+    table([anchor, *((label, s, f"{s / base:.2f}x {note}") for label, s, note in rows)])
+
+
 def scripts_env() -> dict[str, str]:
     """This interpreter's scripts first on PATH: DVC runs the generated `mllc stage ...`."""
     env = dict(os.environ)
