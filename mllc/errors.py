@@ -70,15 +70,21 @@ class MllcError(Exception):
 
     message = "mllc error"
 
-    def __init__(self, message: str | None = None, diagnostics: Sequence[Diagnostic] = ()) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        diagnostics: Sequence[Diagnostic] = (),
+        lines: Sequence[str] = (),
+    ) -> None:
         self.detail = message or self.message
         self.diagnostics = tuple(diagnostics)
+        self.lines = tuple(lines)  # detail lines printed under the message
         super().__init__(self.detail)
 
     def render(self) -> list[str]:
         if self.diagnostics:
             return [d.render() for d in self.diagnostics]
-        return [self.detail]
+        return [self.detail, *self.lines]
 
 
 class SpecError(MllcError, ValueError):

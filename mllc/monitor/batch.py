@@ -28,11 +28,7 @@ class BatchError(MllcError):
     message = "bad batch"
 
     def __init__(self, message: str, lines: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.lines = tuple(lines)
-
-    def render(self) -> list[str]:
-        return [self.detail, *self.lines]
+        super().__init__(message, lines=lines)
 
 
 @dataclass(frozen=True)

@@ -35,16 +35,12 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 class StageError(MllcError):
-    """A stage cannot run or failed on its input; ``lines`` adds detail lines to the message."""
+    """A stage cannot run or failed on its input (``lines``: detail lines under the message)."""
 
     message = "stage failed"
 
     def __init__(self, message: str, lines: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.lines = tuple(lines)
-
-    def render(self) -> list[str]:
-        return [self.detail, *self.lines]
+        super().__init__(message, lines=lines)
 
 
 class DataError(StageError):
