@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,24 +109,12 @@ def schema_text(kind: str = "lifecycle") -> str:
 
 def write_text(path: str | os.PathLike[str], text: str) -> bool:
     """Write ``text`` atomically (temp file + rename); False when it was already there."""
+    from mllc.atomic import write_bytes
+
     target = Path(path)
     if target.is_file() and target.read_text(encoding="utf-8") == text:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # ".tmp": a kill can leave it behind, and apply never commits or keeps those
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a generated file is ordinary
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(target, text.encode("utf-8"))
     return True
 
 
