@@ -515,3 +515,20 @@ def test_stale_ref_lock_is_reported(repo: Path) -> None:
     assert tag_names(repo) == []
     lock.unlink()
     assert register(repo, "iris", c1, MD5_A, {}, {}).version == "v1.0.0"
+
+
+def test_the_cache_is_found_where_dvc_config_puts_it(tmp_path: Path) -> None:
+    """`cache.dir` in .dvc/config moves DVC's cache: the registry and the local target
+    look there too (not only in .dvc/cache)."""
+    from mllc.registry import in_cache
+    from mllc.targets.local import model_file
+
+    md5 = "0123456789abcdef0123456789abcdef"
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text("[cache]\n    dir = ../shared-cache\n")
+    obj = tmp_path / "shared-cache" / "files" / "md5" / md5[:2] / md5[2:]
+    assert not in_cache(tmp_path, md5)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(b"model")
+    assert in_cache(tmp_path, md5)
+    assert model_file(tmp_path, md5).resolve() == obj.resolve()

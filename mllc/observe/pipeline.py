@@ -289,7 +289,7 @@ class _DvcCache:
     @property
     def dir(self) -> Path:
         if self._dir is None:
-            self._dir = _cache_dir(self.root)
+            self._dir = cache_dir(self.root)
         return self._dir
 
     def _object(self, oid: str, algorithm: str) -> Path:
@@ -324,7 +324,13 @@ class _DvcCache:
         return True
 
 
-def _cache_dir(root: Path) -> Path:
+def cache_object(root: Path, md5: str) -> Path:
+    """Where the DVC 3 cache of ``root`` keeps the file with hash ``md5``
+    (``<cache>/files/md5/<md5[:2]>/<md5[2:]>``, dvc/cachemgr.py), ``cache.dir`` honoured."""
+    return cache_dir(root) / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def cache_dir(root: Path) -> Path:
     """``cache.dir`` from .dvc/config.local or .dvc/config (relative to .dvc/), else .dvc/cache.
 
     Global and system DVC configs are not read.

@@ -225,15 +225,12 @@ def _check_name(value: str, what: str = "name") -> None:
 
 
 def in_cache(root: Path, md5: str) -> bool:
-    """Whether the DVC 3 cache of ``root`` holds this file hash.
+    """Whether the DVC 3 cache of ``root`` (``cache.dir`` honoured) holds this file hash."""
+    from mllc.observe.pipeline import cache_object
 
-    DVC 3 keeps file objects under ``<cache>/files/md5/<md5[:2]>/<md5[2:]>``
-    (dvc/cachemgr.py: prefix ``("files", "md5")``; dvc_data/hashfile/db/local.py
-    ``oid_to_path``). Only the default cache location ``.dvc/cache`` is looked at.
-    """
     if not tags.is_md5(md5):  # never build a path from an unchecked string
         return False
-    return (root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+    return cache_object(root, md5).is_file()
 
 
 def _to_version(root: Path, reg: Registration) -> RegisteredVersion:

@@ -215,7 +215,9 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
 
 def model_file(root: Path, md5: str) -> Path:
     """The version's binary in the DVC cache (content-addressed: its name is its hash)."""
-    path = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    from mllc.observe.pipeline import cache_object
+
+    path = cache_object(root, md5)
     if not path.is_file():
         raise MllcError(
             f"the model {md5[:12]} is not in the local DVC cache (.dvc/cache): "
