@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mllc.plan.markdown import MARKER, MetricDeltas, escape, markdown, metric_deltas
+from mllc.mdtext import escape
+from mllc.plan.markdown import MARKER, MetricDeltas, markdown, metric_deltas
 from mllc.plan.model import Binding, Change, Plan, summarize
 from mllc.registry import register
 

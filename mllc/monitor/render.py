@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import quote
 
+from mllc import mdtext
 from mllc.monitor.report import (
     DriftResult,
     FeatureDrift,
@@ -36,13 +37,7 @@ REST = "(rest)"
 
 # --------------------------------------------------------------------- shared
 
-_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-
-
-def _one_line(text: str) -> str:
-    """Line breaks to a space, tabs to a space, other control characters dropped."""
-    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", text).replace("\t", " "))
 
 
 def ordered_features(drift: DriftResult) -> list[FeatureDrift]:
@@ -129,50 +124,26 @@ def _next_step(report: MonitorReport) -> list[Segment]:
 
 # ------------------------------------------------------------------- Markdown
 
-_MD_PUNCT = re.compile(r"([\\`*\[\]~|])")
-# an underscore is inert only between two letters/digits (it cannot open or close emphasis)
-_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-_MD_LEADING = re.compile(r"^(\s*)([#=+-])|^(\s*\d+)([.)])")
-
-
-def md_escape(text: str) -> str:
-    """Make data safe in GitHub Markdown, table cells included: one line, no HTML,
-    no column break, no emphasis/code/link syntax, no @mention, no block syntax."""
-    text = _one_line(text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_PUNCT.sub(r"\\\1", text)
-    text = _MD_UNDERSCORE.sub(r"\\_", text)
-    # no heading, list item or setext underline
-    text = _MD_LEADING.sub(lambda m: f"{m[1] or m[3] or ''}\\{m[2] or m[4]}", text)
-    # a zero-width space after @ keeps GitHub from turning @team into a mention
-    return text.replace("@", "@&#8203;")
-
-
-def _md_code(text: str) -> str:
-    """A code span when the text allows one (outside tables), else escaped text."""
-    line = _one_line(text).strip()
-    return f"`{line}`" if line and "`" not in line else md_escape(text)
-
 
 def _md_segments(segments: Sequence[Segment]) -> str:
     out = []
     for kind, text in segments:
         if kind == "code":
-            out.append(_md_code(text))
+            out.append(mdtext.code(text))
         elif kind == "strong":
-            out.append(f"**{md_escape(text)}**")
+            out.append(f"**{mdtext.escape(text)}**")
         else:
-            out.append(md_escape(text))
+            out.append(mdtext.escape(text))
     return "".join(out)
 
 
 def _md_facts(report: MonitorReport) -> str:
-    version = f"Version **{md_escape(report.version)}**" if report.version else "No version"
+    version = f"Version **{mdtext.escape(report.version)}**" if report.version else "No version"
     labelled = "labelled" if report.batch.labelled else "no labels"
     return (
-        f"{version} · {md_escape(report.time)} · batch {_md_code(report.batch.source)} "
+        f"{version} · {mdtext.escape(report.time)} · batch {mdtext.code(report.batch.source)} "
         f"({_rows(report.batch.rows)}, {labelled}) · reference "
-        f"{_md_code(report.reference.path)} ({_rows(report.reference.rows)})"
+        f"{mdtext.code(report.reference.path)} ({_rows(report.reference.rows)})"
     )
 
 
@@ -195,8 +166,8 @@ def _md_drift(drift: DriftResult | None) -> list[str]:
     for f in ordered_features(drift):
         verdict = "❌ **drift**" if f.breach else "✅ ok"
         out.append(
-            f"| {md_escape(f.name)} | {f.kind} | {f.statistic} | {_num(f.value)} | "
-            f"{_num(f.threshold)} | {md_escape(_p_value(f.p_value))} | {verdict} |"
+            f"| {mdtext.escape(f.name)} | {f.kind} | {f.statistic} | {_num(f.value)} | "
+            f"{_num(f.threshold)} | {mdtext.escape(_p_value(f.p_value))} | {verdict} |"
         )
     return out
 
@@ -209,41 +180,43 @@ def _md_performance(perf: PerformanceResult) -> list[str]:
         "",
         "| Metric | Value | Min | Max | Verdict |",
         "| --- | ---: | ---: | ---: | --- |",
-        f"| {md_escape(perf.metric)} | {_num(perf.value)} | {_num(perf.min)} | "
+        f"| {mdtext.escape(perf.metric)} | {_num(perf.value)} | {_num(perf.min)} | "
         f"{_num(perf.max)} | {mark} {verdict} |",
     ]
     if perf.gates:
         out += ["", "Gates checked on the batch:", ""]
         for gate in perf.gates:
             status = "✅ pass" if gate.passed else "❌ **fail**"
-            out.append(f"- {status} — {md_escape(gate.gate)}: {md_escape(gate.text)}")
+            out.append(f"- {status} — {mdtext.escape(gate.gate)}: {mdtext.escape(gate.text)}")
     others = sorted((k, v) for k, v in perf.metrics.items() if k != perf.metric)
     if others:
-        listed = " · ".join(f"{md_escape(k)} {_num(v)}" for k, v in others)
+        listed = " · ".join(f"{mdtext.escape(k)} {_num(v)}" for k, v in others)
         out += ["", f"Other metrics: {listed}"]
     return out
 
 
 def markdown(report: MonitorReport, html_name: str | None = "report.html") -> str:
     """The report for a pull request or an issue; links ``html_name`` when given."""
-    title = f"{md_escape(report.lifecycle)} / {md_escape(report.environment)}"
+    title = f"{mdtext.escape(report.lifecycle)} / {mdtext.escape(report.environment)}"
     out = [f"### mllc monitor: {title} — {_verdict(report)}", "", _md_facts(report), ""]
     if report.breach:
         out += ["❌ **Breach:**", ""]
-        out += [f"- {md_escape(reason)}" for reason in report.reasons] or ["- (no reason given)"]
+        out += [f"- {mdtext.escape(reason)}" for reason in report.reasons] or [
+            "- (no reason given)"
+        ]
     else:
         out.append("✅ **No breach.**")
     out += ["", *_md_drift(report.drift)]
     if report.performance is not None:
         out += ["", *_md_performance(report.performance)]
     for warning in report.warnings:
-        out += ["", f"> ⚠️ {md_escape(warning)}"]
+        out += ["", f"> ⚠️ {mdtext.escape(warning)}"]
     step = _next_step(report)
     if step:
         out += ["", f"**Next:** {_md_segments(step)}"]
     if html_name:
-        target = quote(_one_line(html_name), safe="/:#?=&%~+,;")
-        out += ["", f"[Full report with per-feature plots: {md_escape(html_name)}]({target})"]
+        target = quote(mdtext.one_line(html_name), safe="/:#?=&%~+,;")
+        out += ["", f"[Full report with per-feature plots: {mdtext.escape(html_name)}]({target})"]
     return "\n".join(out) + "\n"
 
 
@@ -305,7 +278,7 @@ _SQRT_HALF = math.sqrt(0.5)
 
 
 def _short(label: str) -> str:
-    label = _one_line(label)
+    label = mdtext.one_line(label)
     return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
 
 
@@ -328,7 +301,7 @@ def svg_chart(feature: FeatureDrift) -> str:
     peak = max((max(ref, cur) for _, ref, cur, _ in bins), default=0.0)
     top, step = _scale(peak)
 
-    name = _one_line(feature.name)
+    name = mdtext.one_line(feature.name)
     label = (
         f"{name}: reference vs current share of rows in {len(bins)} bins; "
         f"{feature.statistic} {_num(feature.value)}, "
@@ -358,7 +331,7 @@ def svg_chart(feature: FeatureDrift) -> str:
     labels = []
     for i, (full, ref, cur, merged) in enumerate(bins):
         x = left + i * slot + 3
-        what = _one_line(full) + (f" ({merged} bins)" if merged > 1 else "")
+        what = mdtext.one_line(full) + (f" ({merged} bins)" if merged > 1 else "")
         out.append(
             f"<g><title>{_h(f'{what}: reference {_pct(ref)}, current {_pct(cur)}')}</title>"
             f'<rect x="{_f(x)}" width="{_f(bar)}" height="{_f(_PLOT_H * ref / top)}"/>'

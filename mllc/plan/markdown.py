@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mllc import mdtext
 from mllc.observe.types import RegisteredVersion
 from mllc.plan.model import Category, Change, Plan
 
@@ -34,22 +35,6 @@ class MetricDeltas:
 
     running: Mapping[str, Mapping[str, tuple[str, Metrics]]] = field(default_factory=dict)
     new: Mapping[str, Metrics] = field(default_factory=dict)
-
-
-def escape(text: str) -> str:
-    """Make text safe in a Markdown table cell: no HTML, no column break, one line."""
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("|", "\\|")
-        .replace("\r\n", " ")
-        .replace("\n", " ")
-    )
-
-
-def _code(text: str) -> str:
-    return f"`{text}`" if "`" not in text else escape(text)
 
 
 def _number(value: float) -> str:
@@ -71,13 +56,13 @@ def _metric_lines(name: str, deltas: MetricDeltas) -> list[str]:
     out: list[str] = []
     for env, (version, old) in (deltas.running.get(name) or {}).items():
         rows = [
-            f"  - {escape(metric)} {_number(old[metric])} → {_number(value)} "
+            f"  - {mdtext.escape(metric)} {_number(old[metric])} → {_number(value)} "
             f"({_delta(old[metric], value)})"
             for metric, value in new.items()
             if metric in old
         ]
         if rows:
-            out += [f"- `{env}` runs {escape(version)}:", *rows]
+            out += [f"- `{env}` runs {mdtext.escape(version)}:", *rows]
     if out:
         out = ["", "**Test metrics, new model against what each environment runs:**", "", *out]
     return out
@@ -85,16 +70,16 @@ def _metric_lines(name: str, deltas: MetricDeltas) -> list[str]:
 
 def _details(name: str, changes: list[Change], deltas: MetricDeltas) -> list[str]:
     out = [
-        f"<details><summary>{escape(name)}</summary>",
+        f"<details><summary>{mdtext.escape(name)}</summary>",
         "",
         "| Address | Action | Category | Reasons | Known after apply |",
         "| --- | --- | --- | --- | --- |",
     ]
     for c in changes:
         action = f"❌ {c.action} (blocked)" if c.blocking else c.action
-        reasons = "<br>".join(escape(r) for r in c.reasons)
-        after = "<br>".join(escape(k) for k in c.known_after_apply)
-        out.append(f"| {_code(c.address)} | {action} | {c.category} | {reasons} | {after} |")
+        reasons = "<br>".join(mdtext.escape(r) for r in c.reasons)
+        after = "<br>".join(mdtext.escape(k) for k in c.known_after_apply)
+        out.append(f"| {mdtext.code(c.address)} | {action} | {c.category} | {reasons} | {after} |")
     out += _metric_lines(name, deltas)
     out += ["", "</details>"]
     return out
@@ -113,21 +98,27 @@ def markdown(plan: Plan, deltas: MetricDeltas | None = None) -> str:
     for change in plan.blocked:
         reason = change.reasons[0] if change.reasons else "blocked"
         reason = reason.removeprefix("blocked: ")
-        out += [f"❌ **{escape(change.address)}** blocks the apply: {escape(reason)}", ""]
+        out += [
+            f"❌ **{mdtext.escape(change.address)}** blocks the apply: {mdtext.escape(reason)}",
+            "",
+        ]
     for change in plan.changes:
         if change.kind == "monitoring" and change.action == "no-op":
-            out += [f"⚠️ **{escape(change.address)}**: {escape('; '.join(change.reasons))}", ""]
+            reasons = mdtext.escape("; ".join(change.reasons))
+            out += [f"⚠️ **{mdtext.escape(change.address)}**: {reasons}", ""]
     by_lifecycle: dict[str, list[Change]] = {}
     for change in changes:
         by_lifecycle.setdefault(change.lifecycle, []).append(change)
     for name, group in by_lifecycle.items():
         mark = "❌ " if any(c.blocking for c in group) else ""
-        out.append(f"- {mark}**{escape(name)}** — {_categories(group)}")
+        out.append(f"- {mark}**{mdtext.escape(name)}** — {_categories(group)}")
     unchanged = [n for n in plan.lifecycles if n not in by_lifecycle]
     if changes and unchanged:
-        out.append(f"- {len(unchanged)} unchanged: {', '.join(escape(n) for n in unchanged)}")
+        out.append(
+            f"- {len(unchanged)} unchanged: {', '.join(mdtext.escape(n) for n in unchanged)}"
+        )
     for warning in plan.warnings:
-        out += ["", f"> ⚠️ {escape(warning)}"]
+        out += ["", f"> ⚠️ {mdtext.escape(warning)}"]
     for name, group in by_lifecycle.items():
         out += ["", *_details(name, group, deltas)]
     return "\n".join(out) + "\n"
