@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mllc.errors import Diagnostic, MllcError, SpecError
-from mllc.spec.load import find_config, load_all, load_estimators, load_file
+from mllc.spec.load import find_config, load_all, load_estimators, load_file, under_root
 from mllc.spec.models import Lifecycle
 from mllc.spec.report import ValidationReport
 
@@ -46,8 +46,10 @@ __all__ = [
 ]
 
 
-def validate(paths: Sequence[str]) -> ValidationReport:
-    """Validate every spec under ``paths``; never raises for a bad spec."""
+def validate(paths: Sequence[str], root: str | os.PathLike[str] = ".") -> ValidationReport:
+    """Validate every spec under ``paths`` (relative to ``root``); never raises for a bad
+    spec."""
+    paths = under_root(root, paths)
     results, problems = load_all(paths)
     if not results and not problems:
         problems = [Diagnostic(", ".join(paths), 0, 0, "", "no spec files (*.yaml, *.yml)")]
@@ -124,9 +126,12 @@ class CompileReport:
     unchanged: tuple[str, ...]
 
 
-def load_specs(paths: Sequence[str]) -> list[tuple[str, Lifecycle]]:
-    """Every spec under ``paths`` as (path, spec); SpecError with every diagnostic otherwise."""
-    report = validate(paths)
+def load_specs(
+    paths: Sequence[str], root: str | os.PathLike[str] = "."
+) -> list[tuple[str, Lifecycle]]:
+    """Every spec under ``paths`` (relative to ``root``) as (path, spec); SpecError with
+    every diagnostic otherwise."""
+    report = validate(paths, root)
     if not report.ok:
         raise SpecError(diagnostics=report.diagnostics)
     return [(r.file, r.spec) for r in report.results if r.spec is not None]
@@ -146,7 +151,7 @@ def compile_bundle(paths: Sequence[str], root: str = ".") -> Bundle:
 
     bundle = Bundle(())
     specs, sources = [], []
-    for file, spec in load_specs(paths):
+    for file, spec in load_specs(paths, root):
         source = relative_path(file, Path(root))
         bundle = bundle + compile_spec(spec, source)
         specs.append(spec)

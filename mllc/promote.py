@@ -106,10 +106,12 @@ def _did_you_mean(value: str, known: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def find_lifecycle(paths: Sequence[str], name: str) -> tuple[str, Lifecycle]:
+def find_lifecycle(
+    paths: Sequence[str], name: str, root: Path = Path(".")
+) -> tuple[str, Lifecycle]:
     from mllc.api import load_specs
 
-    specs = load_specs(paths)
+    specs = load_specs(paths, root)
     for file, spec in specs:
         if spec.metadata.name == name:
             return file, spec
@@ -182,7 +184,7 @@ def _propose(
 ) -> Proposal:
     from mllc.api import relative_path
 
-    file, spec = find_lifecycle(paths, name)
+    file, spec = find_lifecycle(paths, name, root)
     _check_env(spec, env)
     parent = head(root)
     if parent is None:

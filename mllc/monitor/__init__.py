@@ -208,7 +208,7 @@ def monitor(
     from mllc.stages.features import feature_columns
     from mllc.stages.io import Layout, Outputs, StageError
 
-    _, spec = find_lifecycle(paths, name)
+    _, spec = find_lifecycle(paths, name, root)
     if spec.monitoring is None:
         raise MllcError(f"{name} has no monitoring section: nothing to check against")
     env = _environment(spec, env)

@@ -31,15 +31,16 @@ class Planned:
 def desired_lifecycles(root: Path, paths: Sequence[str]) -> tuple[list[Desired], dict[str, str]]:
     from mllc.api import load_specs, relative_path
     from mllc.compile import compile_spec, lifecycle_document
-    from mllc.spec.load import discover
+    from mllc.spec.load import discover, under_root
 
     desired, texts = [], {}
-    folders = [p for p in paths if Path(p).is_dir()]
-    if folders == list(paths) and not any(discover(paths)[0]):
+    rooted = under_root(root, paths)  # relative to the repository, not the current directory
+    folders = [p for p in rooted if Path(p).is_dir()]
+    if folders == rooted and not any(discover(rooted)[0]):
         return [], {}  # every spec removed: plan the deletions, not an error
-    if list(paths) == ["specs"] and not Path("specs").exists() and (root / "pipelines").is_dir():
+    if list(paths) == ["specs"] and not (root / "specs").exists() and (root / "pipelines").is_dir():
         return [], {}  # the default folder went with its last spec (git rm)
-    for file, spec in load_specs(paths):
+    for file, spec in load_specs(paths, root):
         source = relative_path(file, root)
         texts[source] = (root / source).read_text(encoding="utf-8")
         bundle = compile_spec(spec, source)

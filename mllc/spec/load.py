@@ -273,6 +273,13 @@ def load_file(path: str | os.PathLike[str], estimators: dict[str, str] | None = 
     return load_text_as_spec(name, text, estimators)
 
 
+def under_root(root: str | os.PathLike[str], paths: Sequence[str]) -> list[str]:
+    """Spec paths as the API takes them: a relative path is relative to ``root`` (the
+    repository), never to the process's current directory."""
+    base = FsPath(root)
+    return [p if FsPath(p).is_absolute() else (base / p).as_posix() for p in paths]
+
+
 def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
     """Spec files under ``paths`` (files as given, folders searched for *.yaml/*.yml)."""
     files: list[str] = []
