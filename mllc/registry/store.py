@@ -31,6 +31,7 @@ from typing import Any
 from mllc import __version__, gitcmd
 from mllc.errors import MllcError
 from mllc.gitenv import identity_env
+from mllc.names import is_dns_label
 from mllc.observe.types import RegisteredVersion
 from mllc.registry import semver, tags
 from mllc.registry.tags import Registration, TagName, TagRecord
@@ -183,7 +184,7 @@ def _group(records: list[TagRecord], name: str | None = None) -> dict[str, _Arti
     for record in records:
         parsed = tags.parse_tag_name(record.tag)
         # Not a GTO tag, or an artifact that is not an mllc lifecycle name: not ours.
-        if parsed is None or not tags.is_dns_label(parsed.artifact):
+        if parsed is None or not is_dns_label(parsed.artifact):
             continue
         if name is not None and parsed.artifact != name:
             continue
@@ -217,7 +218,7 @@ def _group(records: list[TagRecord], name: str | None = None) -> dict[str, _Arti
 
 
 def _check_name(value: str, what: str = "name") -> None:
-    if not tags.is_dns_label(value):
+    if not is_dns_label(value):
         raise RegistryError(
             f"invalid {what} {value!r}: expected a lowercase DNS label "
             "(letters, digits and '-', starting with a letter, at most 63 characters)"

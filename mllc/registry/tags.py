@@ -23,10 +23,6 @@ from typing import Any, Literal
 
 from mllc.registry.semver import SEMVER
 
-# Lifecycle and environment names: DNS labels, as the spec requires. fullmatch, not
-# `$`, because `$` also matches before a trailing newline ("iris\n" must fail).
-_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_DNS_LABEL_MAX = 63
 _MD5 = re.compile(r"[0-9a-f]{32}")
 
 # GTO's tag grammar, ported verbatim from gto/constants.py (`name`, `dirname`, `semver`
@@ -43,10 +39,6 @@ _GTO_TAG = re.compile(
 )
 
 Action = Literal["register", "deregister", "assign", "unassign", "deprecate", "create"]
-
-
-def is_dns_label(value: str) -> bool:
-    return len(value) <= _DNS_LABEL_MAX and _DNS_LABEL.fullmatch(value) is not None
 
 
 def is_md5(value: str) -> bool:

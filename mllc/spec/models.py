@@ -25,11 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from mllc.names import DNS_LABEL_MAX, DNS_LABEL_PATTERN, is_dns_label
 from mllc.spec import checks, vocab
 
 API_VERSION = "mllc/v1"
 
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", re.ASCII)
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", re.ASCII)
 _VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$", re.ASCII)
 _GATE = re.compile(
@@ -46,9 +46,9 @@ def _first(problems: list[str]) -> None:
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63:
-        raise ValueError(f"{value!r} is longer than 63 characters")
-    if not _DNS_LABEL.fullmatch(value):
+    if len(value) > DNS_LABEL_MAX:
+        raise ValueError(f"{value!r} is longer than {DNS_LABEL_MAX} characters")
+    if not is_dns_label(value):
         raise ValueError(
             f"{value!r} is not a lowercase DNS label (a-z, 0-9 and '-', starting with a "
             "letter, not ending with '-'): names become DVC stages, Kubernetes objects "
@@ -108,7 +108,7 @@ def _gate(value: str) -> str:
 DnsLabel = Annotated[
     str,
     AfterValidator(_dns_label),
-    WithJsonSchema({"type": "string", "pattern": _DNS_LABEL.pattern, "maxLength": 63}),
+    WithJsonSchema({"type": "string", "pattern": DNS_LABEL_PATTERN, "maxLength": DNS_LABEL_MAX}),
 ]
 RepoPath = Annotated[
     str,

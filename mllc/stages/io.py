@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,11 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mllc import atomic
 from mllc.errors import MllcError
+from mllc.names import is_dns_label
 from mllc.spec.models import Candidate, Data, DnsLabel, Features, Problem
 
 PIPELINES = Path("pipelines")
 PARAMS_SECTIONS = ("problem", "data", "features", "models")
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 class StageError(MllcError):
@@ -149,7 +148,7 @@ class Params:
 
 
 def check_lifecycle_name(name: str) -> None:
-    if len(name) > 63 or not _DNS_LABEL.match(name):
+    if not is_dns_label(name):
         raise StageError(
             f"lifecycle {name!r} is not a lowercase DNS label (a-z, 0-9 and '-', starting "
             "with a letter): it names pipelines/<lifecycle>/"

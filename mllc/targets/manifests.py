@@ -140,7 +140,7 @@ def problems(spec: Lifecycle, env: str) -> list[str]:
             )
     for field in ("cpu", "memory"):
         value = getattr(k8s, field)
-        if not _QUANTITY.match(value):
+        if not _QUANTITY.fullmatch(value):
             out.append(f"kubernetes.{field} {value!r} is not a Kubernetes quantity")
     return out
 
