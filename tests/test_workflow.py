@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mllc import __version__
 from mllc.compile.workflow import ACTIONS, WORKFLOW_PATH, render_workflow
 from mllc.spec.load import load_file
 from mllc.spec.models import Lifecycle
@@ -119,10 +120,19 @@ def test_no_checkout_persists_credentials(doc: dict[str, Any]) -> None:
     assert doc["jobs"]["apply"]["steps"][0]["with"]["fetch-depth"] == 0
 
 
+def test_every_job_installs_the_mllc_that_compiled_it(doc: dict[str, Any]) -> None:
+    """An unpinned install would run whatever mllc is newest, not the one whose plan and
+    generated files the repository holds."""
+    installs = [s["run"] for s in _steps(doc) if "pip install" in s.get("run", "")]
+    assert installs and all(
+        run == f"python -m pip install 'mllc=={__version__}'" for run in installs
+    ), installs
+
+
 def test_plan_job_comments_once_and_fails_after_posting(doc: dict[str, Any]) -> None:
     steps = doc["jobs"]["plan"]["steps"]
     runs = "\n".join(s.get("run", "") for s in steps)
-    assert "pip install mllc" in runs and "pip install -e" not in runs
+    assert f"pip install 'mllc=={__version__}'" in runs and "pip install -e" not in runs
     assert "mllc validate" in runs
     assert "mllc plan --detailed-exitcode --out plan.json" in runs
     assert "mllc plan --format markdown > plan.md" in runs

@@ -23,7 +23,9 @@ expression inside a ``run:`` script (values reach scripts through ``env:``), no 
 persisting credentials (the push step alone gets the token), one apply at a time. The
 document is built as data and dumped by PyYAML: the same specs give byte-identical text.
 
-CI installs the published package (``pip install mllc``), the same way users install it.
+CI installs the published package, the same way users install it, pinned to the version
+that compiled the workflow (``pip install mllc==X.Y.Z``): a new mllc release changes what
+CI runs only when the repository recompiles with it, in a pull request of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from mllc import __version__
 from mllc.compile import HEADER, _Dumper, dump_yaml
 from mllc.plan.markdown import MARKER
 from mllc.spec.models import Lifecycle
@@ -94,7 +97,7 @@ def _setup(*, history: bool = False) -> list[dict[str, Any]]:
             "uses": _uses(SETUP_PYTHON),
             "with": {"python-version": PYTHON_VERSION},
         },
-        {"name": "Install mllc", "run": "python -m pip install mllc"},
+        {"name": "Install mllc", "run": f"python -m pip install 'mllc=={__version__}'"},
     ]
 
 
