@@ -2,7 +2,7 @@
 
 Rendering is checked against golden files (``tests/golden/kubernetes/<case>/``,
 rewritten by ``pytest --regen-golden``), against the strict KServe
-InferenceService schema in ``shared/schemas`` and, for the CronJob, by the real
+InferenceService schema vendored in ``schemas/vendor/`` and, for the CronJob, by the real
 ``kubernetes-validate --strict`` with the Kubernetes schemas it bundles (offline).
 
 There is no Kubernetes cluster here. The kubectl tests put a stand-in ``kubectl``
@@ -43,7 +43,7 @@ from mllc.targets.manifests import MONITOR_IMAGE, model_file_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "kubernetes"
-KSERVE_SCHEMA = ROOT.parent / "shared" / "schemas" / "kserve-inferenceservice-v1beta1.strict.json"
+KSERVE_SCHEMA = ROOT / "schemas" / "vendor" / "kserve-inferenceservice-v1beta1.strict.json"
 SOURCE = "specs/iris.yaml"
 ISVC = "deploy/iris/production/inferenceservice.yaml"
 CRON = "deploy/iris/production/cronjob.yaml"
@@ -734,3 +734,13 @@ def test_no_secret_value_reaches_a_file_or_a_message(
         "cannot publish iris v1.0.0 to leaky://b/iris/v1.0.0/model.joblib: PermissionError:"
     )
     assert SECRET not in caught.value.detail and "***" in caught.value.detail
+
+
+def test_the_kserve_schema_is_vendored_with_its_source() -> None:
+    """A user's clone has nothing beside it: the schema lives in this repository, and its
+    README names the commit and licence the file's own $comment gives."""
+    assert KSERVE_SCHEMA.resolve().is_relative_to(ROOT.resolve())
+    comment = json.loads(KSERVE_SCHEMA.read_text(encoding="utf-8"))["$comment"]
+    readme = (KSERVE_SCHEMA.parent / "README.md").read_text(encoding="utf-8")
+    commit = comment.split("at commit ")[1].split()[0]
+    assert KSERVE_SCHEMA.name in readme and commit in readme and "Apache-2.0" in readme
