@@ -170,10 +170,7 @@ class App:
         return reply
 
     def infer(self, body: bytes) -> Reply:
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return error_reply(400, f"malformed JSON: {exc}")
+        doc = protocol.parse_json(body)
         if self._pool is None:
             return self._infer(doc)
         return self._pool.submit(self._infer, doc).result()

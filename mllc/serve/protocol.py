@@ -13,10 +13,16 @@ Every client mistake raises :class:`ProtocolError` with the HTTP status to
 answer (422 for valid JSON that is not a valid request) and a message that
 names the input and the problem. Triton's binary tensor extension is not
 supported and says so.
+
+Hostile input is refused the same way, never with a 500: JSON nested deeper
+than the parser goes, ``NaN``/``Infinity`` (not JSON), shapes of more than
+:data:`MAX_DIMS` dimensions, and numbers out of range for the tensor's datatype
+(a 400-digit integer in FP64, 1e300 in FP32, 300 in INT8, -1 in UINT8).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +35,11 @@ FP_TYPES = frozenset({"FP16", "FP32", "FP64"})
 NUMERIC_TYPES = INT_TYPES | FP_TYPES
 DATATYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 _FP_DTYPES = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
+_INT_DTYPES: dict[str, type[np.integer[Any]]] = {
+    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
+    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+}  # fmt: skip
+MAX_DIMS = 2  # [N], [N, 1] or [N, F]: all a tabular model takes
 _NAME_SHOWN = 80  # user-given names are cut in messages: they end up in logs
 BINARY_UNSUPPORTED = (
     "binary tensor data is not supported; send JSON 'data' "
@@ -96,6 +107,20 @@ def _invalid(message: str) -> ProtocolError:
     return ProtocolError(422, message)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON (send null for a missing value)")
+
+
+def parse_json(body: bytes) -> Any:
+    """The request body as JSON; ProtocolError 400 for anything that is not plain JSON."""
+    try:
+        return json.loads(body, parse_constant=_not_json)
+    except RecursionError:
+        raise ProtocolError(400, "malformed JSON: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(400, f"malformed JSON: {exc}") from None
+
+
 def decode_infer(doc: Any, schema: Schema) -> InferRequest:
     """Check a parsed JSON request against the schema and turn it into feature columns."""
     if not isinstance(doc, dict):
@@ -140,6 +165,11 @@ def _decode_tensor(index: int, item: Any) -> tuple[str, str, list[int], np.ndarr
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     ):
         raise _invalid(f"input {shown(name)}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_DIMS:
+        raise _invalid(
+            f"input {shown(name)}: 'shape' has {len(shape)} dimensions; this server takes "
+            "[N] or [N, 1] per feature column, or [N, F]"
+        )
     datatype = item.get("datatype")
     if datatype not in DATATYPES:
         raise _invalid(
@@ -167,7 +197,7 @@ def _decode_data(name: str, datatype: str, shape: list[int], data: Any) -> np.nd
             array = np.asarray(data)
         except ValueError:
             raise _invalid(f"input {shown(name)}: nested 'data' lists of unequal lengths") from None
-        array = _typed(name, datatype, array)
+        array = _typed(name, datatype, array, data)
     count = math.prod(shape)
     if array.size != count:
         raise _invalid(
@@ -176,11 +206,11 @@ def _decode_data(name: str, datatype: str, shape: list[int], data: Any) -> np.nd
     return array.reshape(shape)
 
 
-def _typed(name: str, datatype: str, array: np.ndarray) -> np.ndarray:
-    """The array in the datatype's dtype, after checking its values are of that kind.
+def _typed(name: str, datatype: str, array: np.ndarray, data: list[Any]) -> np.ndarray:
+    """The array in the datatype's dtype, after checking its values are of that kind and range.
 
     numpy infers the dtype from the JSON values at C speed; only arrays holding
-    ``null`` (object dtype) are checked element by element.
+    ``null`` or integers beyond 64 bits (object dtype) are checked element by element.
     """
     kind = array.dtype.kind
     if datatype == "BOOL":
@@ -188,9 +218,7 @@ def _typed(name: str, datatype: str, array: np.ndarray) -> np.ndarray:
             raise _invalid(f"input {shown(name)}: BOOL data must be true/false")
         return array.astype(bool)
     if datatype in INT_TYPES:
-        if kind not in "iu" and array.size:
-            raise _invalid(f"input {shown(name)}: {datatype} data must be integers")
-        return array.astype(np.int64) if kind != "u" else array
+        return _integers(name, datatype, array, data)
     if kind == "O":
         flat = array.ravel()
         for i, value in enumerate(flat):
@@ -201,10 +229,85 @@ def _typed(name: str, datatype: str, array: np.ndarray) -> np.ndarray:
                     f"input {shown(name)}: {datatype} data must be numbers or null; "
                     f"value {i} is {type(value).__name__}"
                 )
-        array = flat
+        try:
+            array = flat.astype(np.float64)
+        except OverflowError:  # an integer beyond any float
+            raise _out_of_range(name, datatype, flat, _first_unfloatable(flat)) from None
     elif kind not in "iuf" and array.size:
         raise _invalid(f"input {shown(name)}: {datatype} data must be numbers or null")
-    return array.astype(_FP_DTYPES[datatype])
+    with np.errstate(over="ignore", invalid="ignore"):
+        typed = array.astype(_FP_DTYPES[datatype])
+    infinite = np.isinf(typed)  # 1e400 parses as inf; 1e300 is inf in FP32
+    if infinite.any():
+        index = int(np.flatnonzero(infinite.ravel())[0])
+        raise _out_of_range(name, datatype, array.ravel(), index)
+    return typed
+
+
+def _integers(name: str, datatype: str, array: np.ndarray, data: list[Any]) -> np.ndarray:
+    dtype = _INT_DTYPES[datatype]
+    info = np.iinfo(dtype)
+    if array.dtype.kind in "iu":
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            flat = array.ravel()
+            index = int(np.flatnonzero((flat < info.min) | (flat > info.max))[0])
+            raise _out_of_range(name, datatype, flat, index)
+        return array.astype(np.int64) if array.dtype.kind != "u" else array
+    if not array.size:
+        return array.astype(np.int64)
+    # numpy made floats or objects of the values: not integers, integers past 64 bits, or
+    # UINT64 values past INT64's range mixed with smaller ones.
+    values = _flat_values(data)
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _invalid(
+                f"input {shown(name)}: {datatype} data must be integers; "
+                f"value {i} is {type(value).__name__}"
+            )
+        if not info.min <= value <= info.max:
+            raise _out_of_range(name, datatype, [value], 0, i)
+    return np.array(values, dtype=np.uint64 if datatype == "UINT64" else np.int64).reshape(
+        array.shape
+    )
+
+
+def _flat_values(data: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    stack: list[Any] = [iter(data)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                stack.append(iter(value))
+                break
+            out.append(value)
+        else:
+            stack.pop()
+    return out
+
+
+def _first_unfloatable(values: np.ndarray) -> int:
+    for i, value in enumerate(values):
+        try:
+            float(value)
+        except OverflowError:
+            return i
+    return 0  # pragma: no cover - called only after an OverflowError
+
+
+def _out_of_range(
+    name: str, datatype: str, values: Any, index: int, shown_index: int | None = None
+) -> ProtocolError:
+    value = values[index]
+    if isinstance(value, float) and math.isinf(value):
+        text = "a number too large for any float"
+    elif isinstance(value, int) and value.bit_length() > 256:
+        text = f"an integer of {len(str(abs(value)))} digits"
+    else:
+        text = str(value)
+    return _invalid(
+        f"input {shown(name)}: value {index if shown_index is None else shown_index} "
+        f"({text}) is out of range for {datatype}"
+    )
 
 
 def _flatten_strings(name: str, data: list[Any]) -> list[Any]:
