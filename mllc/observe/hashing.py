@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mllc import saferead
+
 MD5 = "md5"
 MD5_DOS2UNIX = "md5-dos2unix"  # DVC 2.x lock entries (no ``hash:`` key)
 ALGORITHMS = (MD5, MD5_DOS2UNIX)
@@ -32,6 +34,7 @@ _CHUNK = 2**20  # dvc_data.hashfile.hash.fobj_md5: dos2unix is decided per 1 MiB
 _TEXT_BLOCK = 512  # dvc_data.hashfile.istextfile.DEFAULT_CHUNK_SIZE
 _TEXT_CHARS = bytes(range(32, 127)) + b"\n\r\t\f\b"
 _CACHE_VERSION = 1
+_CACHE_MAX_BYTES = 64 << 20  # ~600,000 files
 # A file whose mtime is this close to the moment we hash it may still be
 # rewritten within the same timestamp tick with the same size ("racily clean",
 # as Git calls it): hash it, but do not remember the result.
@@ -55,12 +58,16 @@ def _is_text_block(block: bytes) -> bool:
 
 def file_md5(path: str | os.PathLike[str], algorithm: str = MD5) -> str:
     """The hash DVC computes for one file (one read, in 1 MiB chunks)."""
-    md5 = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            if algorithm == MD5_DOS2UNIX and _is_text_block(chunk[:_TEXT_BLOCK]):
-                chunk = chunk.replace(b"\r\n", b"\n")
-            md5.update(chunk)
+        return _fd_md5(f.fileno(), algorithm)
+
+
+def _fd_md5(fd: int, algorithm: str) -> str:
+    md5 = hashlib.md5(usedforsecurity=False)
+    while chunk := os.read(fd, _CHUNK):
+        if algorithm == MD5_DOS2UNIX and _is_text_block(chunk[:_TEXT_BLOCK]):
+            chunk = chunk.replace(b"\r\n", b"\n")
+        md5.update(chunk)
     return md5.hexdigest()
 
 
@@ -102,16 +109,17 @@ class Hasher:
         self.reads = 0
         self._entries: dict[str, dict[str, _Entry]] = {a: {} for a in ALGORITHMS}
         self._dirty = False
+        self._cache_dir: tuple[Path, ...] | None = None
         if cache_file is not None:
             self._load(cache_file)
 
     # -- persistence -------------------------------------------------------------
 
     def _load(self, cache_file: Path) -> None:
-        try:
-            data = json.loads(cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # no cache yet, or a torn/corrupt one: start empty
+        try:  # through the safe reader: a checkout may hold anything at this path
+            data = saferead.read_json(cache_file, self.root, max_bytes=_CACHE_MAX_BYTES)
+        except (OSError, saferead.RefusedRead):
+            return  # no cache yet, or a torn/corrupt/odd one: start empty (save replaces it)
         if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
             return
         tables = data.get("entries")
@@ -148,31 +156,69 @@ class Hasher:
 
     def md5(self, rel_path: str, algorithm: str = MD5) -> str | None:
         """The hash DVC would record for ``rel_path`` (relative to root): a file's md5,
-        a directory's ``<md5>.dir``; None when the path does not exist."""
+        a directory's ``<md5>.dir``; None when the path does not exist.
+
+        Only regular files are read, and a symlink is followed only when it resolves
+        inside the repository or the DVC cache: anything else is a
+        :class:`~mllc.saferead.RefusedRead` naming the path, with nothing read,
+        hashed or cached from it."""
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unsupported hash algorithm {algorithm!r}")
         path = os.path.join(self.root, rel_path)
+        key = os.path.normpath(rel_path)
         try:
-            st = os.stat(path)  # follows symlinks, as DVC's fs.info/open do
-        except (FileNotFoundError, NotADirectoryError):
-            key = os.path.normpath(rel_path)
-            if self._entries[algorithm].pop(key, None) is not None:
-                self._dirty = True  # forget files that are gone
+            found = self._check(path, key, directories=True)
+        except saferead.RefusedRead:
+            self._forget(key, algorithm)
+            raise
+        if found is None:
+            self._forget(key, algorithm)  # forget files that are gone
             return None
+        real, st = found
         if stat.S_ISDIR(st.st_mode):
-            entries = [(rel, self._file(p, None, algorithm)) for p, rel in _walk_files(path)]
+            entries = []
+            for p, rel in _walk_files(path):
+                name = os.path.normpath(os.path.join(key, rel))
+                inner = self._check(p, name)
+                if inner is not None:  # a dangling symlink: not hashed, as in DVC
+                    entries.append((rel, self._file(name, *inner, algorithm)))
             return tree_md5(entries)
-        return self._file(path, st, algorithm)
+        return self._file(key, real, st, algorithm)
 
-    def _file(self, path: str, st: os.stat_result | None, algorithm: str) -> str:
-        if st is None:
-            st = os.stat(path)
-        key = os.path.normpath(os.path.relpath(path, self.root))
+    def _allowed(self) -> tuple[Path, ...]:
+        """Where symlinks may lead besides the repository: the DVC cache (link types)."""
+        if self._cache_dir is None:
+            from mllc.observe.pipeline import cache_dir  # it imports this module
+
+            self._cache_dir = (cache_dir(self.root),)
+        return self._cache_dir
+
+    def _check(
+        self, path: str, shown: str, directories: bool = False
+    ) -> tuple[str, os.stat_result] | None:
+        try:  # the common case, a plain file or folder inside: no cache.dir lookup
+            return saferead.check(path, self.root, shown=shown, directories=directories)
+        except saferead.RefusedRead as exc:
+            if exc.code != saferead.OUTSIDE:
+                raise
+        return saferead.check(
+            path, self.root, allowed=self._allowed(), shown=shown, directories=directories
+        )
+
+    def _forget(self, key: str, algorithm: str) -> None:
+        if self._entries[algorithm].pop(key, None) is not None:
+            self._dirty = True
+
+    def _file(self, key: str, real: str, st: os.stat_result, algorithm: str) -> str:
         table = self._entries[algorithm]
         cached = table.get(key)
         if cached is not None and cached[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
             return cached[3]
-        value = file_md5(path, algorithm)
+        fd = saferead.open_checked(real, st, key)
+        try:
+            value = _fd_md5(fd, algorithm)
+        finally:
+            os.close(fd)
         self.reads += 1
         if time.time_ns() - st.st_mtime_ns > _RACY_NS:
             table[key] = (st.st_size, st.st_mtime_ns, st.st_ino, value)

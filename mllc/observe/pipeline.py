@@ -29,7 +29,6 @@ declares (``dvc/stage/loader.py`` ``fill_from_lock``).
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
@@ -39,6 +38,8 @@ from typing import Any
 
 from mllc.observe.hashing import MD5, MD5_DOS2UNIX, Hasher
 from mllc.observe.types import Reason, ReasonKind, StageState
+from mllc.saferead import RefusedRead, read_json, read_text
+from mllc.spec.yamlsafe import read_yaml
 from mllc.yaml12 import load_yaml
 
 # Tracked by every built-in stage (mllc.compile.dvc.STAGES_VERSION): a change is
@@ -51,14 +52,16 @@ class UnsupportedPipelineError(ValueError):
     """The dvc.yaml uses a DVC feature this checker does not model (it would guess wrong)."""
 
 
-def read_lock(path: Path) -> dict[str, Any] | None:
-    """The parsed ``dvc.lock``; None when there is none. An empty file is ``{}``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+def read_lock(path: Path, root: Path | None = None) -> dict[str, Any] | None:
+    """The parsed ``dvc.lock``; None when there is none. An empty file is ``{}``.
+
+    Read like a spec (:func:`mllc.spec.yamlsafe.read_yaml`): a lock over the size,
+    alias or depth limits, or that is not a regular file inside the repository,
+    is a :class:`~mllc.saferead.RefusedRead` naming it."""
+    loaded = read_yaml(path, root)
+    if loaded is None:
         return None
-    data = load_yaml(text)
-    return data if isinstance(data, dict) else {}
+    return loaded.data if isinstance(loaded.data, dict) else {}
 
 
 # -- dvc.yaml: foreach expansion ------------------------------------------------------
@@ -279,6 +282,10 @@ def _locked_hash(entry: Mapping[str, Any] | None, in_repo: bool) -> tuple[str, s
     raise UnsupportedPipelineError(f"hash {name!r} of {entry.get('path')!r}")
 
 
+_OID = re.compile(r"[0-9a-f]{32}(?:\.dir)?")  # what DVC's md5 hashes look like
+_LISTING_MAX_BYTES = 64 << 20  # a .dir listing: ~100 bytes per file
+
+
 class _DvcCache:
     """Presence of objects in the local DVC cache (the "not in cache" status)."""
 
@@ -304,6 +311,8 @@ class _DvcCache:
         corrupt one missing; we check presence and size only, so that a status
         costs no read of the data (cache files are read-only after DVC adds them).
         """
+        if not _OID.fullmatch(oid):
+            return False  # a lock hash names no path: never one outside the cache
         path = self._object(oid, algorithm)
         if not oid.endswith(".dir"):
             try:
@@ -311,9 +320,9 @@ class _DvcCache:
             except OSError:
                 return False
             return not isinstance(size, int) or st.st_size == size
-        try:
-            listing = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+        try:  # a regular file in the cache, bounded, read like any other
+            listing = read_json(path, self.root, max_bytes=_LISTING_MAX_BYTES, allowed=[self.dir])
+        except (OSError, RefusedRead):
             return False  # Tree.load fails: get_obj() is None, "not in cache"
         if not isinstance(listing, list):
             return False
@@ -337,9 +346,11 @@ def cache_dir(root: Path) -> Path:
     """
     dvc_dir = root / ".dvc"
     for name in ("config.local", "config"):
-        try:
-            text = (dvc_dir / name).read_text(encoding="utf-8")
+        try:  # bounded and inside the repository, as every file a checkout holds
+            text = read_text(dvc_dir / name, root)
         except OSError:
+            continue
+        if text is None:
             continue
         section = ""
         for raw in text.splitlines():
@@ -385,12 +396,8 @@ class _Context:
             doc = self.params[path]
             return {} if doc is None else doc
         if path not in self._from_disk:
-            try:
-                text = (self.root / path).read_text(encoding="utf-8")
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                self._from_disk[path] = _MISSING
-            else:
-                self._from_disk[path] = load_yaml(text) or {}
+            loaded = read_yaml(self.root / path, self.root)  # bounded, inside the repository
+            self._from_disk[path] = _MISSING if loaded is None else loaded.data or {}
         return self._from_disk[path]
 
 

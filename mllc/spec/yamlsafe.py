@@ -16,18 +16,20 @@ plain Python values from it ourselves so that we can:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from mllc import saferead
 from mllc.errors import Diagnostic
 
 # YAML 1.2 scalars (1e-3 is a number, on/yes are strings), as DVC and editors read
 # them; the C parser is ~8x faster than the pure one and keeps marks.
 from mllc.yaml12 import Yaml12Loader as _Loader
 
-MAX_BYTES = 1 << 20  # 1 MiB: a lifecycle spec is a few KiB
+MAX_BYTES = saferead.MAX_BYTES  # 1 MiB: a lifecycle spec is a few KiB
 MAX_NODES = 100_000  # constructed values, aliases counted each time they expand
 MAX_DEPTH = 64
 
@@ -218,3 +220,28 @@ def load_text(text: str, *, max_nodes: int = MAX_NODES) -> Loaded:
 
 def problem_to_diagnostic(file: str, problem: YamlProblem) -> Diagnostic:
     return Diagnostic(file, problem.line, problem.column, "", problem.message, problem.code)
+
+
+def read_yaml(
+    path: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    *,
+    shown: str | None = None,
+    max_nodes: int = MAX_NODES,
+) -> Loaded | None:
+    """A YAML file from the repository through the same bounds as a spec: confined and
+    capped on ``stat`` before reading (:mod:`mllc.saferead`), aliases, depth and tags
+    bounded here. None when the file does not exist; :class:`~mllc.saferead.RefusedRead`
+    naming the file (with every problem found, located) when it cannot be used."""
+    base = root if root is not None else saferead.find_root(path)
+    name = shown if shown is not None else saferead.shown_path(path, base or os.path.dirname(path))
+    text = saferead.read_text(path, base, max_bytes=MAX_BYTES, shown=name)
+    if text is None:
+        return None
+    try:
+        loaded = load_text(text, max_nodes=max_nodes)
+    except YamlProblem as problem:
+        raise saferead.RefusedRead([problem_to_diagnostic(name, problem)]) from None
+    if loaded.problems:
+        raise saferead.RefusedRead([problem_to_diagnostic(name, p) for p in loaded.problems])
+    return loaded

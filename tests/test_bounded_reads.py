@@ -1,0 +1,166 @@
+"""What a pull request controls cannot make validate or plan unbounded or read outside.
+
+A pull request controls every file of the checkout: specs, generated files,
+``dvc.lock``, params, ``.dvc`` pointers, data, and every symlink among them.
+These tests build such a checkout (a real Git repository, the real CLI as a
+subprocess with an address-space limit and a timeout) and check that
+``mllc plan``/``validate`` stop quickly with one error naming the file, read
+nothing outside the repository, and hash or cache nothing from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers_repo import NAME, PIPE, copy_repo, dump_spec, env, fast_spec, fresh_repo, mllc
+
+LIMIT_AS = 1 << 30  # 1 GiB of address space: a plan needs ~40 MiB resident
+TIMEOUT = 60.0  # seconds: the refused cases finish in well under one
+
+
+def _limited() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
+
+
+def bounded(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m mllc ARGS`` with 1 GiB of address space at most (a bomb hits it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mllc", *args],
+        cwd=cwd,
+        env=env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        preexec_fn=_limited,
+        check=False,
+    )
+
+
+def alias_bomb(indent: str = "") -> str:
+    """Ten levels of ten aliases: 10**9 strings once expanded, ~1 KiB as text."""
+    lines = [f'{indent}l0: &l0 ["boom", "boom", "boom", "boom", "boom"]']
+    for i in range(1, 10):
+        lines.append(f"{indent}l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A copy of the fresh repository with its generated files written (mllc compile)."""
+    path = copy_repo(fresh_repo(tmp_path_factory), tmp_path / "repo")
+    mllc("compile", cwd=path)
+    return path
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], file: str) -> None:
+    """Exit 1 (a user error, not a crash), one error naming ``file``, no traceback."""
+    assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert f"{file}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr
+
+
+# ------------------------------------------------------------------ alias bombs
+
+
+def test_alias_bomb_in_dvc_lock_is_refused_naming_it(repo: Path) -> None:
+    # The bomb sits where plan compares it: the locked value of a tracked param.
+    lock = (
+        "schema: '2.0'\nanchors:\n"
+        + alias_bomb("  ")
+        + "stages:\n  prepare:\n    cmd: mllc stage prepare iris\n    params:\n"
+        + "      pipelines/iris/params.yaml:\n        data.cleaning: *l9\n"
+    )
+    (repo / PIPE / "dvc.lock").write_text(lock, encoding="utf-8")
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, f"{PIPE}/dvc.lock")
+    assert "more than 100000 values" in proc.stderr
+
+
+# ------------------------------------------------------------- data through symlinks
+
+
+def csv_repo(repo: Path) -> Path:
+    """The repository with its spec reading data/iris.csv, compiled, and a dvc.lock that
+    records that file as prepare's dep (so plan hashes it, as after a first apply)."""
+    spec = fast_spec()
+    spec["data"]["source"] = {"csv": "data/iris.csv"}
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    mllc("compile", cwd=repo)
+    entry = {"path": "data/iris.csv", "hash": "md5", "md5": "0" * 32, "size": 1}
+    lock = {"schema": "2.0", "stages": {"prepare": {"cmd": "x", "deps": [entry]}}}
+    (repo / PIPE / "dvc.lock").write_text(yaml.safe_dump(lock), encoding="utf-8")
+    (repo / "data").mkdir()
+    return repo
+
+
+def test_data_symlinked_to_dev_zero_is_refused_without_reading(repo: Path) -> None:
+    csv_repo(repo)
+    (repo / "data" / "iris.csv").symlink_to("/dev/zero")
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, "data/iris.csv")
+    assert "character device" in proc.stderr or "outside the repository" in proc.stderr
+
+
+def test_data_symlinked_outside_is_neither_hashed_nor_cached_nor_printed(
+    repo: Path, tmp_path: Path
+) -> None:
+    csv_repo(repo)
+    secret = tmp_path / "outside" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text("sepal length (cm),target\n5.1,top-secret-value\n", encoding="utf-8")
+    os.utime(secret, ns=(1_000_000_000, 1_000_000_000))  # old: a hash would be cached
+    digest = hashlib.md5(secret.read_bytes()).hexdigest()
+    (repo / "data" / "iris.csv").symlink_to(secret)
+    proc = bounded("plan", "--json", cwd=repo)
+    assert_refused(proc, "data/iris.csv")
+    output = proc.stdout + proc.stderr
+    assert digest not in output and "top-secret" not in output and str(secret) not in output
+    cache = repo / ".mllc" / "cache" / "md5.json"
+    assert not cache.exists() or digest not in cache.read_text(encoding="utf-8")
+    # The same file inside the repository is hashed as before: only the place differs.
+    (repo / "data" / "iris.csv").unlink()
+    (repo / "data" / "iris.csv").write_bytes(secret.read_bytes())
+    os.utime(repo / "data" / "iris.csv", ns=(1_000_000_000, 1_000_000_000))
+    assert mllc("plan", cwd=repo, check=False).returncode in (0, 2)
+    assert digest in cache.read_text(encoding="utf-8")
+
+
+def test_data_symlinked_inside_the_repository_is_followed(repo: Path) -> None:
+    csv_repo(repo)
+    (repo / "data" / "real.csv").write_text("a,target\n1,x\n", encoding="utf-8")
+    (repo / "data" / "iris.csv").symlink_to("real.csv")
+    os.utime(repo / "data" / "real.csv", ns=(1_000_000_000, 1_000_000_000))
+    proc = bounded("plan", cwd=repo)
+    assert proc.returncode in (0, 2), proc.stderr
+    digest = hashlib.md5(b"a,target\n1,x\n").hexdigest()
+    cache = repo / ".mllc" / "cache" / "md5.json"
+    assert digest in cache.read_text(encoding="utf-8")
+
+
+def test_fifo_as_data_is_refused_without_opening(repo: Path) -> None:
+    csv_repo(repo)
+    os.mkfifo(repo / "data" / "iris.csv")  # opening it for reading would block forever
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, "data/iris.csv")
+    assert "is a FIFO, not a regular file" in proc.stderr
+
+
+def test_fifo_in_a_hashed_folder_is_refused_naming_it(tmp_path: Path) -> None:
+    from mllc.observe.hashing import Hasher
+    from mllc.saferead import RefusedRead
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("a\n1\n", encoding="utf-8")
+    os.mkfifo(tmp_path / "data" / "pipe.csv")
+    with pytest.raises(RefusedRead) as caught:
+        Hasher(tmp_path).md5("data")
+    assert caught.value.diagnostics[0].file == "data/pipe.csv"
+    assert "FIFO" in caught.value.diagnostics[0].message
