@@ -7,6 +7,7 @@ started by apply outlive it; every test stops what it started.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -383,3 +384,193 @@ def test_kubernetes_environment_without_a_cluster(tmp_path: Path) -> None:
         assert again.returncode == 1 and "error:" in again.stderr
     finally:
         stop_all(repo)
+
+
+# ---------------------------------------------------------------- settings of a running server
+
+
+def _serve_options(*extra: str) -> dict[str, Any]:
+    """What a server started with these arguments records in its state file as its settings."""
+    from mllc.serve.server import _parser, _settings
+
+    argv = ["--name", "iris", "--env", "staging", "--version", "v1.0.0",
+            "--model-md5", "0" * 32, "--model-file", "model.joblib", *extra]  # fmt: skip
+    args = _parser().parse_args(argv)
+    return _settings(args, args.port)
+
+
+def test_every_server_option_is_a_deployed_and_compared_setting() -> None:
+    """A new ``mllc serve`` option (a limit, a deadline) must be a Settings field, passed by
+    deploy and compared by observe; its default must be the server's."""
+    settings = local.Settings.from_record("iris", "staging", {"port": 8081})
+    server_defaults = _serve_options()
+    assert set(settings.options()) == set(server_defaults)
+    for name, value in local.Settings("iris", "staging", "127.0.0.1", 8081, None).options().items():
+        if name not in ("host", "port", "token_env", "capture_dir"):
+            assert value == server_defaults[name], name
+    # what deploy passes is what the server parses
+    assert _serve_options(*settings.arguments()) == settings.options()
+
+
+def _state(settings: dict[str, Any] | None) -> local.Server:
+    return local.Server(Path("server-x.json"), 1, "v1.0.0", "0" * 32, "127.0.0.1", 8081, settings)
+
+
+def test_any_setting_that_differs_is_named() -> None:
+    """Each option, changed alone, is reported by name, old → new; tokens by reference only."""
+    want = local.Settings.from_record("iris", "staging", {"port": 8081, "token": "env:TOK"})
+    assert local.settings_drift(want, _state(want.options())) == []
+    for name, value in want.options().items():
+        other = "10.0.0.1" if name == "host" else "OTHER" if isinstance(value, str) else 7
+        changed = {**want.options(), name: other}
+        (line,) = local.settings_drift(want, _state(changed))
+        assert line.split(":", 1)[0] in (name, "token", "capture"), line
+        assert " → " in line, line
+    no_token = {**want.options(), "token_env": None}
+    assert local.settings_drift(want, _state(no_token)) == ["token: none → env:TOK"]
+    host = {**want.options(), "host": "0.0.0.0"}
+    assert local.settings_drift(want, _state(host)) == ["host: 0.0.0.0 → 127.0.0.1"]
+    # a server that does not say what it runs with (an older mllc) is restarted
+    assert local.settings_drift(want, _state(None))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "ml.example.com"])
+def test_serve_refuses_a_non_loopback_host_without_a_token(tmp_path: Path, host: str) -> None:
+    args = ["--name", "iris", "--env", "staging", "--version", "v1.0.0", "--model-md5", "0" * 32,
+            "--model-file", str(tmp_path / "none.joblib"), "--port", str(free_port()),
+            "--host", host]  # fmt: skip
+    proc = mllc(tmp_path, "serve", *args, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"--host {host}" in proc.stderr and "--token-env" in proc.stderr, proc.stderr
+    # loopback needs no token: it gets past the check (and stops at the missing model)
+    loop = mllc(tmp_path, "serve", *args[:-1], "127.0.0.1", check=False)
+    assert loop.returncode == 1 and "--token-env" not in loop.stderr, loop.stderr
+
+
+def _apply_under_load(
+    repo: Path, port: int, token: str | None, env: dict[str, str], status: int = 200
+) -> None:
+    """apply while a client sends requests: every one is answered with ``status`` (at most
+    one reset in the hand-over instant), by the old server until the new one is ready."""
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(infer(port, token)[0])
+            except OSError:
+                answers.append(0)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        out = mllc(repo, "apply", "--auto-approve", env=env)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert "already serving" not in out.stdout + out.stderr
+    assert answers and answers.count(status) >= len(answers) - 1, answers
+
+
+def _edit_env(repo: Path, **changes: Any) -> None:
+    spec = repo / "specs/iris.yaml"
+    data = yaml.safe_load(spec.read_text())
+    staging = data["environments"]["staging"]
+    for key, value in changes.items():
+        if value is None:
+            staging.pop(key, None)
+        else:
+            staging[key] = value
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _redeploy_plan(repo: Path, env: dict[str, str], *named: str) -> str:
+    plan = mllc(repo, "plan", "--detailed-exitcode", check=False, env=env)
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "iris/deployment/staging" in plan.stdout
+    for text in named:
+        assert text in plan.stdout, plan.stdout
+    return plan.stdout
+
+
+def _no_changes(repo: Path, env: dict[str, str]) -> None:
+    plan = mllc(repo, "plan", "--detailed-exitcode", check=False, env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_server_settings_reach_the_running_server(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Token, its value, host and a limit: what runs differs from what is asked → a redeploy
+    naming the setting → apply switches servers without downtime → the next plan is empty."""
+    port = port_of(repo)
+    mllc(repo, "apply", "--auto-approve")
+    assert infer(port)[0] == 200
+
+    # a token added to a running environment
+    tok = {"MLLC_TEST_TOKEN": SECRET}
+    _edit_env(repo, token="env:MLLC_TEST_TOKEN")
+    plan = _redeploy_plan(repo, tok, "token: none → env:MLLC_TEST_TOKEN")
+    assert SECRET not in plan
+    (old,) = running(repo)
+    _apply_under_load(repo, port, SECRET, tok)
+    (new,) = running(repo)
+    assert new.pid != old.pid
+    assert infer(port)[0] == 401 and infer(port, SECRET)[0] == 200
+    _no_changes(repo, tok)
+
+    # the token's value rotated: the server must take the new one (the plan names no value)
+    rotated = {"MLLC_TEST_TOKEN": SECRET + "-rotated"}
+    plan = _redeploy_plan(repo, rotated, "token: env:MLLC_TEST_TOKEN")
+    assert SECRET not in plan
+    _apply_under_load(repo, port, None, rotated, status=401)
+    assert infer(port, SECRET)[0] == 401 and infer(port, SECRET + "-rotated")[0] == 200
+    _no_changes(repo, rotated)
+
+    # host: beyond loopback (127.0.0.2 reaches 0.0.0.0, never 127.0.0.1) and back
+    def exposed() -> bool:
+        try:
+            socket.create_connection(("127.0.0.2", port), timeout=2).close()
+        except OSError:
+            return False
+        return True
+
+    assert not exposed()
+    _edit_env(repo, host="0.0.0.0")
+    _redeploy_plan(repo, rotated, "host: 127.0.0.1 → 0.0.0.0")
+    _apply_under_load(repo, port, SECRET + "-rotated", rotated)
+    assert exposed()
+    _no_changes(repo, rotated)
+    _edit_env(repo, host=None)
+    _redeploy_plan(repo, rotated, "host: 0.0.0.0 → 127.0.0.1")
+    _apply_under_load(repo, port, SECRET + "-rotated", rotated)
+    assert not exposed()
+    assert infer(port, SECRET + "-rotated")[0] == 200
+    _no_changes(repo, rotated)
+
+    # a limit: a server started with a smaller body limit (by hand, or an older mllc)
+    from mllc.registry import list_versions
+
+    monkeypatch.setenv("MLLC_TEST_TOKEN", SECRET + "-rotated")
+    (version,) = list_versions(repo, "iris")
+    record = {"port": port, "token": "env:MLLC_TEST_TOKEN"}
+    small = dataclasses.replace(
+        local.Settings.from_record("iris", "staging", record), max_body_bytes=4096
+    )
+    local.deploy(repo, small, version, lambda line: None)
+    many = json.dumps(ROWS * 200)  # about 15 KiB of V2 JSON
+
+    def big() -> int:
+        from mllc.predict import read_rows
+
+        path = "/v2/models/iris/infer"
+        body = read_rows(many)
+        return local.request("127.0.0.1", port, "POST", path, body, SECRET + "-rotated")[0]
+
+    assert big() == 413
+    _redeploy_plan(repo, rotated, "max_body_bytes: 4096 → 1048576")
+    _apply_under_load(repo, port, SECRET + "-rotated", rotated)
+    assert big() == 200
+    assert len(running(repo)) == 1
+    _no_changes(repo, rotated)

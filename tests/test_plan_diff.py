@@ -143,10 +143,13 @@ def test_metadata_change_is_metadata_only() -> None:
     assert changes[0].reasons == ("metadata.owner ml-team@example.com → new@example.com",)
 
 
-def serving(version: str = "v1.0.0", port: int = 8081, healthy: bool = True) -> DeploymentState:
+def serving(
+    version: str = "v1.0.0", port: int = 8081, healthy: bool = True, drift: tuple[str, ...] = ()
+) -> DeploymentState:
     return DeploymentState(
-        "iris", "staging", "local", version, healthy, "serving", port=port, model_md5="m1"
-    )
+        "iris", "staging", "local", version, healthy, "serving", port=port, model_md5="m1",
+        drift=drift,
+    )  # fmt: skip
 
 
 V2 = RegisteredVersion("iris", "v1.1.0", "d" * 40, "m2", "2026-01-02T00:00:00Z")
@@ -159,15 +162,23 @@ def staging(version: RegisteredVersion | None, blocked: str | None = None) -> di
 def test_environment_port_change_is_a_redeploy() -> None:
     old = desired()
     want = desired(IRIS.replace("port: 8081", "port: 8090"))
-    now = actual(want, files=dict(old.files), versions=(V1,), deployments=(serving(),))
+    running = serving(drift=("port: 8081 → 8090",))  # as local.observe reports it
+    now = actual(want, files=dict(old.files), versions=(V1,), deployments=(running,))
     changes = diff_lifecycle(want, now, "v1.1.0", staging(V1))
     assert [(c.address, c.category, c.action) for c in changes] == [
         ("iris/deployment/staging", "redeploy", "update")
     ]
-    assert changes[0].reasons == (
-        "environments.staging.port 8081 → 8090",
-        "serving on port 8081, the spec says 8090",
-    )
+    assert changes[0].reasons == ("environments.staging.port 8081 → 8090", "port: 8081 → 8090")
+
+
+def test_a_server_running_other_settings_is_a_redeploy_naming_them() -> None:
+    """The spec did not change since the last apply, but the server runs other settings."""
+    want = desired()
+    drift = ("token: none → env:MLLC_TOKEN", "max_body_bytes: 4096 → 1048576")
+    now = actual(want, versions=(V1,), deployments=(serving(drift=drift),))
+    (change,) = diff_lifecycle(want, now, "v1.1.0", staging(V1))
+    assert (change.category, change.action, change.reasons) == ("redeploy", "update", drift)
+    assert (change.before, change.after) == ("v1.0.0", "v1.0.0")
 
 
 def test_a_new_version_moves_the_environment() -> None:

@@ -220,6 +220,7 @@ class Executor:
             and now.version == res.version.version
             and now.port == settings.port
             and now.model_md5 in (None, res.version.model_md5)
+            and not now.drift  # every setting (host, token, limits...) as the spec asks
         ):
             self.progress(f"    {env}: already serving {now.version}")
             assign(self.root, want.name, res.version.version, env, record)

@@ -88,6 +88,9 @@ class DeploymentState:
     host: str | None = None
     port: int | None = None
     model_md5: str | None = None
+    # how what runs differs from what is asked besides the version ('token: none → env:X'):
+    # each line is a reason to redeploy
+    drift: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

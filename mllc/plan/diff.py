@@ -312,8 +312,8 @@ def _deployment_changes(
             and dep.model_md5 != res.version.model_md5
         ):
             reasons.append(f"serves model {dep.model_md5[:12]}, not {wanted}'s")
-        if dep is not None and dep.healthy and cfg.get("port") not in (None, dep.port):
-            reasons.append(f"serving on port {dep.port}, the spec says {cfg.get('port')}")
+        if dep is not None and dep.healthy:  # every setting the server runs with, by name
+            reasons += [line for line in dep.drift if line not in reasons]
         if wanted is None and not after:
             # Nothing deployable (nothing registered, or no version passes the gates):
             # whatever runs keeps running; `mllc status` says why nothing moves.

@@ -15,8 +15,9 @@ connections, removes its state file if it is still its own, and exits 0
 (130 for SIGINT). The HTTP side is :mod:`mllc.serve.transport`.
 
 The state file (JSON: pid, name, env, version, model_md5, host, port,
-started) is written atomically once the model is loaded and the socket
-listens: its presence means ready. Nothing here prints the bearer token.
+started, and every option as ``settings``) is written atomically once the
+model is loaded and the socket listens: its presence means ready. Nothing
+here prints the bearer token.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from mllc import atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
 from mllc.serve.transport import MIB, Server, log
+from mllc.spec.checks import LOOPBACK
 
 DRAIN_SECONDS = 5.0
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -88,6 +90,11 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.workers < 0:
         raise UsageError("--workers must be 0 (no bound) or more")
+    if args.host not in LOOPBACK and args.token_env is None:  # the spec's rule, enforced here too
+        raise UsageError(
+            f"--host {args.host} exposes the server beyond this machine: give --token-env VAR "
+            "(a bearer token) or bind loopback"
+        )
 
 
 def _token(var: str | None) -> str | None:
@@ -160,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": port,
         "started": now_iso(),
+        "settings": _settings(args, port),
     }
     try:
         if args.state_file is not None:
@@ -186,6 +194,14 @@ def _serve(args: argparse.Namespace) -> int:
         _remove_state(args.state_file, state)
     log(f"stopped{f' ({left} request(s) cut off after {DRAIN_SECONDS:g} s)' if left else ''}")
     return EXIT_INTERRUPTED if stop.get("signal") == signal.SIGINT else EXIT_OK
+
+
+def _settings(args: argparse.Namespace, port: int) -> dict[str, Any]:
+    """Every option this server runs with but which model it serves (no secret: the token by
+    its variable's name): the deployer compares them with what the spec asks."""
+    identity = ("name", "env", "version", "model_md5", "model_file", "state_file")
+    out = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    return {**{k: v for k, v in out.items() if k not in identity}, "port": port}
 
 
 def _remove_state(path: Path, state: dict[str, Any]) -> None:

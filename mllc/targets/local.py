@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,33 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
+MIB = 1024 * 1024
+IDENTITY = ("lifecycle", "environment")  # which server; every other Settings field is a setting
+_LABELS = {"token_env": "token", "capture_dir": "capture"}  # as the spec and plan call them
+_UNKNOWN = object()
+
+
 @dataclass(frozen=True)
 class Settings:
-    """What the spec says about one local environment (no secret values)."""
+    """What one local environment's server must run with (the spec, then mllc's defaults).
+
+    Every field after the identity is the ``mllc serve`` option of the same name
+    (``token_env`` is ``--token-env``): deploy passes each, the server records each in its
+    state file, and observe compares each — a field added here is deployed and compared
+    with no other change. No secret values: the token is named by its variable.
+    """
 
     lifecycle: str
     environment: str
     host: str
     port: int
     token_env: str | None  # the variable's name, from ``token: env:NAME``
+    capture_dir: str | None = None  # relative to the repository, the server's working dir
+    capture_max_bytes: int = 5 * MIB
+    capture_files: int = 5
+    max_body_bytes: int = MIB
+    max_connections: int = 256
+    workers: int = 2
 
     @classmethod
     def from_record(cls, lifecycle: str, environment: str, env: dict[str, Any]) -> Settings:
@@ -54,7 +72,43 @@ class Settings:
             host=str(env.get("host") or "127.0.0.1"),
             port=int(env["port"]),
             token_env=token.split(":", 1)[1] if isinstance(token, str) else None,
+            capture_dir=f".mllc/capture/{lifecycle}/{environment}",
         )
+
+    def options(self) -> dict[str, Any]:
+        """The server's settings by ``mllc serve`` option (dest) name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in IDENTITY}
+
+    def arguments(self) -> list[str]:
+        """The options as ``mllc serve`` arguments (None: the option is not given)."""
+        args = []
+        for name, value in self.options().items():
+            if value is not None:
+                args += [f"--{name.replace('_', '-')}", str(value)]
+        return args
+
+
+def _show(name: str, value: Any) -> str:
+    if value is _UNKNOWN:
+        return "not recorded"
+    if value is None:
+        return "none"
+    return f"env:{value}" if name == "token_env" else str(value)
+
+
+def settings_drift(settings: Settings, server: Server) -> list[str]:
+    """Each setting the server runs with that differs from ``settings``: 'name: old → new'."""
+    if server.settings is None:
+        return [
+            f"the server (pid {server.pid}) does not record its settings (started by an "
+            "older mllc): restart it with the spec's"
+        ]
+    out = []
+    for name, want in settings.options().items():
+        have = server.settings.get(name, _UNKNOWN)
+        if have != want:
+            out.append(f"{_LABELS.get(name, name)}: {_show(name, have)} → {_show(name, want)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -67,6 +121,7 @@ class Server:
     model_md5: str
     host: str
     port: int
+    settings: dict[str, Any] | None = None  # the options it runs with, as it recorded them
 
 
 def serve_dir(root: Path, lifecycle: str, environment: str) -> Path:
@@ -74,7 +129,7 @@ def serve_dir(root: Path, lifecycle: str, environment: str) -> Path:
 
 
 def capture_dir(root: Path, lifecycle: str, environment: str) -> Path:
-    return root / ".mllc" / "capture" / lifecycle / environment
+    return root / ".mllc" / "capture" / lifecycle / environment  # Settings.capture_dir
 
 
 def alive(pid: int) -> bool:
@@ -96,6 +151,7 @@ def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
     for path in sorted(serve_dir(root, lifecycle, environment).glob("server-*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            recorded = data.get("settings")
             found.append(
                 Server(
                     path,
@@ -104,6 +160,7 @@ def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
                     str(data["model_md5"]),
                     str(data["host"]),
                     int(data["port"]),
+                    recorded if isinstance(recorded, dict) else None,
                 )
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -143,11 +200,18 @@ def request(
 
 
 def _token(settings: Settings) -> str | None:
-    return os.environ.get(settings.token_env) if settings.token_env else None
+    """The token's value from its variable, stripped as the server strips it; None if unset."""
+    value = os.environ.get(settings.token_env, "").strip() if settings.token_env else ""
+    return value or None
 
 
 def observe(root: Path, settings: Settings) -> DeploymentState:
-    """Ask the running server(s) what they serve; dead ones are reported as such."""
+    """Ask the running server(s) what they serve; dead ones are reported as such.
+
+    ``drift`` lists every way the live servers differ from ``settings``: a setting they
+    run with (from the state file each server writes), a token value that no longer
+    opens them, more than one server sharing the port.
+    """
     running = servers(root, settings.lifecycle, settings.environment)
 
     def state(version: str | None, healthy: bool, detail: str, **extra: Any) -> DeploymentState:
@@ -172,11 +236,20 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
             f"server for {s.version} (pid {s.pid}) is not running",
             port=s.port,
         )
+    drift: list[str] = []
+    if len(live) > 1:  # an interrupted switch: both answer on the shared port
+        drift.append(
+            f"{len(live)} servers share the port (pid {', '.join(str(s.pid) for s in live)}): "
+            "one is kept"
+        )
+    for server in live:
+        drift += [line for line in settings_drift(settings, server) if line not in drift]
     s = live[-1]
     where = f"{s.host}:{s.port}"
+    token = _token(settings)
     try:
         status, meta = request(
-            s.host, s.port, "GET", f"/v2/models/{settings.lifecycle}", token=_token(settings)
+            s.host, s.port, "GET", f"/v2/models/{settings.lifecycle}", token=token
         )
     except OSError as exc:
         return state(
@@ -186,13 +259,17 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
             port=s.port,
         )
     if status == 401:
+        if token is not None and not any(line.startswith("token:") for line in drift):
+            drift.append(f"token: env:{settings.token_env} holds another value than the server's")
         ready, _ = request(s.host, s.port, "GET", "/v2/health/ready")
+        ask = f"set {settings.token_env} to ask it" if settings.token_env else "it wants a token"
         return state(
             s.version,
             ready == 200,
-            f"on {where} (version from its state file: set {settings.token_env} to ask it)",
+            f"on {where} (version from its state file: {ask})",
             port=s.port,
             host=s.host,
+            drift=tuple(drift),
         )
     if status != 200 or not isinstance(meta, dict):
         return state(
@@ -210,6 +287,7 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
         port=s.port,
         host=s.host,
         model_md5=md5 if isinstance(md5, str) else None,
+        drift=tuple(drift),
     )
 
 
@@ -297,7 +375,7 @@ def deploy(
     progress: Callable[[str], None],
 ) -> None:
     """Start ``version``'s server, wait until it is ready, then stop the previous ones."""
-    if settings.token_env and not os.environ.get(settings.token_env):
+    if settings.token_env and _token(settings) is None:
         raise MllcError(
             f"{settings.lifecycle}/{settings.environment} requires a token: set the "
             f"environment variable {settings.token_env}"
@@ -318,13 +396,9 @@ def deploy(
         "--version", version.version,
         "--model-md5", version.model_md5,
         "--model-file", str(model),
-        "--host", settings.host,
-        "--port", str(settings.port),
         "--state-file", str(state),
-        "--capture-dir", str(capture_dir(root, settings.lifecycle, settings.environment)),
+        *settings.arguments(),  # every setting: host, port, token variable, capture, limits
     ]  # fmt: skip
-    if settings.token_env:
-        args += ["--token-env", settings.token_env]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             args,
