@@ -88,6 +88,16 @@ def find_root(path: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+def confinement_root(path: str | os.PathLike[str]) -> Path:
+    """What ``path`` must stay inside: its Git repository; outside any, the working
+    directory when it is under it, else its own folder."""
+    found = find_root(path)
+    if found is not None:
+        return found
+    full, cwd = os.path.abspath(path), os.getcwd()
+    return Path(cwd) if _inside(full, cwd) else Path(full).parent
+
+
 def shown_path(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> str:
     """``path`` relative to ``root`` (posix) when it is under it, else as given."""
     full, base = os.path.abspath(path), os.path.abspath(root)
@@ -159,7 +169,7 @@ def read_bytes(
 ) -> bytes | None:
     """The bytes of a regular file inside ``root`` (found from ``path`` when not given),
     at most ``max_bytes`` of them; None when it does not exist. Refused otherwise."""
-    base = root if root is not None else (find_root(path) or Path(os.path.abspath(path)).parent)
+    base = root if root is not None else confinement_root(path)
     name = shown if shown is not None else shown_path(path, base)
     found = check(path, base, allowed=allowed, shown=name)
     if found is None:
@@ -188,8 +198,8 @@ def read_text(
     shown: str | None = None,
 ) -> str | None:
     """:func:`read_bytes` decoded as UTF-8 (refused, located, when it is not)."""
-    base = root if root is not None else find_root(path)
-    name = shown if shown is not None else shown_path(path, base or os.path.dirname(path))
+    base = root if root is not None else confinement_root(path)
+    name = shown if shown is not None else shown_path(path, base)
     raw = read_bytes(path, base, max_bytes=max_bytes, shown=name)
     if raw is None:
         return None
@@ -213,8 +223,8 @@ def read_json(
     Size is the only memory bound JSON needs (no aliases); nesting deep enough to
     exhaust the parser's recursion is refused as invalid.
     """
-    base = root if root is not None else find_root(path)
-    name = shown if shown is not None else shown_path(path, base or os.path.dirname(path))
+    base = root if root is not None else confinement_root(path)
+    name = shown if shown is not None else shown_path(path, base)
     raw = read_bytes(path, base, max_bytes=max_bytes, allowed=allowed, shown=name)
     if raw is None:
         return None

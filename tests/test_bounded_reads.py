@@ -63,8 +63,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
 def assert_refused(proc: subprocess.CompletedProcess[str], file: str) -> None:
     """Exit 1 (a user error, not a crash), one error naming ``file``, no traceback."""
     assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    assert f"{file}" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr
+    output = proc.stdout + proc.stderr  # validate reports on stdout, plan on stderr
+    assert f"{file}:" in output, output
+    assert "Traceback" not in output and "unexpected error" not in output
 
 
 # ------------------------------------------------------------------ alias bombs
@@ -164,3 +165,58 @@ def test_fifo_in_a_hashed_folder_is_refused_naming_it(tmp_path: Path) -> None:
         Hasher(tmp_path).md5("data")
     assert caught.value.diagnostics[0].file == "data/pipe.csv"
     assert "FIFO" in caught.value.diagnostics[0].message
+
+
+# ------------------------------------------------------------------------- specs
+
+
+def test_spec_symlinked_outside_is_refused_before_parsing(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.yaml"
+    # An invalid spec whose diagnostics would quote it, were it parsed.
+    outside.write_text("apiVersion: mllc/v1\nkind: s3cr3t-kind-value\n", encoding="utf-8")
+    spec = repo / "specs" / f"{NAME}.yaml"
+    spec.unlink()
+    spec.symlink_to(outside)
+    for command in (["validate"], ["plan"], ["validate", f"specs/{NAME}.yaml"]):
+        proc = bounded(*command, cwd=repo)
+        assert_refused(proc, f"specs/{NAME}.yaml")
+        output = proc.stdout + proc.stderr
+        assert "outside the repository" in output
+        assert "s3cr3t" not in output and str(outside) not in output
+
+
+def test_spec_folder_symlinked_outside_lists_nothing(repo: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "private-name.yaml").write_text("kind: x\n", encoding="utf-8")
+    (repo / "linked").symlink_to(elsewhere)
+    proc = bounded("validate", "linked", cwd=repo)
+    assert_refused(proc, "linked")
+    assert "private-name" not in proc.stdout + proc.stderr
+
+
+def test_huge_spec_is_refused_on_stat_before_reading(repo: Path) -> None:
+    spec = repo / "specs" / f"{NAME}.yaml"
+    with spec.open("r+b") as fh:  # sparse: 4 GiB on stat, nothing on disk, OOM if read
+        fh.truncate(4 << 30)
+    for command in ("validate", "plan"):
+        proc = bounded(command, cwd=repo)
+        assert_refused(proc, f"specs/{NAME}.yaml")
+        assert "larger than 1024 KiB" in proc.stdout + proc.stderr
+
+
+def test_spec_symlinked_to_dev_zero_is_refused(repo: Path) -> None:
+    spec = repo / "specs" / f"{NAME}.yaml"
+    spec.unlink()
+    spec.symlink_to("/dev/zero")
+    proc = bounded("validate", cwd=repo)
+    assert_refused(proc, f"specs/{NAME}.yaml")
+
+
+def test_spec_symlinked_inside_the_repository_is_read(repo: Path) -> None:
+    spec = repo / "specs" / f"{NAME}.yaml"
+    (repo / "shared.yaml").write_bytes(spec.read_bytes())
+    spec.unlink()
+    spec.symlink_to("../shared.yaml")
+    proc = bounded("validate", "specs", cwd=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

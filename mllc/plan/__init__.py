@@ -15,6 +15,7 @@ from mllc.errors import MllcError
 from mllc.observe.types import RegisteredVersion
 from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan
 from mllc.plan.model import Binding, Change, Plan, summarize
+from mllc.saferead import read_text
 from mllc.targets import Resolution, promotion_rules, resolve
 
 
@@ -42,7 +43,7 @@ def desired_lifecycles(root: Path, paths: Sequence[str]) -> tuple[list[Desired],
         return [], {}  # the default folder went with its last spec (git rm)
     for file, spec in load_specs(paths, root):
         source = relative_path(file, root)
-        texts[source] = (root / source).read_text(encoding="utf-8")
+        texts[source] = read_text(root / source, root, shown=source) or ""  # bounded, inside
         bundle = compile_spec(spec, source)
         desired.append(
             Desired(
@@ -75,8 +76,8 @@ def repository_changes(
 ) -> list[Change]:
     changes = []
     for path, text in files.items():
-        try:
-            current: str | None = (root / path).read_text(encoding="utf-8")
+        try:  # bounded and inside the repository: a checkout may hold anything here
+            current: str | None = read_text(root / path, root, shown=path)
         except OSError:
             current = None
         if current == text and path not in pending:

@@ -15,6 +15,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from mllc import saferead
 from mllc.errors import Diagnostic, sort_diagnostics
 from mllc.spec import rules, vocab
 from mllc.spec.models import Lifecycle
@@ -70,8 +71,10 @@ def load_estimators(config: FsPath | None) -> tuple[dict[str, str], list[Diagnos
     import tomllib
 
     try:
-        data = tomllib.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(saferead.read_text(config, shown=str(config)) or "")
+    except saferead.RefusedRead as exc:
+        return allowed, list(exc.diagnostics)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
         return allowed, [Diagnostic(str(config), 1, 1, "", f"cannot read: {exc}", "config")]
     section = data.get("estimators", {})
     problems = []
@@ -261,10 +264,14 @@ def load_text_as_spec(file: str, text: str, estimators: dict[str, str] | None = 
 
 def load_file(path: str | os.PathLike[str], estimators: dict[str, str] | None = None) -> LoadResult:
     name = os.fspath(path)
-    try:
-        raw = FsPath(name).read_bytes()
+    try:  # inside the repository, a regular file, capped on stat: refused before parsing
+        raw = saferead.read_bytes(name, shown=name)
+    except saferead.RefusedRead as exc:
+        return LoadResult(name, None, exc.diagnostics)
     except OSError as exc:
         return LoadResult(name, None, (Diagnostic(name, 0, 0, "", f"cannot read: {exc.strerror}"),))
+    if raw is None:
+        return LoadResult(name, None, (Diagnostic(name, 0, 0, "", "cannot read: no such file"),))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -287,11 +294,18 @@ def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
     for p in paths:
         fp = FsPath(p)
         if fp.is_dir():
+            try:  # a folder linked outside the repository: not even its file names are read
+                saferead.check(p, saferead.confinement_root(p), shown=p, directories=True)
+            except saferead.RefusedRead as exc:
+                problems.extend(exc.diagnostics)
+                continue
+            # Not only regular files: a FIFO or a device named *.yaml is an error load_file
+            # reports (without opening it), not a spec silently skipped.
             found = sorted(
-                str(f) for f in fp.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file()
+                str(f) for f in fp.rglob("*") if f.suffix in SPEC_SUFFIXES and not f.is_dir()
             )
             files.extend(found)
-        elif fp.is_file():
+        elif fp.exists() or fp.is_symlink():
             files.append(p)
         else:
             problems.append(Diagnostic(p, 0, 0, "", "no such file or directory", "usage"))
@@ -311,7 +325,7 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadResult], list[Diagnostic]]:
             continue
         name = res.spec.metadata.name
         if name in owners:
-            loaded = load_text(FsPath(res.file).read_text(encoding="utf-8"))
+            loaded = load_text(saferead.read_text(res.file, shown=res.file) or "")
             line, col = loaded.positions.of_value(("metadata", "name"))
             dup = Diagnostic(
                 res.file,

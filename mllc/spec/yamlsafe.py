@@ -233,8 +233,8 @@ def read_yaml(
     capped on ``stat`` before reading (:mod:`mllc.saferead`), aliases, depth and tags
     bounded here. None when the file does not exist; :class:`~mllc.saferead.RefusedRead`
     naming the file (with every problem found, located) when it cannot be used."""
-    base = root if root is not None else saferead.find_root(path)
-    name = shown if shown is not None else saferead.shown_path(path, base or os.path.dirname(path))
+    base = root if root is not None else saferead.confinement_root(path)
+    name = shown if shown is not None else saferead.shown_path(path, base)
     text = saferead.read_text(path, base, max_bytes=MAX_BYTES, shown=name)
     if text is None:
         return None
