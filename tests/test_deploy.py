@@ -574,3 +574,22 @@ def test_server_settings_reach_the_running_server(
     assert big() == 200
     assert len(running(repo)) == 1
     _no_changes(repo, rotated)
+
+    # an interrupted switch left a second server on the port (both answer): one is kept
+    wanted = local.Settings.from_record("iris", "staging", record)
+    extra = local.serve_dir(repo, "iris", "staging") / "server-extra.json"
+    model = local.model_file(repo, version.model_md5)
+    argv = [sys.executable, "-m", "mllc.serve", "--name", "iris", "--env", "staging",
+            "--version", version.version, "--model-md5", version.model_md5,
+            "--model-file", str(model), "--state-file", str(extra),
+            *wanted.arguments()]  # fmt: skip
+    with subprocess.Popen(argv, cwd=repo, env=_env(rotated), stderr=subprocess.DEVNULL) as proc:
+        deadline = time.monotonic() + 60
+        while not extra.is_file() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert extra.is_file() and len(running(repo)) == 2
+        _redeploy_plan(repo, rotated, "2 servers share the port")
+        _apply_under_load(repo, port, SECRET + "-rotated", rotated)
+        assert proc.wait(30) == 0  # stopped by the apply
+    assert len(running(repo)) == 1
+    _no_changes(repo, rotated)
