@@ -11,6 +11,9 @@ sleep: clients wait on the server's answers, with timeouts.
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +184,231 @@ def test_the_decoder_fuzz_reaches_the_model(iris: Model) -> None:
 
     probe()
     assert {200, 422} <= set(found), found
+
+
+# ------------------------------------------------------------------ raw HTTP
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response off ``sock`` (interim 100 Continue skipped): status, headers, body."""
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"closed before a response: {buf!r}")
+            buf += data
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        if status != 100:
+            break
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers["content-length"])
+    while len(buf) < length:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed mid-response")
+        buf += data
+    return status, headers, buf[:length]
+
+
+def raw(port: int, data: bytes, timeout: float = 30) -> tuple[int, dict[str, str], Any]:
+    """Send ``data`` on a new connection; the first response, its body parsed as JSON."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        status, headers, body = read_response(sock)
+    return status, headers, json.loads(body)
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bytes:
+    """Everything the server sends until it closes ``sock``; fails if it has not by then."""
+    sock.settimeout(seconds)
+    out = b""
+    while data := sock.recv(65536):
+        out += data
+    return out
+
+
+def post(body: bytes, *headers: str, path: str = INFER) -> bytes:
+    lines = "".join(f"{h}\r\n" for h in headers)
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\n{lines}\r\n".encode() + body
+
+
+def test_ambiguous_framing_gets_400_and_the_connection_closes(server: Server) -> None:
+    body = json.dumps(matrix("FP64", [5.1, 3.5, 1.4, 0.2])).encode()
+    n = len(body)
+    cases: list[tuple[bytes, str]] = [
+        (post(body, f"Content-Length: {n}", f"Content-Length: {n + 5}"),
+         f"conflicting Content-Length headers: {n}, {n + 5}"),
+        (post(body, f"Content-Length: {n}, {n + 5}"), "invalid Content-Length"),
+        (post(body, f"Content-Length: +{n}"), "invalid Content-Length"),
+        (post(body, f"Content-Length: {n // 10}_{n % 10}"), "invalid Content-Length"),
+        (post(body, f"Content-Length: {n}", "Transfer-Encoding: chunked"),
+         "both Content-Length and Transfer-Encoding"),
+        (post(body, "Transfer-Encoding: gzip"), "'gzip' is not supported (only chunked)"),
+        (post(body, "Transfer-Encoding: gzip, chunked"), "is not supported (only chunked)"),
+        (post(body, "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"),
+         "is not supported"),
+        # on a route that never reads a body, too: the next request would start inside it
+        (b"GET /v2/health/live HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+         "conflicting Content-Length headers: 1, 2"),
+        # chunked bodies: sizes are hex digits, each chunk ends with CRLF
+        (post(b"0x4\r\nabcd\r\n0\r\n\r\n", "Transfer-Encoding: chunked"), "malformed chunk size"),
+        (post(b"+4\r\nabcd\r\n0\r\n\r\n", "Transfer-Encoding: chunked"), "malformed chunk size"),
+        (post(b"4\r\nabcdXY0\r\n\r\n", "Transfer-Encoding: chunked"), "no CRLF after a chunk"),
+    ]  # fmt: skip
+    for request, text in cases:
+        status, headers, payload = raw(server.port, request)
+        assert (status, text in payload["error"]) == (400, True), (request[:120], payload)
+        assert headers["connection"] == "close"
+    # The same values, unambiguous, serve: duplicates that agree, and chunks of any count.
+    status, _, payload = raw(
+        server.port, post(body, f"Content-Length: {n}", f"Content-Length: {n}")
+    )
+    assert status == 200, payload
+    chunks = b"".join(b"1\r\n%c\r\n" % c for c in body) + b"0\r\nX-Trailer: 1\r\n\r\n"
+    status, _, payload = raw(server.port, post(chunks, "Transfer-Encoding: chunked"))
+    assert status == 200, payload
+
+
+# ------------------------------------------------------------------ starvation
+
+
+class Drip:
+    """A slow-loris client: a request line, then one header line (or body byte) every 0.2 s,
+    each well within any idle timeout, the whole never ending. ``closed`` is set when the
+    server closes the connection; ``reply`` is what it sent before."""
+
+    def __init__(self, port: int, body: bool = False) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        head = f"POST {INFER} HTTP/1.1\r\nHost: x\r\n"
+        if body:
+            head += "Content-Length: 100000\r\n\r\n"
+        self.sock.sendall(head.encode())
+        self.body = body
+        self.reply = b""
+        self.sent_at = time.monotonic()
+        self.closed = threading.Event()
+        self.stop = threading.Event()
+        threading.Thread(target=self._drip, daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _drip(self) -> None:
+        i = 0
+        while not self.stop.wait(0.2) and not self.closed.is_set():
+            try:
+                self.sock.sendall(b" " if self.body else f"X-Drip-{i}: y\r\n".encode())
+            except OSError:
+                return
+            i += 1
+
+    def _read(self) -> None:
+        try:
+            while data := self.sock.recv(65536):
+                self.reply += data
+        except OSError:
+            pass
+        self.closed_at = time.monotonic()
+        self.closed.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_dripping_headers_or_body_is_cut_at_the_deadline(
+    iris: Model, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    srv = start(tmp_path_factory.mktemp("deadline"), iris, "--header-timeout", "2",
+                "--body-timeout", "2", "--idle-timeout", "30")  # fmt: skip
+    try:
+        drips = [Drip(srv.port), Drip(srv.port, body=True)]
+        for drip, what in zip(drips, ("request headers", "request body"), strict=True):
+            assert drip.closed.wait(30), f"{what}: still open after 30 s of dripping"
+            took = drip.closed_at - drip.sent_at
+            assert 1.5 < took < 10, took
+            assert drip.reply.startswith(b"HTTP/1.1 408 "), drip.reply
+            assert f"{what} not received within 2 s".encode() in drip.reply
+            drip.close()
+        assert srv.call("GET", "/v2/health/ready")[0] == 200
+    finally:
+        assert srv.stop() == 0
+    assert "Traceback" not in srv.stderr()
+
+
+def test_new_clients_are_served_while_attackers_hold_every_connection(
+    iris: Model, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Slow-loris clients at (and past) the connection cap: a new client is still answered,
+    at once, not after the attackers' deadline, and idle keep-alive connections make room."""
+    cap = 8
+    srv = start(tmp_path_factory.mktemp("loris"), iris, "--max-connections", str(cap))
+    drips: list[Drip] = []
+    try:
+        # More attackers than the cap, dripping headers or a body: each always holds a slot.
+        drips = [Drip(srv.port, body=i % 2 == 1) for i in range(cap + 4)]
+        request = json.dumps(columns_request(iris.test.head(3))).encode()
+        for _ in range(3):
+            started = time.monotonic()
+            status, _, payload = raw(srv.port, post(request, f"Content-Length: {len(request)}"))
+            assert status == 200, payload
+            assert time.monotonic() - started < 5  # not a wait for the attackers' 10 s deadline
+        assert any(not d.closed.is_set() for d in drips)  # attackers still hold connections
+        # Idle keep-alive connections are closed to make room too, the longest idle first.
+        idle = [srv.conn() for _ in range(cap)]
+        for conn in idle:
+            assert srv.call("GET", "/v2/health/live", conn=conn)[0] == 200
+        assert srv.call("GET", "/v2/health/ready")[0] == 200
+        with pytest.raises((ConnectionError, OSError)):
+            srv.call("GET", "/v2/health/live", conn=idle[0])
+        for conn in idle:
+            conn.close()
+    finally:
+        for drip in drips:
+            drip.close()
+        assert srv.stop() == 0
+    err = srv.stderr()
+    assert "Traceback" not in err and "to make room (at --max-connections 8)" in err
+
+
+def test_idle_keep_alive_connections_are_closed(
+    iris: Model, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    srv = start(tmp_path_factory.mktemp("idle"), iris, "--idle-timeout", "1")
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, _ = read_response(sock)
+            assert (status, headers["connection"]) == (200, "keep-alive")
+            started = time.monotonic()
+            assert closed_within(sock, 30) == b""  # closed, silently: no request was begun
+            assert 0.5 < time.monotonic() - started < 10
+    finally:
+        assert srv.stop() == 0
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory in bytes (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_chunked_body_costs_its_size_not_its_chunk_count(
+    iris: Model, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    srv = start(tmp_path_factory.mktemp("chunks"), iris, "--body-timeout", "300")
+    try:
+        cap = 1024 * 1024  # the default --max-body-bytes
+        assert srv.call("GET", "/v2/health/ready")[0] == 200
+        before = _peak_rss(srv.proc.pid)
+        chunks = b"1\r\n \r\n" * (cap - 2) + b"2\r\n{}\r\n0\r\n\r\n"  # 1 MiB in 1-byte chunks
+        status, _, payload = raw(srv.port, post(chunks, "Transfer-Encoding: chunked"), 300)
+        assert status == 422, payload  # read whole: {} is JSON, not a V2 request
+        grown = _peak_rss(srv.proc.pid) - before
+        assert grown < 8 * cap, f"peak memory grew {grown / cap:.0f} MiB for a 1 MiB body"
+    finally:
+        assert srv.stop() == 0

@@ -1,10 +1,14 @@
 """The HTTP server: ``main(argv)`` behind ``mllc serve`` and ``python -m mllc.serve``.
 
 One thread per connection (stdlib ``ThreadingHTTPServer``), HTTP/1.1 keep-alive,
-with three bounds: at most ``--max-connections`` connections (more get a 503
-and are closed), at most ``--workers`` predictions at once (they hold the GIL;
-see bench/bench_serve.py for the measurement), and an idle timeout that
-closes silent connections.
+with bounds: at most ``--max-connections`` connections (at the cap, the one
+waiting longest for a complete request is closed to make room; when all are
+running requests, a newcomer gets a 503), at most ``--workers`` predictions at
+once (they hold the GIL; see bench/bench_serve.py for the measurement), a
+request's head within ``--header-timeout`` and its body within
+``--body-timeout`` (10 s each, as a whole, not per receive), and
+``--idle-timeout`` (30 s) for a silent keep-alive connection. The HTTP side and
+its other bounds: :mod:`mllc.serve.transport`.
 
 The listening socket has SO_REUSEADDR and SO_REUSEPORT, so the next version's
 server binds the same port while this one still serves; the deployer then
@@ -37,7 +41,7 @@ from typing import Any
 
 from mllc import atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
-from mllc.serve.transport import MIB, Server, log
+from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, Server, log
 from mllc.spec.checks import LOOPBACK
 
 DRAIN_SECONDS = 5.0
@@ -69,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=MIB, metavar="N")
     p.add_argument("--max-connections", type=int, default=256, metavar="N")
     p.add_argument(
+        "--header-timeout", type=float, default=HEADER_TIMEOUT, metavar="S",
+        help=f"seconds from a request's first byte to its last header (default {HEADER_TIMEOUT:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--body-timeout", type=float, default=BODY_TIMEOUT, metavar="S",
+        help=f"seconds to receive a body, and to send a response (default {BODY_TIMEOUT:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=float, default=IDLE_TIMEOUT, metavar="S",
+        help=f"seconds a keep-alive connection may stay silent (default {IDLE_TIMEOUT:g})",
+    )  # fmt: skip
+    p.add_argument(
         "--workers", type=int, default=2, metavar="N", help="predictions at once (0: no bound)"
     )
     p.add_argument("--state-file", type=Path, help="JSON written when ready, removed at exit")
@@ -88,6 +104,9 @@ def _check(args: argparse.Namespace) -> None:
     for flag in ("capture_max_bytes", "capture_files", "max_body_bytes", "max_connections"):
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    for flag in ("header_timeout", "body_timeout", "idle_timeout"):
+        if not 0 < getattr(args, flag) <= 3600:
+            raise UsageError(f"--{flag.replace('_', '-')} must be more than 0 and at most 3600")
     if args.workers < 0:
         raise UsageError("--workers must be 0 (no bound) or more")
     if args.host not in LOOPBACK and args.token_env is None:  # the spec's rule, enforced here too
@@ -149,7 +168,15 @@ def _serve(args: argparse.Namespace) -> int:
     identity = Identity(args.name, args.env, args.version, args.model_md5.lower(), __version__)
     app = App(model, identity, token, capture, args.workers)
     try:
-        server = Server((args.host, args.port), app, args.max_body_bytes, args.max_connections)
+        server = Server(
+            (args.host, args.port),
+            app,
+            args.max_body_bytes,
+            args.max_connections,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            idle_timeout=args.idle_timeout,
+        )
     except OSError as exc:
         raise MllcError(
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"

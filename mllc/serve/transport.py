@@ -1,10 +1,27 @@
 """The HTTP transport: a threaded HTTP/1.1 server with keep-alive, bounds and a draining stop.
 
-One thread per connection (stdlib ``ThreadingHTTPServer``), with three bounds:
-at most ``max_connections`` connections (more get a 503 and are closed), an
-idle timeout that closes silent keep-alive connections, and the App's pool of
-prediction workers (:mod:`mllc.serve.app`). Every answer, http.server's own
-parse errors included, is JSON; each error is logged as one line on stderr.
+One thread per connection (stdlib ``ThreadingHTTPServer``), and every resource a
+client could hold is bounded, in bytes and in time:
+
+- a request's head (request line and headers) must arrive whole within
+  ``header_timeout`` of its first byte, and its body within ``body_timeout``
+  (default 10 s each): a client dripping a header line every few seconds is
+  answered 408 and closed when the deadline passes, however slowly it drips;
+- a keep-alive connection silent for ``idle_timeout`` (default 30 s) is closed;
+- at most ``max_connections`` connections. When a new one arrives at the cap,
+  the connection that has waited longest for a complete request (idle, or still
+  sending its head or body) is closed to make room, so clients holding slots
+  open cannot lock others out; only when every connection is running a request
+  does the newcomer get a 503;
+- heads are at most 64 KiB (request line: 64 KiB more), bodies ``max_body_bytes``
+  (413), chunked ones too: their memory is the body, whatever the chunk count;
+- framing is unambiguous or refused (400): conflicting or malformed
+  ``Content-Length``, ``Content-Length`` with ``Transfer-Encoding``, and any
+  transfer coding but ``chunked`` (the request smuggling ingredients).
+
+Every answer, http.server's own parse errors included, is JSON; each error is
+logged as one line on stderr. The App's pool bounds predictions
+(:mod:`mllc.serve.app`).
 
 The listening socket has SO_REUSEADDR and SO_REUSEPORT, so the next version's
 server binds the same port while this one still serves. :meth:`Server.drain`
@@ -16,26 +33,39 @@ already queued are served, in-flight requests finish (their responses say
 from __future__ import annotations
 
 import contextlib
+import http.client
+import io
+import re
 import socket
 import socketserver
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from mllc.serve.app import App, Reply
 
 MIB = 1024 * 1024
-IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may stay silent
+IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may stay silent between requests
+HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
+BODY_TIMEOUT = 10.0  # seconds to receive a body, and to send a response
+MAX_HEAD_BYTES = 64 * 1024  # the headers of one request (and a chunked body's trailers)
 LINGER_SECONDS = 2.0  # reading an unwanted body before closing: at most this long,
 LINGER_BYTES = 64 * MIB  # and this much
+CHUNKED = -1  # the body length of a chunked request
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     b"Content-Length: 43\r\nConnection: close\r\n\r\n"
     b'{"error":"too many connections, try again"}'
 )
+# What a connection is doing: only "busy" (running a request, answering it) is never closed
+# to make room for a new connection; "idle" and "head" are closed when the server drains.
+IDLE, HEAD, BODY, BUSY = "idle", "head", "body", "busy"
 _log_lock = threading.Lock()
 
 
@@ -49,6 +79,46 @@ def log(message: str) -> None:
         sys.stderr.flush()
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The connection's input, read within the handler's current deadline (not per receive)."""
+
+    def __init__(self, handler: Handler) -> None:
+        super().__init__()
+        self._handler = handler
+        self._sock: socket.socket = handler.connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        handler = self._handler
+        timeout = handler.read_timeout()
+        if timeout <= 0:
+            raise TimeoutError("deadline passed")
+        self._sock.settimeout(timeout)
+        count = self._sock.recv_into(buffer)
+        if count:
+            handler.received()
+        elif handler.server.closed_by_us(self._sock):
+            raise ConnectionAbortedError("closed by the server")
+        return count
+
+
+class _HeadLimit:
+    """``rfile`` as http.server reads headers from it, cut off after MAX_HEAD_BYTES."""
+
+    def __init__(self, rfile: Any) -> None:
+        self._rfile = rfile
+        self._left = MAX_HEAD_BYTES
+
+    def readline(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise http.client.LineTooLong(f"request headers over {MAX_HEAD_BYTES} bytes")
+        line: bytes = self._rfile.readline(self._left if size < 0 else min(size, self._left))
+        self._left -= len(line)
+        return line
+
+
 class Handler(BaseHTTPRequestHandler):
     """Reads one request at a time off a keep-alive connection and answers from the App."""
 
@@ -57,38 +127,84 @@ class Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT
     disable_nagle_algorithm = True  # a response is one write: send it now, not after 40 ms
     server: Server
+    _phase = IDLE
+    _deadline: float | None = None
+    _length: int | None = None  # the body's: bytes, CHUNKED, or None (no body)
 
-    def handle(self) -> None:
-        self.server.track(self.connection)
-        try:
-            super().handle()
-        finally:
-            self.server.untrack(self.connection)
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self), 65536)
+
+    # Phases and deadlines: the reader asks for the time left, and reports the first byte.
+
+    def read_timeout(self) -> float:
+        if self._deadline is None:
+            return self.server.idle_timeout
+        return self._deadline - time.monotonic()
+
+    def received(self) -> None:
+        if self._phase == IDLE:
+            self._enter(HEAD, self.server.header_timeout)
+
+    def _enter(self, phase: str, seconds: float | None) -> None:
+        self._phase = phase
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+        if not self.server.set_phase(self.connection, phase):
+            raise ConnectionAbortedError("closed by the server")
 
     def handle_one_request(self) -> None:
-        try:
+        try:  # in phase IDLE: the last request left it so, and a new connection starts so
             self.raw_requestline = self.rfile.readline(65537)
             if not self.raw_requestline:
                 self.close_connection = True
                 return
-            if not self.server.begin(self.connection):
-                self.close_connection = True
-                return
-            try:
-                if len(self.raw_requestline) > 65536:
-                    self.requestline = self.request_version = self.command = ""
-                    self.send_error(414)
-                elif self.parse_request():
-                    self._dispatch()
-                self.wfile.flush()
-            finally:
-                self.server.end(self.connection)
-        except (TimeoutError, ConnectionError):
-            self.close_connection = True  # idle past the timeout, or the client went away
+            if self._phase == IDLE:  # the request line was read ahead with the last request
+                self._enter(HEAD, self.server.header_timeout)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(414)
+            elif self._parse_request():
+                self._dispatch()
+            self.wfile.flush()
+            self._enter(IDLE, None)
+        except TimeoutError:
+            self.close_connection = True
+            if self._phase in (HEAD, BODY):  # a deadline passed (not the idle timeout)
+                self._timed_out()
+        except ConnectionError:
+            self.close_connection = True  # the client went away, or we closed the connection
+
+    def _parse_request(self) -> bool:
+        rfile, self.rfile = self.rfile, cast(io.BufferedIOBase, _HeadLimit(self.rfile))
+        try:
+            return self.parse_request()
+        finally:
+            self.rfile = rfile
+
+    def _timed_out(self) -> None:
+        from mllc.serve.app import error_reply
+
+        if self._phase == HEAD:
+            what, seconds = "request headers", self.server.header_timeout
+        else:
+            what, seconds = "request body", self.server.body_timeout
+        with contextlib.suppress(OSError):
+            self._send(error_reply(408, f"{what} not received within {seconds:g} s"), "-")
 
     def _dispatch(self) -> None:
-        app = self.server.app
+        from mllc.serve.app import error_reply
+        from mllc.serve.protocol import ProtocolError
+
         path = self.path.split("?", 1)[0]
+        try:
+            self._length = self._framing()
+        except ProtocolError as exc:  # the body cannot be delimited: answer, then close
+            self._length = None
+            self.close_connection = True
+            self._send(error_reply(exc.status, exc.message), path)
+            self._linger()
+            return
+        self._enter(BUSY, None)
         state = {"read": False}
 
         def read_body() -> bytes:
@@ -96,13 +212,48 @@ class Handler(BaseHTTPRequestHandler):
             state["read"] = True
             return body
 
-        reply = app.dispatch(self.command, path, self.headers.get("Authorization"), read_body)
+        reply = self.server.app.dispatch(
+            self.command, path, self.headers.get("Authorization"), read_body
+        )
+        if self._phase == BODY:  # the body was refused part way (too large, malformed)
+            self._enter(BUSY, None)
         unread = not state["read"] and self._has_body()
         if unread:
             self.close_connection = True  # the unread body would be taken for the next request
         self._send(reply, path)
         if unread:
             self._linger()
+
+    def _framing(self) -> int | None:
+        """The body's length (CHUNKED, None: no body); ProtocolError 400 when ambiguous.
+
+        Two different lengths, a length with a transfer coding, a coding other than
+        chunked: a proxy in front could delimit the body otherwise (request smuggling).
+        """
+        from mllc.serve.protocol import ProtocolError
+
+        transfer = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if transfer:
+            if lengths:
+                raise ProtocolError(400, "both Content-Length and Transfer-Encoding are given")
+            codings = [c.strip().lower() for value in transfer for c in value.split(",")]
+            if codings != ["chunked"]:
+                coding = ", ".join(transfer)
+                raise ProtocolError(
+                    400, f"Transfer-Encoding {_cut(coding)!r} is not supported (only chunked)"
+                )
+            return CHUNKED
+        if not lengths:
+            return None
+        values = {value.strip() for value in lengths}
+        if len(values) > 1:
+            given = ", ".join(sorted(_cut(v) for v in values))
+            raise ProtocolError(400, f"conflicting Content-Length headers: {given}")
+        value = values.pop()
+        if not _DIGITS.fullmatch(value):
+            raise ProtocolError(400, f"invalid Content-Length {_cut(value)!r}")
+        return int(value)
 
     def _linger(self) -> None:
         """Close after an unread body without resetting the connection under the client.
@@ -130,14 +281,11 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def _has_body(self) -> bool:
-        length = self.headers.get("Content-Length")
-        return bool(self.headers.get("Transfer-Encoding")) or (
-            length is not None and length.strip() != "0"
-        )
+        return self._length is not None and self._length != 0
 
     def _read_body(self) -> bytes:
-        """The body, within the size limit; ProtocolError (answered, then the connection
-        closes) when it is too large or malformed."""
+        """The body, within the size limit and the body deadline; ProtocolError (answered,
+        then the connection closes) when it is too large or malformed."""
         from mllc.serve.protocol import BINARY_UNSUPPORTED, ProtocolError
 
         limit = self.server.max_body_bytes
@@ -145,58 +293,64 @@ class Handler(BaseHTTPRequestHandler):
             raise ProtocolError(422, BINARY_UNSUPPORTED)
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding != "identity":
-            raise ProtocolError(415, f"Content-Encoding {encoding!r} is not supported")
-        transfer = self.headers.get("Transfer-Encoding")
-        if transfer is not None:
-            if transfer.strip().lower() != "chunked":
-                raise ProtocolError(501, f"Transfer-Encoding {transfer!r} is not supported")
-            return self._read_chunked(limit)
-        length = _content_length(self.headers.get("Content-Length"))
+            raise ProtocolError(415, f"Content-Encoding {_cut(encoding)!r} is not supported")
+        length = self._length
         if length is None:
             raise ProtocolError(411, "a body needs Content-Length (or chunked Transfer-Encoding)")
         if length > limit:
             raise ProtocolError(
                 413, f"request body of {length} bytes exceeds the {limit}-byte limit"
             )
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise ConnectionError("the client closed the connection mid-body")
+        self._enter(BODY, self.server.body_timeout)
+        if length == CHUNKED:
+            body = self._read_chunked(limit)
+        else:
+            body = self.rfile.read(length)
+            if len(body) < length:
+                raise ConnectionError("the client closed the connection mid-body")
+        self._enter(BUSY, None)
         return body
 
     def _read_chunked(self, limit: int) -> bytes:
+        """A chunked body, in one buffer no larger than ``limit`` however many chunks."""
         from mllc.serve.protocol import ProtocolError
 
-        parts: list[bytes] = []
-        total = 0
+        body = bytearray()
         while True:
             line = self.rfile.readline(1026)
-            if not line.endswith(b"\n"):
-                raise ProtocolError(400, "malformed chunked body")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ProtocolError(400, "malformed chunk size in chunked body") from None
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                if not line.endswith(b"\n") and len(line) < 1026:
+                    raise ConnectionError("the client closed the connection mid-body")
+                raise ProtocolError(400, "malformed chunk size line in chunked body")
+            size = int(match[1], 16)
             if size == 0:
-                while self.rfile.readline(8194).strip():  # trailers, ignored
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > limit:
+                break
+            if len(body) + size > limit:
                 raise ProtocolError(413, f"chunked request body exceeds the {limit}-byte limit")
             chunk = self.rfile.read(size)
             if len(chunk) < size:
                 raise ConnectionError("the client closed the connection mid-body")
-            parts.append(chunk)
-            self.rfile.readline(3)  # the CRLF after the chunk
+            body += chunk
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise ProtocolError(400, "malformed chunked body: no CRLF after a chunk")
+        trailers = _HeadLimit(self.rfile)  # trailers are read and ignored, within bounds
+        try:
+            while (line := trailers.readline(8194)) not in (b"\r\n", b"\n"):
+                if not line.endswith(b"\n"):
+                    raise ProtocolError(400, "malformed trailer in chunked body")
+        except http.client.LineTooLong:
+            raise ProtocolError(431, f"trailers over {MAX_HEAD_BYTES} bytes") from None
+        return bytes(body)
 
     def handle_expect_100(self) -> bool:
         # Refuse an oversized body before the client sends it, rather than after.
         from mllc.serve.protocol import ProtocolError
 
         try:
-            length = _content_length(self.headers.get("Content-Length"))
+            length = self._framing()
         except ProtocolError:
-            length = None  # reported when the body is read
+            return True  # no 100 Continue: the 400 is answered once the request is routed
         limit = self.server.max_body_bytes
         if length is not None and length > limit:
             from mllc.serve.app import error_reply
@@ -209,7 +363,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply, path: str) -> None:
         server = self.server
-        if server.draining or reply.status == 413:
+        if server.draining or reply.status in (408, 413):
             self.close_connection = True
         if reply.error is not None:
             log(f"{reply.status} {self.command} {path}: {reply.error}")
@@ -226,6 +380,7 @@ class Handler(BaseHTTPRequestHandler):
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         if self.command != "HEAD":
             data += reply.body
+        self.connection.settimeout(server.body_timeout)  # a client that does not read: bounded
         self.wfile.write(data)  # one write: headers and body leave in one segment
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -234,6 +389,8 @@ class Handler(BaseHTTPRequestHandler):
 
         self.close_connection = True
         text = message or self.responses.get(code, ("error",))[0]
+        if explain and code == 431:
+            text = f"{text}: {explain}"
         self._send(error_reply(code, text), getattr(self, "path", "") or "-")
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -241,22 +398,19 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def _content_length(value: str | None) -> int | None:
-    from mllc.serve.protocol import ProtocolError
+def _cut(text: str) -> str:
+    return text if len(text) <= 80 else text[:80] + "..."
 
-    if value is None:
-        return None
-    try:
-        length = int(value.strip())
-    except ValueError:
-        raise ProtocolError(400, f"invalid Content-Length {value!r}") from None
-    if length < 0:
-        raise ProtocolError(400, f"invalid Content-Length {value!r}")
-    return length
+
+@dataclass
+class _Connection:
+    phase: str
+    since: float  # when the phase began
+    closed: bool = False  # closed by the server (drained or evicted): its thread is ending
 
 
 class Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer with SO_REUSEPORT, a connection cap, and a draining shutdown."""
+    """ThreadingHTTPServer with SO_REUSEPORT, bounded connections, and a draining shutdown."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -269,14 +423,21 @@ class Server(ThreadingHTTPServer):
         app: App,
         max_body_bytes: int = MIB,
         max_connections: int = 256,
+        *,
+        header_timeout: float = HEADER_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.idle_timeout = idle_timeout
         self.draining = False
-        self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Condition()
-        self._busy: dict[socket.socket, bool] = {}  # connection -> a request is in progress
-        self._shut: set[socket.socket] = set()
+        self._conns: dict[socket.socket, _Connection] = {}
+        self._open = 0  # connections not closed by the server
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
@@ -288,16 +449,47 @@ class Server(ThreadingHTTPServer):
         self.server_port = int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self._admit(request):
             with contextlib.suppress(OSError):
                 request.sendall(_BUSY)
             self.shutdown_request(request)
-            log("503 too many connections: one refused")
+            log("503 too many connections, every one running a request: one refused")
             return
         thread = threading.Thread(
             target=self._serve_connection, args=(request, client_address), daemon=True
         )
         thread.start()
+
+    def _admit(self, conn: socket.socket) -> bool:
+        """Count ``conn`` in; at the cap, first close the connection waiting longest."""
+        with self._lock:
+            if self._open >= self.max_connections:
+                waiting = [
+                    (c.since, s) for s, c in self._conns.items() if not c.closed and c.phase != BUSY
+                ]
+                if not waiting:
+                    return False
+                since, victim = min(waiting, key=lambda item: item[0])
+                self._close(victim)
+                phase = self._conns[victim].phase
+                log(
+                    f"closed a connection {phase} for {time.monotonic() - since:.1f} s "
+                    f"to make room (at --max-connections {self.max_connections})"
+                )
+            # Accepted while draining (from the backlog): its first request is awaited.
+            self._conns[conn] = _Connection(HEAD if self.draining else IDLE, time.monotonic())
+            self._open += 1
+            return True
+
+    def _close(self, conn: socket.socket) -> None:
+        """Close a connection of another thread (its reads end); call with the lock held."""
+        state = self._conns[conn]
+        if not state.closed:
+            state.closed = True
+            self._open -= 1
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
+        self._lock.notify_all()
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
@@ -306,50 +498,48 @@ class Server(ThreadingHTTPServer):
             log(f"connection from {client_address[0]} failed: {type(exc).__name__}: {exc}")
         finally:
             self.shutdown_request(request)
-            self._slots.release()
+            with self._lock:
+                state = self._conns.pop(request, None)
+                if state is not None and not state.closed:
+                    self._open -= 1
+                self._lock.notify_all()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
         log(f"connection error: {type(exc).__name__}: {exc}")
 
-    # Connection states, for draining: idle connections are closed, busy ones finish.
+    # Connection phases: idle ones are closed when draining, waiting ones to make room.
 
-    def track(self, conn: socket.socket) -> None:
+    def set_phase(self, conn: socket.socket, phase: str) -> bool:
+        """Record what ``conn`` does now; False if the server closed it (stop serving it)."""
         with self._lock:
-            # Accepted while draining (from the backlog): its first request is awaited.
-            self._busy[conn] = self.draining
-
-    def begin(self, conn: socket.socket) -> bool:
-        with self._lock:
-            if conn in self._shut:
+            state = self._conns.get(conn)
+            if state is None or state.closed:
                 return False
-            self._busy[conn] = True
+            if state.phase != phase:
+                state.phase, state.since = phase, time.monotonic()
+                self._lock.notify_all()
             return True
 
-    def end(self, conn: socket.socket) -> None:
+    def closed_by_us(self, conn: socket.socket) -> bool:
         with self._lock:
-            self._busy[conn] = False
-            self._lock.notify_all()
+            state = self._conns.get(conn)
+            return state is None or state.closed
 
-    def untrack(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._busy.pop(conn, None)
-            self._shut.discard(conn)
-            self._lock.notify_all()
+    def _running(self) -> int:
+        return sum(1 for c in self._conns.values() if not c.closed and c.phase != IDLE)
 
     def drain(self, deadline: float) -> int:
-        """Stop serving: answer the backlog, let busy requests finish by ``deadline``.
+        """Stop serving: answer the backlog, let started requests finish by ``deadline``.
 
         Returns the number of requests still running at the deadline. Call after
         ``shutdown()`` has stopped the accept loop.
         """
         with self._lock:
             self.draining = True
-            for conn, busy in self._busy.items():
-                if not busy:
-                    self._shut.add(conn)
-                    with contextlib.suppress(OSError):
-                        conn.shutdown(socket.SHUT_RDWR)
+            for conn, state in self._conns.items():
+                if state.phase == IDLE:
+                    self._close(conn)
         # Connections the kernel already queued for us would be reset by close(): serve them.
         self.socket.setblocking(False)
         while True:
@@ -361,9 +551,9 @@ class Server(ThreadingHTTPServer):
             self.process_request(request, client_address)
         self.socket.close()
         with self._lock:
-            while any(self._busy.values()):
+            while self._running():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._lock.wait(left)
-            return sum(self._busy.values())
+            return self._running()
