@@ -38,6 +38,7 @@ _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK | os.O_NO
 OUTSIDE = "outside-repository"
 NOT_REGULAR = "not-regular-file"
 TOO_LARGE = "too-large"
+PLACE_AND_LIMITS = frozenset({OUTSIDE, NOT_REGULAR, TOO_LARGE, "unreadable"})
 
 
 class RefusedRead(MllcError):

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 MONITORING = "monitoring"
 REPORT = "report.json"
+REPORT_MAX_BYTES = 16 << 20  # a report is tens of KiB; far more is not one mllc wrote
 BATCH = "batch.parquet"
 
 __all__ = ["BATCH", "BatchError", "Outcome", "monitor", "monitoring_dir", "read_report"]
@@ -71,8 +72,11 @@ class Outcome:
 def read_report(root: Path, name: str, env: str) -> MonitorReport | None:
     """The latest report of ``name``/``env``, None when there is none or it is unreadable."""
     path = root / monitoring_dir(name, env) / REPORT
-    try:
-        return MonitorReport.model_validate_json(path.read_bytes())
+    from mllc import saferead
+
+    try:  # inside the repository, a regular file, capped on stat (refused and named if not)
+        raw = saferead.read_bytes(path, root, max_bytes=REPORT_MAX_BYTES)
+        return None if raw is None else MonitorReport.model_validate_json(raw)
     except (OSError, ValueError):
         return None
 

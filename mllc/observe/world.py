@@ -10,12 +10,11 @@ its size, mtime or inode changed since the last look.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mllc import gitcmd
+from mllc import gitcmd, saferead
 from mllc.gitenv import head
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
 from mllc.observe.types import (
@@ -26,26 +25,55 @@ from mllc.observe.types import (
 )
 from mllc.plan.diff import Desired, Orphan
 from mllc.plan.model import Binding
+from mllc.spec.yamlsafe import YamlProblem, load_text, problem_to_diagnostic
 from mllc.yaml12 import load_yaml
 
 HASH_CACHE = ".mllc/cache/md5.json"
 
 
 def _read(path: Path) -> str | None:
+    """A file of the checkout: inside the repository, regular, capped on stat
+    (:mod:`mllc.saferead`, refused and named otherwise); None when it is missing
+    or not UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
-        return None
+        return saferead.read_text(path)
+    except saferead.RefusedRead as exc:
+        if exc.code == "not-utf8":
+            return None
+        raise
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from a file (metrics.json, lineage.json); {} when the file is
-    missing, unreadable or not a JSON object."""
+    missing, unreadable or not a JSON object. One outside the repository, not a
+    regular file or over the size cap is refused (named), never read."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = saferead.read_json(path)
+    except OSError:
+        return {}
+    except saferead.RefusedRead as exc:
+        if exc.code in saferead.PLACE_AND_LIMITS:
+            raise
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _check_yaml(files: Mapping[str, str | None]) -> None:
+    """Parse each YAML file read from the checkout with the spec's bounds (aliases,
+    depth, plain tags), so that nothing later walks an alias bomb; every problem of
+    every file at once, each naming its file."""
+    problems = []
+    for path, text in files.items():
+        if text is None or not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            loaded = load_text(text)
+        except YamlProblem as problem:
+            problems.append(problem_to_diagnostic(path, problem))
+            continue
+        problems += [problem_to_diagnostic(path, p) for p in loaded.problems]
+    if problems:
+        raise saferead.RefusedRead(problems)
 
 
 def _sha(text: str | None) -> str | None:
@@ -94,11 +122,12 @@ def observe_lifecycle(
     uncommitted: Sequence[str] = (),
 ) -> LifecycleActual:
     files = {path: _read(root / path) for path in want.files}
+    _check_yaml(files)
     dvc_yaml = f"pipelines/{want.name}/dvc.yaml"
     params_file = f"pipelines/{want.name}/params.yaml"
     dvc_doc = load_yaml(want.files[dvc_yaml])
     params = {params_file: load_yaml(want.files[params_file])}
-    lock = read_lock(root / f"pipelines/{want.name}/dvc.lock")
+    lock = read_lock(root / f"pipelines/{want.name}/dvc.lock", root)
     stages = pipeline_status(root, dvc_yaml, dvc_doc, params, lock, hasher)
     return LifecycleActual(
         name=want.name,
