@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc import gitcmd
-from mllc.apply import gitops
+from mllc.apply import gitops, sources
 from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
 from mllc.errors import MllcError
@@ -174,6 +174,9 @@ class Executor:
         self.progress(f"    added {batch} to the training data as {target}")
         return {"batch": batch, "added": target}
 
+    def track_sources(self, want: Desired) -> dict[str, Any]:
+        return sources.track_sources(self.root, want, self.progress)
+
     def clear_answered_batches(self, want: Desired) -> None:
         """Batches already in the training data (an apply killed before removing them)."""
         from mllc.observe.world import observe_monitoring
@@ -292,6 +295,13 @@ class Executor:
         if known is not None:
             self.progress(f"    model md5 {md5[:12]} is already {name}@{known.version}")
             return {"version": known.version, "model_md5": md5, "already": True}
+        missing = sources.unversioned_inputs(self.root, name, commit)
+        if missing:  # a clone at the tag could not rebuild it
+            raise ApplyFailed(
+                f"{name}: cannot register: the commit {commit[:10]} neither holds nor tracks "
+                f"with DVC what the pipeline reads: {', '.join(missing)}; commit it, or track "
+                "it with 'dvc add' and commit the .dvc file, then apply again"
+            )
         version = register(
             self.root,
             name,
@@ -422,14 +432,16 @@ def apply(
             ex.history(name)  # before any deploy of this apply
             ex.clear_answered_batches(want)
             ex.step(f"{name}/files", ex.write_files, want, repo_files)
+            if any(c.address == f"{name}/data/source" for c in changes):
+                ex.step(f"{name}/data", ex.track_sources, want)
             for change in changes:
-                if change.kind == "data":
+                if change.kind == "data" and change.address != f"{name}/data/source":
                     batch, target = str(change.before), str(change.after)
                     ex.step(f"{name}/feedback", ex.add_feedback, name, batch, target)
             if any(c.kind == "stage" for c in changes):
                 ex.step(f"{name}/pipeline", ex.repro, name, plan.target)
             message = f"mllc apply: {name} ({_what(changes)})"
-            paths = [*_commit_paths(want), *sorted(repo_files)]
+            paths = [*_commit_paths(want), *sources.commit_paths(root, want), *sorted(repo_files)]
             ex.step(f"{name}/commit", ex.commit, paths, message, result)
             repo_files = {}
             if any(c.kind == "model" for c in changes):

@@ -103,6 +103,27 @@ class MonitorState:
     answered: bool  # that batch is already in the training data (pipelines/<name>/feedback/)
 
 
+Tracking = Literal["dvc", "git"]
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """One source file of a lifecycle against its versioning and its last training."""
+
+    path: str  # repository-relative, as the spec writes it
+    tracked: Tracking | None  # None: neither a DVC pointer nor a Git-tracked file
+    md5: str | None  # the file now (None: missing)
+    recorded_md5: str | None  # what its .dvc pointer records (DVC-tracked only)
+    trained_md5: str | None  # what the last training read (the prepare dep in dvc.lock)
+    rows: int | None = None  # rows now, counted only when the file changed
+    trained_rows: int | None = None  # rows the last training read from it
+    uncommitted: tuple[str, ...] = ()  # its pointer (or the Git-tracked file) differs from HEAD
+
+    @property
+    def pointer(self) -> str:
+        return f"{self.path}.dvc"
+
+
 @dataclass(frozen=True)
 class LifecycleActual:
     """Everything observed about one lifecycle."""
@@ -116,3 +137,4 @@ class LifecycleActual:
     deployments: tuple[DeploymentState, ...] = ()
     uncommitted: tuple[str, ...] = ()  # its spec or outputs differ from HEAD (git status)
     monitoring: tuple[MonitorState, ...] = ()
+    sources: tuple[SourceState, ...] = ()  # the csv:/parquet: files of data.source

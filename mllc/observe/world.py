@@ -17,6 +17,7 @@ from typing import Any
 from mllc import gitcmd, saferead
 from mllc.gitenv import head
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
+from mllc.observe.sources import observe_sources, source_paths
 from mllc.observe.types import (
     DeploymentState,
     LifecycleActual,
@@ -139,6 +140,13 @@ def observe_lifecycle(
         deployments=observe_deployments(root, want),
         uncommitted=_mine(want.name, want.spec_file, uncommitted),
         monitoring=observe_monitoring(root, want),
+        sources=observe_sources(
+            root,
+            source_paths(want.spec),
+            lock,
+            read_json_object(root / f"pipelines/{want.name}/reports/data.json"),
+            hasher,
+        ),
     )
 
 

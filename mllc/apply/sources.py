@@ -1,0 +1,149 @@
+"""Apply's side of versioned source data and self-contained tagged commits.
+
+A registered version must rebuild from its tag on another machine
+(``git clone``, ``git checkout <name>@vX.Y.Z``, ``dvc pull``, ``dvc repro``). So:
+
+* the ``csv:``/``parquet:`` file a spec reads is tracked by DVC (``dvc add``: its
+  ``.dvc`` pointer is committed, the content is in the cache, and on the default
+  remote when one is configured) unless Git already tracks it;
+* the commit apply makes also carries the DVC project files ``mllc init`` or
+  ``dvc init`` created and nobody committed yet (``.dvc/config``, ``.dvcignore``, …);
+* registration refuses when a dependency of the pipeline is neither in the commit
+  nor tracked by DVC there, and names it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from pathlib import Path
+
+from mllc import gitcmd
+from mllc.observe.hashing import file_md5
+from mllc.observe.pipeline import expand_stages
+from mllc.observe.sources import gitignore_path, pointer_md5, pointer_path, source_paths
+from mllc.plan.diff import Desired
+from mllc.yaml12 import load_yaml
+
+Progress = Callable[[str], None]
+
+# What `dvc init` (and `mllc init`) create; committed with the first version.
+PROJECT_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+
+
+def _in_git(root: Path, paths: list[str], ref: str | None = None) -> set[str]:
+    """Which of ``paths`` Git holds: in the index, or with ``ref`` in that commit's tree
+    (a folder counts when it holds a file)."""
+    if not paths:
+        return set()
+    if ref is None:
+        proc = gitcmd.run(root, "ls-files", "-z", "--", *paths)
+    else:
+        proc = gitcmd.run(root, "ls-tree", "-r", "-z", "--name-only", ref, "--", *paths)
+    if proc.returncode != 0:
+        return set()
+    listed = [p for p in proc.stdout.decode("utf-8", "replace").split("\0") if p]
+    return {p for p in paths if any(f == p or f.startswith(p.rstrip("/") + "/") for f in listed)}
+
+
+def default_remote(root: Path) -> str | None:
+    """``core.remote`` from .dvc/config.local or .dvc/config (DVC's own precedence)."""
+    for name in ("config.local", "config"):
+        try:
+            text = (root / ".dvc" / name).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        section = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]'\" ").lower()
+            elif section == "core" and "=" in line:
+                key, value = (s.strip() for s in line.split("=", 1))
+                if key == "remote" and value:
+                    return value.strip("'\"")
+    return None
+
+
+def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, object]:
+    """``dvc add`` each source file that is not versioned or changed since its pointer;
+    ``dvc push`` it when a default remote is configured. Repeatable after a kill."""
+    from mllc.apply.run import ApplyFailed, run_dvc
+
+    tracked_by_git = _in_git(root, source_paths(want.spec))
+    added: list[str] = []
+    for path in source_paths(want.spec):
+        if path in tracked_by_git and not (root / pointer_path(path)).is_file():
+            continue  # versioned by Git: committed with the rest
+        if not (root / path).is_file():
+            raise ApplyFailed(
+                f"{want.name}: data.source: {path} is not here: "
+                + ("run 'dvc pull'" if (root / pointer_path(path)).is_file() else "add the file")
+            )
+        if pointer_md5(root, path) != file_md5(root / path):
+            run_dvc(root, ["add", path], progress)
+            progress(f"    tracked {path} with DVC ({pointer_path(path)})")
+        added.append(path)
+    remote = default_remote(root)
+    if remote and added:
+        run_dvc(root, ["push", *(pointer_path(p) for p in added)], progress)
+        progress(f"    pushed {', '.join(added)} to the DVC remote {remote}")
+    return {"tracked": added, "remote": remote}
+
+
+def commit_paths(root: Path, want: Desired) -> list[str]:
+    """What the commit needs besides the spec and pipeline folder so that it rebuilds:
+    the sources' pointers (and the .gitignore ``dvc add`` wrote) or the Git-tracked
+    source itself, and the DVC project files not committed yet."""
+    sources = source_paths(want.spec)
+    in_index = _in_git(root, sources)
+    paths: list[str] = []
+    for path in sources:
+        if (root / pointer_path(path)).is_file():
+            paths += [pointer_path(path), gitignore_path(path)]
+        elif path in in_index:
+            paths.append(path)
+    committed = _in_git(root, list(PROJECT_FILES), "HEAD")
+    paths += [p for p in PROJECT_FILES if p not in committed and (root / p).is_file()]
+    return list(dict.fromkeys(paths))
+
+
+def _pipeline_inputs(root: Path, name: str, commit: str) -> list[str]:
+    """The deps of ``name``'s pipeline at ``commit`` that no stage of it produces."""
+    dvc_yaml = f"pipelines/{name}/dvc.yaml"
+    proc = gitcmd.run(root, "show", f"{commit}:{dvc_yaml}")
+    if proc.returncode != 0:
+        return []
+    stages = expand_stages(load_yaml(proc.stdout.decode("utf-8", "replace")) or {})
+    deps: list[str] = []
+    outs: set[str] = set()
+    for stage in stages.values():
+        wdir = posixpath.normpath(posixpath.join(f"pipelines/{name}", stage.get("wdir") or "."))
+        for dep in stage.get("deps") or []:
+            deps.append(posixpath.normpath(posixpath.join(wdir, str(dep))))
+        for section in ("outs", "metrics", "plots"):
+            for out in stage.get(section) or []:
+                for path in [out] if isinstance(out, str) else list(out):
+                    outs.add(posixpath.normpath(posixpath.join(wdir, str(path))))
+    return [d for d in dict.fromkeys(deps) if d not in outs]
+
+
+def unversioned_inputs(root: Path, name: str, commit: str) -> list[str]:
+    """Inputs of the pipeline that ``commit`` neither holds nor tracks with DVC (a
+    committed ``<path>.dvc`` for the path or a folder above it)."""
+    inputs = _pipeline_inputs(root, name, commit)
+    pointers = {
+        pointer_path("/".join(parts[:i]))
+        for d in inputs
+        for parts in [d.split("/")]
+        for i in range(1, len(parts) + 1)
+    }
+    held = _in_git(root, [*inputs, *sorted(pointers)], commit)
+    missing = []
+    for dep in inputs:
+        parts = dep.split("/")
+        ancestors = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        outside = dep.startswith("../") or posixpath.isabs(dep)
+        if outside or (dep not in held and not any(pointer_path(a) in held for a in ancestors)):
+            missing.append(dep)
+    return missing

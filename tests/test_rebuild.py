@@ -1,0 +1,209 @@
+"""Every version rebuilds from its tag on another machine: the newcomer's path, for real.
+
+``mllc init`` on an empty folder, a spec reading the user's own CSV (or Parquet) file
+that nothing versions yet, ``mllc apply --auto-approve`` with no commit in between.
+Then, as a teammate would: clone the repository elsewhere, check out the tag, fetch
+the data through DVC and ``dvc repro``: the model is bit-identical to the registered
+one. Also: plan shows an unversioned source and an edited one (old → new hash, rows
+before → after), apply records each, and registration refuses a version whose
+pipeline reads a file that the commit neither holds nor tracks with DVC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers_repo import dump_spec, dvc, git, mllc
+
+pytestmark = pytest.mark.slow
+
+NAME = "churn"
+MODEL = f"pipelines/{NAME}/model.joblib"
+
+
+def churn_frame(rows: int, seed: int) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.integers(1, 72, rows),
+            "charges": rng.normal(70, 20, rows).round(2),
+            "plan": rng.choice(["basic", "pro"], rows),
+        }
+    )
+    noise = rng.random(rows) < 0.1
+    frame["churn"] = (((frame.tenure < 20) & (frame.charges > 65)) ^ noise).astype(int)
+    return frame
+
+
+def write_data(repo: Path, kind: str, frame: Any) -> str:
+    path = f"data/{NAME}.{kind}"
+    (repo / "data").mkdir(exist_ok=True)
+    if kind == "csv":
+        frame.to_csv(repo / path, index=False)
+    else:
+        frame.to_parquet(repo / path, index=False)
+    return path
+
+
+def churn_spec(source: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "mllc/v1",
+        "kind": "Lifecycle",
+        "metadata": {"name": NAME, "description": "Who cancels", "owner": "a@example.com"},
+        "problem": {"task": "classification", "target": "churn", "metric": "f1_macro"},
+        "data": {"source": source, "split": {"test": 0.25, "seed": 7}},
+        "models": {
+            "logreg": {
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "params": {"C": 1.0, "max_iter": 500},
+            },
+            "forest": {
+                "estimator": "sklearn.ensemble.RandomForestClassifier",
+                "params": {"n_estimators": 10, "random_state": 0},
+            },
+        },
+    }
+
+
+def newcomer(repo: Path, kind: str) -> str:
+    """The README's steps on an empty folder: init, own data, a spec, apply. No commit."""
+    mllc("init", str(repo), cwd=repo.parent)
+    (repo / "specs" / "iris.yaml").unlink()  # the example makes way for the user's spec
+    path = write_data(repo, kind, churn_frame(400, seed=1))
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(churn_spec({kind: path})))
+    return path
+
+
+def registered_md5(repo: Path, tag: str) -> str:
+    """The model hash the registry tag records (GTO's message: a line, a blank, JSON)."""
+    message = git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}", cwd=repo)
+    md5 = json.loads(message.partition("\n\n")[2])["model_md5"]
+    assert isinstance(md5, str)
+    return md5
+
+
+def md5_of(file: Path) -> str:
+    return hashlib.md5(file.read_bytes()).hexdigest()
+
+
+def plan(repo: Path) -> dict[str, Any]:
+    data = json.loads(mllc("plan", "--format", "json", cwd=repo).stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def change(plan_doc: dict[str, Any], address: str) -> dict[str, Any]:
+    found = [c for c in plan_doc["changes"] if c["address"] == address]
+    assert found, f"no {address} in {[c['address'] for c in plan_doc['changes']]}"
+    result: dict[str, Any] = found[0]
+    return result
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_version_rebuilds_from_its_tag_in_a_clone(tmp_path: Path, kind: str) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = newcomer(repo, kind)
+
+    first = change(plan(repo), f"{NAME}/data/source")
+    assert first["action"] == "create" and first["category"] == "retrain"
+    assert first["reasons"][0] == (
+        f"{path} is not versioned: apply will track it with DVC ({path}.dvc)"
+    )
+
+    applied = mllc("apply", "--auto-approve", cwd=repo)
+    assert f"registered {NAME}@v1.0.0" in applied.stdout
+    tag = f"{NAME}@v1.0.0"
+    in_tag = set(git("ls-tree", "-r", "--name-only", tag, cwd=repo).splitlines())
+    for needed in (
+        f"specs/{NAME}.yaml",
+        f"pipelines/{NAME}/dvc.yaml",
+        f"pipelines/{NAME}/dvc.lock",
+        f"{path}.dvc",
+        ".dvc/config",
+        ".dvcignore",
+        ".gitignore",
+    ):
+        assert needed in in_tag, f"{needed} is not in the commit {tag} points at"
+    assert path not in in_tag  # the data itself is DVC's, not Git's
+    assert plan(repo)["changes"] == [], "apply left something for the next plan"
+
+    clone = tmp_path / "elsewhere"
+    git("clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    git("checkout", "-q", tag, cwd=clone)
+    # Stand-in for a DVC remote: the original's cache (a remote has the same layout).
+    # Only the data is fetched: every stage output is rebuilt, none downloaded.
+    dvc("remote", "add", "-d", "origin", str(repo / ".dvc" / "cache"), cwd=clone)
+    dvc("pull", f"{path}.dvc", cwd=clone)
+    assert not (clone / MODEL).exists()
+    repro = dvc("repro", f"pipelines/{NAME}/dvc.yaml", cwd=clone)
+    assert "dvc.yaml:train@forest'" in repro.stdout and "dvc.yaml:select'" in repro.stdout
+    assert (clone / MODEL).read_bytes() == (repo / MODEL).read_bytes()
+    assert md5_of(clone / MODEL) == registered_md5(repo, tag)
+
+
+def test_an_edited_source_is_a_new_data_version(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = newcomer(repo, "csv")
+    mllc("apply", "--auto-approve", cwd=repo)
+    pointer_v1 = (repo / f"{path}.dvc").read_text()
+
+    # A team's data update: replace the file, plan, apply.
+    old = md5_of(repo / path)
+    grown = churn_frame(460, seed=2)
+    write_data(repo, "csv", grown)
+    new = md5_of(repo / path)
+    edited = change(plan(repo), f"{NAME}/data/source")
+    assert edited["action"] == "update" and edited["category"] == "retrain"
+    assert edited["reasons"] == [
+        f"{path} changed: md5 {old[:12]} → {new[:12]}, rows 400 → 460: apply records it "
+        f"as a new data version with DVC ({path}.dvc)"
+    ]
+    assert (edited["before"], edited["after"]) == (old, new)
+
+    applied = mllc("apply", "--auto-approve", cwd=repo)
+    assert f"registered {NAME}@v1.1.0" in applied.stdout
+    pointer_v2 = git("show", f"{NAME}@v1.1.0:{path}.dvc", cwd=repo)
+    assert new in pointer_v2 and old in pointer_v1
+    assert git("show", f"{NAME}@v1.0.0:{path}.dvc", cwd=repo) == pointer_v1.strip()
+    assert plan(repo)["changes"] == []
+
+
+def test_registration_refuses_an_input_the_commit_does_not_hold(tmp_path: Path) -> None:
+    """A user's training script that was never committed: the version could not rebuild."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    mllc("init", str(repo), cwd=tmp_path)
+    (repo / "specs" / "iris.yaml").unlink()
+    spec = churn_spec({"sklearn": "iris"})
+    spec["problem"]["target"] = "target"
+    spec["models"] = {"own": {"command": "python src/train.py", "deps": ["src/train.py"]}}
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec))
+    (repo / "src").mkdir()
+    (repo / "src" / "train.py").write_text(
+        "import os, joblib, pandas as pd\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        f"df = pd.read_parquet('pipelines/{NAME}/data/train.parquet')\n"
+        "model = DecisionTreeClassifier(max_depth=3, random_state=0)\n"
+        "model.fit(df.drop(columns=['target']), df['target'])\n"
+        f"os.makedirs('pipelines/{NAME}/candidates', exist_ok=True)\n"
+        f"joblib.dump(model, 'pipelines/{NAME}/candidates/own.joblib')\n"
+    )
+    refused = mllc("apply", "--auto-approve", cwd=repo, check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "cannot register" in refused.stderr and "src/train.py" in refused.stderr
+    assert git("tag", "--list", cwd=repo) == ""
+
+    git("add", "src/train.py", cwd=repo)
+    git("commit", "-qm", "the training script", cwd=repo)
+    again = mllc("apply", "--auto-approve", cwd=repo)
+    assert f"registered {NAME}@v1.0.0" in again.stdout
