@@ -114,16 +114,33 @@ def predict(root: Path, lifecycle: str, environment: str, body: dict[str, Any]) 
     return answer
 
 
+def _class_labels(preds: list[Any], width: int) -> list[str]:
+    """Names of the probability columns. The server sends no class list, but a
+    classifier's probabilities come in the order of its sorted classes: when the
+    predictions show every class, their sorted values name the columns."""
+    try:
+        seen = [str(v) for v in sorted(set(preds))]
+    except TypeError:  # mixed or unhashable values: no order to trust
+        seen = []
+    if len(seen) == width:
+        return [f"P({label})" for label in seen]
+    return [f"P(class #{i + 1})" for i in range(width)]
+
+
 def render(answer: dict[str, Any]) -> str:
+    """A table: the row's index in the input, the prediction, and (for a classifier
+    with probabilities) each class's probability."""
     outputs = {o.get("name"): o for o in answer.get("outputs", []) if isinstance(o, dict)}
     preds = (outputs.get("predict") or {}).get("data") or []
     proba = outputs.get("predict_proba") or {}
     width = (proba.get("shape") or [0, 0])[-1] if proba else 0
     probs = proba.get("data") or []
-    lines = [f"# {answer.get('model_name')} {answer.get('model_version')}"]
+    table = [["row", "prediction", *_class_labels(preds, width)]]
     for i, p in enumerate(preds):
-        row = f"{i}\t{p}"
-        if width:
-            row += "\t" + " ".join(f"{x:.3f}" for x in probs[i * width : (i + 1) * width])
-        lines.append(row)
+        row = [str(i), str(p)]
+        row += [f"{x:.3f}" for x in probs[i * width : (i + 1) * width]] if width else []
+        table.append(row)
+    sizes = [max(len(r[c]) for r in table if c < len(r)) for c in range(len(table[0]))]
+    lines = [f"# {answer.get('model_name')} {answer.get('model_version')}"]
+    lines += ["  ".join(cell.ljust(sizes[c]) for c, cell in enumerate(r)).rstrip() for r in table]
     return "\n".join(lines) + "\n"

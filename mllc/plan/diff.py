@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mllc.gates import evaluate
-from mllc.observe.types import LifecycleActual, Reason, StageState, short_value
+from mllc.observe.types import LifecycleActual, Reason, SourceState, StageState, short_value
 from mllc.plan.model import Category, Change
 from mllc.spec.models import Lifecycle
 from mllc.targets import Resolution
@@ -147,11 +147,84 @@ def _file_changes(
         )
 
 
+def _hash_and_rows(state: SourceState) -> str:
+    old = state.recorded_md5 if state.tracked == "dvc" and state.recorded_md5 else state.trained_md5
+    text = f"md5 {(old or '(none)')[:12]} → {(state.md5 or '(none)')[:12]}"
+    if state.rows is not None:
+        before = "?" if state.trained_rows is None else f"{state.trained_rows:,}"
+        text += f", rows {before} → {state.rows:,}"
+    return text
+
+
+def source_changes(name: str, sources: Sequence[SourceState]) -> Iterator[Change]:
+    """Source data that is not versioned, or changed since its version was recorded.
+
+    A version must rebuild from its tag: apply tracks an unversioned file with DVC,
+    records an edited DVC-tracked file as a new data version (``dvc add``), and commits
+    an edited Git-tracked file or a pointer not yet committed.
+    """
+    for state in sources:
+        if state.md5 is None:
+            continue  # missing: the prepare stage says so when it runs
+        address = f"{name}/data/source"
+        changed = state.rows is not None or (
+            state.trained_md5 is not None and state.md5 != state.trained_md5
+        )
+        recorded = state.recorded_md5 if state.tracked == "dvc" else state.trained_md5
+        edited = recorded is not None and state.md5 != recorded
+        if state.tracked is None:
+            reasons = [
+                f"{state.path} is not versioned: apply will track it with DVC ({state.pointer})"
+            ]
+            if changed:
+                reasons.append(
+                    f"{state.path} changed since the last training: {_hash_and_rows(state)}"
+                )
+            yield Change(
+                address=address,
+                lifecycle=name,
+                kind="data",
+                action="create",
+                category="retrain",
+                reasons=tuple(reasons),
+                after=state.md5,
+            )
+        elif edited and (state.tracked == "dvc" or state.uncommitted):
+            how = (
+                f"apply records it as a new data version with DVC ({state.pointer})"
+                if state.tracked == "dvc"
+                else "apply commits it (tracked by Git)"
+            )
+            yield Change(
+                address=address,
+                lifecycle=name,
+                kind="data",
+                action="update",
+                category="retrain",
+                reasons=(f"{state.path} changed: {_hash_and_rows(state)}: {how}",),
+                before=recorded,
+                after=state.md5,
+            )
+        elif state.uncommitted:
+            yield Change(
+                address=address,
+                lifecycle=name,
+                kind="data",
+                action="update",
+                category="metadata",
+                reasons=(f"{state.uncommitted[0]} is not committed: apply commits it",),
+                after=state.md5,
+            )
+
+
 def _stage_changes(name: str, stages: Sequence[StageState]) -> Iterator[Change]:
     running = {s.name for s in stages if s.stale}
     produced = {out: s.name for s in stages for out in s.outs}
     for st in stages:
         upstream = sorted({produced[d] for d in st.deps if d in produced} & running)
+        # A stage that never ran is built for the first time: an addition ("+"), as
+        # Terraform shows a new resource; one that ran before runs again ("~").
+        first = bool(st.reasons) and all(r.kind == "never-run" for r in st.reasons)
         if st.stale:
             reasons = tuple(r.text() for r in st.reasons) or ("stale",)
             after: tuple[str, ...] = ()
@@ -165,7 +238,7 @@ def _stage_changes(name: str, stages: Sequence[StageState]) -> Iterator[Change]:
             address=f"{name}/stage/{st.name}",
             lifecycle=name,
             kind="stage",
-            action="run",
+            action="create" if first else "run",
             category=stage_category(st.name, running),
             reasons=reasons,
             known_after_apply=after,
@@ -344,7 +417,8 @@ def _deployment_changes(
             kind="deployment",
             action="create" if dep is None or dep.version is None else "update",
             category="redeploy",
-            reasons=tuple(reasons) or (f"{env}: {running} → a version known after apply",),
+            reasons=tuple(reasons)
+            or (f"{env}: {running or 'nothing running'} → a version known after apply",),
             known_after_apply=after,
             before=running,
             after=wanted,
@@ -449,6 +523,7 @@ def diff_lifecycle(
     stale = any(s.stale for s in stages)
     old_record = _parse(actual.files.get(_record_path(want.name)))  # read by three steps
     changes = list(_file_changes(want, actual, old_record, stale))
+    changes += list(source_changes(want.name, actual.sources))
     changes += [c for c in monitoring if c.kind == "data"]
     stage_changes = list(_stage_changes(want.name, stages))
     changes += stage_changes

@@ -308,7 +308,12 @@ def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
         elif fp.exists() or fp.is_symlink():
             files.append(p)
         else:
-            problems.append(Diagnostic(p, 0, 0, "", "no such file or directory", "usage"))
+            hint = (
+                "to start here, run 'mllc init': it creates specs/ with an example spec"
+                if fp.name == "specs"
+                else None
+            )
+            problems.append(Diagnostic(p, 0, 0, "", "no such file or directory", "usage", hint))
     return files, problems
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import types
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -82,7 +83,8 @@ def type_name(tp: Any) -> str:
         names = [type_name(a) for a in get_args(tp) if a is not type(None)]
         return " | ".join(names)
     if origin is list:
-        return f"list of {type_name(get_args(tp)[0])}"
+        item = type_name(get_args(tp)[0])
+        return f"list of ({item})" if " | " in item else f"list of {item}"
     if origin is dict:
         return f"map of name → {type_name(get_args(tp)[1])}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -114,14 +116,33 @@ def _default(info: FieldInfo) -> str:
     return str(info.default).lower() if isinstance(info.default, bool) else str(info.default)
 
 
+def _annotations(model: type[BaseModel]) -> dict[str, Any]:
+    """Each field's type, resolved: Pydantic keeps a type it could not evaluate when
+    the class was made as a ``ForwardRef`` string, which is no name for a user."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(model.__mro__):
+        try:
+            hints.update(typing.get_type_hints(klass, include_extras=True))
+        except (NameError, TypeError):
+            continue
+    return {
+        name: hints.get(name, info.annotation)
+        if isinstance(info.annotation, typing.ForwardRef) or info.annotation is None
+        else info.annotation
+        for name, info in model.model_fields.items()
+    }
+
+
 def walk(model: type[BaseModel] = Lifecycle, prefix: str = "") -> Iterator[FieldDoc]:
+    annotations = _annotations(model)
     for name, info in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
-        nested, suffix = _nested(info.annotation)
+        annotation = annotations[name]
+        nested, suffix = _nested(annotation)
         doc = info.description or (nested.__doc__ or "" if nested else "")
         yield FieldDoc(
             path=path,
-            type_name=type_name(info.annotation),
+            type_name=type_name(annotation),
             required=info.is_required(),
             default=_default(info),
             description=" ".join(doc.split()),
