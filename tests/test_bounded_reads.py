@@ -261,3 +261,17 @@ def test_spec_symlinked_inside_the_repository_is_read(repo: Path) -> None:
     spec.symlink_to("../shared.yaml")
     proc = bounded("validate", "specs", cwd=repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_server_state_file_symlinked_to_dev_zero_is_not_read(repo: Path) -> None:
+    # .mllc/ is ignored by the scaffolded .gitignore, but a pull request owns that file too.
+    spec = fast_spec()
+    spec["environments"] = {"staging": {"target": "local", "model": "latest", "port": 18481}}
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    mllc("compile", cwd=repo)
+    state = repo / ".mllc" / "serve" / NAME / "staging"
+    state.mkdir(parents=True)
+    (state / "server-1.json").symlink_to("/dev/zero")
+    proc = bounded("plan", cwd=repo)
+    assert proc.returncode in (0, 2), proc.stdout + proc.stderr
+    assert "staging" in proc.stdout

@@ -30,6 +30,7 @@ from typing import Any
 
 from mllc.errors import MllcError
 from mllc.observe.types import DeploymentState, RegisteredVersion
+from mllc.saferead import RefusedRead, read_json
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -150,7 +151,7 @@ def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
     found = []
     for path in sorted(serve_dir(root, lifecycle, environment).glob("server-*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path, root)  # bounded, regular, inside: a checkout holds anything
             recorded = data.get("settings")
             found.append(
                 Server(
@@ -163,7 +164,7 @@ def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
                     recorded if isinstance(recorded, dict) else None,
                 )
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RefusedRead):
             continue  # a state file being written, or foreign: not a server we can talk to
     return found
 
