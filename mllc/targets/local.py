@@ -31,12 +31,12 @@ from typing import Any
 from mllc.errors import MllcError
 from mllc.observe.types import DeploymentState, RegisteredVersion
 from mllc.saferead import RefusedRead, read_json
+from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
-MIB = 1024 * 1024
 IDENTITY = ("lifecycle", "environment")  # which server; every other Settings field is a setting
 _LABELS = {"token_env": "token", "capture_dir": "capture"}  # as the spec and plan call them
 _UNKNOWN = object()
@@ -62,6 +62,9 @@ class Settings:
     capture_files: int = 5
     max_body_bytes: int = MIB
     max_connections: int = 256
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
     workers: int = 2
 
     @classmethod
