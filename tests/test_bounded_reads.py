@@ -275,3 +275,39 @@ def test_server_state_file_symlinked_to_dev_zero_is_not_read(repo: Path) -> None
     proc = bounded("plan", cwd=repo)
     assert proc.returncode in (0, 2), proc.stdout + proc.stderr
     assert "staging" in proc.stdout
+
+
+def _config_cache_dir(repo: Path, cache: Path) -> None:
+    with (repo / ".dvc" / "config").open("a", encoding="utf-8") as fh:
+        fh.write(f"[cache]\n    dir = {cache}\n")
+
+
+def test_cache_dir_set_to_the_root_does_not_open_the_file_system(
+    repo: Path, tmp_path: Path
+) -> None:
+    # .dvc/config is the pull request's: "cache.dir = /" must not make / "the DVC cache".
+    csv_repo(repo)
+    _config_cache_dir(repo, Path("/"))
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a,target\n1,top-secret\n", encoding="utf-8")
+    (repo / "data" / "iris.csv").symlink_to(secret)
+    proc = bounded("plan", "--json", cwd=repo)
+    assert_refused(proc, "data/iris.csv")
+    assert hashlib.md5(secret.read_bytes()).hexdigest() not in proc.stdout + proc.stderr
+
+
+def test_data_linked_to_an_object_of_an_outside_cache_is_hashed(repo: Path, tmp_path: Path) -> None:
+    # cache.type = symlink: the workspace file is a link to the object in the cache.
+    csv_repo(repo)
+    content = b"a,target\n1,x\n"
+    digest = hashlib.md5(content).hexdigest()
+    cache = tmp_path / "shared-cache"
+    obj = cache / "files" / "md5" / digest[:2] / digest[2:]
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(content)
+    os.utime(obj, ns=(1_000_000_000, 1_000_000_000))
+    _config_cache_dir(repo, cache)
+    (repo / "data" / "iris.csv").symlink_to(obj)
+    proc = bounded("plan", cwd=repo)
+    assert proc.returncode in (0, 2), proc.stdout + proc.stderr
+    assert digest in (repo / ".mllc" / "cache" / "md5.json").read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 import time
@@ -43,6 +44,9 @@ _RACY_NS = 2_000_000_000
 # DvcIgnoreFilter default patterns ".hg/", ".git/", ".git", ".dvc/").
 _IGNORED_DIRS = frozenset({".git", ".hg", ".dvc"})
 _IGNORED_FILES = frozenset({".git"})
+
+# Where DVC 3 (files/md5/) and DVC 2 (top level) keep objects under the cache dir.
+_OBJECT = re.compile(r"(?:files/md5/)?[0-9a-f]{2}/[0-9a-f]{30}(?:\.dir)?")
 
 _Entry = tuple[int, int, int, str]  # size, mtime_ns, inode, hash
 
@@ -201,9 +205,17 @@ class Hasher:
         except saferead.RefusedRead as exc:
             if exc.code != saferead.OUTSIDE:
                 raise
-        return saferead.check(
+            outside = exc
+        found = saferead.check(
             path, self.root, allowed=self._allowed(), shown=shown, directories=directories
         )
+        # Into the cache, only to an object (a link-type checkout): cache.dir comes from
+        # .dvc/config, which a pull request controls, so the folder alone proves nothing.
+        if found is not None:
+            cache = os.path.realpath(self._allowed()[0])
+            if not _OBJECT.fullmatch(os.path.relpath(found[0], cache).replace(os.sep, "/")):
+                raise outside
+        return found
 
     def _forget(self, key: str, algorithm: str) -> None:
         if self._entries[algorithm].pop(key, None) is not None:
