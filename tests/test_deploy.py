@@ -138,7 +138,8 @@ def test_apply_serves_predicts_heals_and_moves(repo: Path) -> None:
     assert len(answer["outputs"][0]["data"]) == 3
     # the CLI client and status
     out = mllc(repo, "predict", "iris", "--env", "staging", json.dumps(ROWS)).stdout
-    assert out.splitlines()[0] == "# iris v1.0.0" and len(out.splitlines()) == 4
+    assert out.splitlines()[0] == "# iris v1.0.0" and len(out.splitlines()) == 5
+    assert out.splitlines()[1].split()[:2] == ["row", "prediction"]  # then a column per class
     assert "v1.0.0  serving on 127.0.0.1" in mllc(repo, "status").stdout
     assert mllc(repo, "plan", "--detailed-exitcode", check=False).returncode == 0
 
