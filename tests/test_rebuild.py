@@ -207,3 +207,25 @@ def test_registration_refuses_an_input_the_commit_does_not_hold(tmp_path: Path) 
     git("commit", "-qm", "the training script", cwd=repo)
     again = mllc("apply", "--auto-approve", cwd=repo)
     assert f"registered {NAME}@v1.0.0" in again.stdout
+
+
+def test_counting_rows_reads_only_regular_files_inside_the_repository(tmp_path: Path) -> None:
+    """Plan counts the rows of a changed source: never through a symlink out of the
+    repository, never from a device."""
+    from mllc.observe.sources import count_rows
+    from mllc.saferead import RefusedRead
+
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    churn_frame(30, seed=3).to_csv(repo / "data" / "in.csv", index=False)
+    churn_frame(12, seed=3).to_parquet(repo / "data" / "in.parquet", index=False)
+    assert count_rows(repo, "data/in.csv") == 30
+    assert count_rows(repo, "data/in.parquet") == 12
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a\n1\n2\n", encoding="utf-8")
+    (repo / "data" / "out.csv").symlink_to(outside)
+    (repo / "data" / "zero.csv").symlink_to("/dev/zero")
+    for path in ("data/out.csv", "data/zero.csv"):
+        with pytest.raises(RefusedRead) as refused:
+            count_rows(repo, path)
+        assert path in str(refused.value) and str(outside) not in str(refused.value)

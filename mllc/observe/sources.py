@@ -11,6 +11,7 @@ only when the file changed, its row count.
 from __future__ import annotations
 
 import csv
+import os
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,17 +56,28 @@ def pointer_md5(root: Path, path: str) -> str | None:
 
 def count_rows(root: Path, path: str) -> int | None:
     """Data rows of a CSV (records after the header, quoted newlines honoured) or a
-    Parquet file (from its footer); None when it cannot be read."""
-    file = root / path
+    Parquet file (from its footer); None when it cannot be parsed. Only a regular
+    file inside the repository is opened (:mod:`mllc.saferead`), never a symlink's
+    target outside it or a device."""
+    from mllc import saferead
+
+    found = saferead.check(root / path, root)
+    if found is None:
+        return None
+    real, st = found
+    fd = saferead.open_checked(real, st, path)
     try:
         if path.lower().endswith(".parquet"):
             import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-            return int(pq.ParquetFile(file).metadata.num_rows)
-        with open(file, encoding="utf-8", newline="") as fh:
+            with open(fd, "rb", closefd=False) as raw:
+                return int(pq.ParquetFile(raw).metadata.num_rows)
+        with open(fd, encoding="utf-8", newline="", closefd=False) as fh:
             return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
     except (OSError, ValueError, csv.Error):
         return None
+    finally:
+        os.close(fd)
 
 
 def _trained(lock: Mapping[str, Any] | None, path: str) -> str | None:
