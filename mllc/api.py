@@ -166,12 +166,13 @@ def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> Compi
     bundle = compile_bundle(paths, root)
     written: list[str] = []
     unchanged: list[str] = []
+    from mllc.saferead import read_text
+
     for rel, text in bundle.items():
         target = Path(root) / rel
-        if check:
-            changed = (target.read_text(encoding="utf-8") if target.is_file() else None) != text
-        else:
-            changed = write_text(target, text)  # compares first: an equal file is left alone
+        # What is there now: inside the repository, regular, capped (refused and named if not).
+        current = read_text(target, root, shown=rel)
+        changed = current != text and (check or write_text(target, text))
         (written if changed else unchanged).append(rel)
     return CompileReport(tuple(written), tuple(unchanged))
 

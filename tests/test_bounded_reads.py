@@ -311,3 +311,18 @@ def test_data_linked_to_an_object_of_an_outside_cache_is_hashed(repo: Path, tmp_
     proc = bounded("plan", cwd=repo)
     assert proc.returncode in (0, 2), proc.stdout + proc.stderr
     assert digest in (repo / ".mllc" / "cache" / "md5.json").read_text(encoding="utf-8")
+
+
+def test_compile_check_does_not_read_a_generated_file_linked_outside(
+    repo: Path, tmp_path: Path
+) -> None:
+    # The outside copy is exactly what compile generates: only reading it could say so.
+    generated = repo / PIPE / "dvc.yaml"
+    outside = tmp_path / "copy.yaml"
+    outside.write_bytes(generated.read_bytes())
+    generated.unlink()
+    generated.symlink_to(outside)
+    for command in (["compile", "--check"], ["compile"]):
+        proc = bounded(*command, cwd=repo)
+        assert_refused(proc, f"{PIPE}/dvc.yaml")
+    assert generated.is_symlink() and outside.read_bytes()  # neither replaced nor written
