@@ -326,3 +326,16 @@ def test_compile_check_does_not_read_a_generated_file_linked_outside(
         proc = bounded(*command, cwd=repo)
         assert_refused(proc, f"{PIPE}/dvc.yaml")
     assert generated.is_symlink() and outside.read_bytes()  # neither replaced nor written
+
+
+def test_refused_files_of_every_lifecycle_are_reported_at_once(repo: Path) -> None:
+    spec = fast_spec()
+    spec["metadata"]["name"] = "other"
+    (repo / "specs" / "other.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    mllc("compile", cwd=repo)
+    lock = f"schema: '2.0'\nanchors:\n{alias_bomb('  ')}stages: {{}}\n"
+    for name in (NAME, "other"):
+        (repo / "pipelines" / name / "dvc.lock").write_text(lock, encoding="utf-8")
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, f"{PIPE}/dvc.lock")
+    assert "pipelines/other/dvc.lock:" in proc.stderr

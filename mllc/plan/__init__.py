@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mllc import __version__
-from mllc.errors import MllcError
+from mllc.errors import Diagnostic, MllcError, sort_diagnostics
 from mllc.observe.types import RegisteredVersion
 from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan
 from mllc.plan.model import Binding, Change, Plan, summarize
-from mllc.saferead import read_text
+from mllc.saferead import RefusedRead, read_text
 from mllc.targets import Resolution, promotion_rules, resolve
 
 
@@ -161,16 +161,23 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     pending = uncommitted_paths(root)
     hasher = new_hasher(root)
     changes: list[Change] = []
+    refused: list[Diagnostic] = []  # files of the checkout not read: every one, at the end
     for i, want in enumerate(desired):
         resolutions = resolve_all(root, want, [v for v in versions if v.name == want.name])
         want = desired[i] = with_manifests(want, resolutions)
-        actual = observe_lifecycle(root, want, versions, hasher, pending)
+        try:
+            actual = observe_lifecycle(root, want, versions, hasher, pending)
+        except RefusedRead as exc:
+            refused += exc.diagnostics
+            continue
         upcoming = next_version([v.version for v in actual.versions])
         changes += diff_lifecycle(want, actual, upcoming, resolutions)
         deployments.update(
             {f"{d.lifecycle}/{d.environment}": d.version for d in actual.deployments}
         )
     hasher.save()
+    if refused:
+        raise RefusedRead(sort_diagnostics(refused))
     orphans = find_orphans(root, {d.name for d in desired})
     for orphan in orphans:
         changes += diff_orphan(orphan)
