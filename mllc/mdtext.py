@@ -5,8 +5,9 @@ monitoring pull request).
 Text that comes from a spec or from data (names, column names, reasons, versions,
 paths) must render as the same text and nothing else on GitHub: no HTML, no table
 column break, no emphasis, code, link or image syntax, no block syntax at the start
-of a line, no ``@mention`` or ``#123`` reference, no bare URL or e-mail address turned into a link by
-GitHub's autolink extension. :func:`escape` does all of that on one line.
+of a line, no ``@mention`` or ``#123`` reference, no bare URL or e-mail address turned
+into a link by GitHub's autolink extension. :func:`escape` does all of that on one
+line.
 """
 
 from __future__ import annotations
