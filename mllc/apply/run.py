@@ -362,7 +362,11 @@ def clear_dead_dvc_locks(root: Path) -> list[int]:
 
 
 def _recover(root: Path, progress: Progress) -> None:
-    """Finish what a killed apply left half-done, as its journal says."""
+    """Finish what a killed apply left half-done, as its journal says, and repair the
+    files a kill inside DVC's own writes left cut short (whatever the journal says)."""
+    from mllc.apply import dvcstate
+
+    dvcstate.repair(root, progress)
     dead = clear_dead_dvc_locks(root)
     if dead:
         progress(

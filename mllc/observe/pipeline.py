@@ -36,10 +36,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc.observe import dvclock
 from mllc.observe.hashing import MD5, MD5_DOS2UNIX, Hasher
 from mllc.observe.types import Reason, ReasonKind, StageState
-from mllc.saferead import RefusedRead, read_json, read_text
-from mllc.spec.yamlsafe import read_yaml
+from mllc.saferead import RefusedRead, find_root, read_bytes, read_json, read_text, shown_path
+from mllc.spec.yamlsafe import YamlProblem, problem_to_diagnostic, read_yaml
 from mllc.yaml12 import load_yaml
 
 # Tracked by every built-in stage (mllc.compile.dvc.STAGES_VERSION): a change is
@@ -53,15 +54,23 @@ class UnsupportedPipelineError(ValueError):
 
 
 def read_lock(path: Path, root: Path | None = None) -> dict[str, Any] | None:
-    """The parsed ``dvc.lock``; None when there is none. An empty file is ``{}``.
+    """The parsed ``dvc.lock``; None when there is none.
 
     Read like a spec (:func:`mllc.spec.yamlsafe.read_yaml`): a lock over the size,
     alias or depth limits, or that is not a regular file inside the repository,
-    is a :class:`~mllc.saferead.RefusedRead` naming it."""
-    loaded = read_yaml(path, root)
-    if loaded is None:
+    is a :class:`~mllc.saferead.RefusedRead` naming it. A lock that a kill inside
+    DVC's own write left broken (empty, cut at any byte) reads as the lock apply
+    rebuilds from it: a :class:`~mllc.observe.dvclock.BrokenLock` that says so."""
+    base = root if root is not None else find_root(path)
+    shown = shown_path(path, base or os.path.dirname(path))
+    raw = read_bytes(path, base, shown=shown)
+    if raw is None:
         return None
-    return loaded.data if isinstance(loaded.data, dict) else {}
+    text = raw.decode("utf-8", "replace")  # a write cut inside a character is still a lock
+    try:
+        return dvclock.load(text, lambda: dvclock.committed_lock(Path(path)))
+    except YamlProblem as problem:  # no write of DVC's leaves an alias bomb or a tag
+        raise RefusedRead([problem_to_diagnostic(shown, problem)]) from None
 
 
 # -- dvc.yaml: foreach expansion ------------------------------------------------------
@@ -540,10 +549,11 @@ def pipeline_status(
     ctx = _Context(Path(root), params, hasher)
     base = posixpath.dirname(posixpath.normpath(dvc_yaml))
     locked: Mapping[str, Any] = (lock or {}).get("stages") or {}
-    return tuple(
+    states = tuple(
         _stage_state(ctx, name, stage, locked.get(name) or {}, base)
         for name, stage in expand_stages(dvc_doc).items()
     )
+    return dvclock.explain(states, lock) if isinstance(lock, dvclock.BrokenLock) else states
 
 
 __all__: Sequence[str] = (
