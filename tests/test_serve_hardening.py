@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_serve import INFER, Model, Server, _build, columns_request
 
@@ -189,8 +189,9 @@ def test_the_decoder_fuzz_reaches_the_model(iris: Model) -> None:
 # ------------------------------------------------------------------ raw HTTP
 
 
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One response off ``sock`` (interim 100 Continue skipped): status, headers, body."""
+def read_response(sock: socket.socket, head: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """One response off ``sock`` (interim 100 Continue skipped): status, headers, body
+    (none when answering ``head``, a HEAD request)."""
     buf = b""
     while True:
         while b"\r\n\r\n" not in buf:
@@ -198,13 +199,13 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
             if not data:
                 raise ConnectionError(f"closed before a response: {buf!r}")
             buf += data
-        head, _, buf = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
+        top, _, buf = buf.partition(b"\r\n\r\n")
+        lines = top.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ")[1])
         if status != 100:
             break
     headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    length = int(headers["content-length"])
+    length = 0 if head else int(headers["content-length"])
     while len(buf) < length:
         data = sock.recv(65536)
         if not data:
@@ -412,3 +413,116 @@ def test_a_chunked_body_costs_its_size_not_its_chunk_count(
         assert grown < 8 * cap, f"peak memory grew {grown / cap:.0f} MiB for a 1 MiB body"
     finally:
         assert srv.stop() == 0
+
+
+# ------------------------------------------------------------------ fuzzing the whole server
+
+_KNOWN_HEADERS: dict[str, st.SearchStrategy[bytes]] = {
+    "Content-Length": st.sampled_from([b"0", b"5", b"-1", b"+5", b"1_0", b"0x10", b"99999999999"])
+    | st.integers(0, 2000).map(lambda n: str(n).encode()),
+    "Transfer-Encoding": st.sampled_from([b"chunked", b"gzip", b"identity", b"chunked, gzip"]),
+    "Content-Encoding": st.sampled_from([b"gzip", b"identity", b"br"]),
+    "Expect": st.sampled_from([b"100-continue", b"nothing"]),
+    "Connection": st.sampled_from([b"close", b"keep-alive", b"upgrade"]),
+    "Authorization": st.sampled_from([b"Bearer x", b"Basic", b""]),
+    "Inference-Header-Content-Length": st.sampled_from([b"0", b"12"]),
+    "Content-Type": st.sampled_from([b"application/json", b"text/plain"]),
+}
+_value = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+_header = st.sampled_from(sorted(_KNOWN_HEADERS)).flatmap(
+    lambda name: st.tuples(st.just(name.encode()), _KNOWN_HEADERS[name] | _value)
+) | st.tuples(st.from_regex(rb"[!-9;-~]{1,20}", fullmatch=True), _value)
+_http_requests = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["POST", "GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+        | st.from_regex(r"[A-Z]{1,8}", fullmatch=True),
+        "path": st.sampled_from(
+            [INFER, "/v2/models/iris/versions/v1.0.0/infer", "/v2/models/iris", "/v2",
+             "/v2/health/ready", "/v2/models/iris/ready"]
+        ) | st.from_regex(r"/[!-~]{0,40}", fullmatch=True),
+        "headers": st.lists(_header, max_size=6),
+        "framing": st.sampled_from(["length", "chunked", "none"]),
+        "chunk": st.integers(1, 64),
+        "body": _bodies,
+    }
+)  # fmt: skip
+
+
+_good_bodies = st.integers(1, 5).flatmap(
+    lambda rows: st.lists(
+        st.floats(0, 10, allow_nan=False), min_size=4 * rows, max_size=4 * rows
+    ).map(lambda data: json.dumps(matrix("FP64", data, [rows, 4])).encode())
+)
+_good_requests = st.fixed_dictionaries(
+    {
+        "method": st.just("POST"),
+        "path": st.just(INFER),
+        "headers": st.lists(_header, max_size=1),  # a valid request with one odd header
+        "framing": st.sampled_from(["length", "chunked"]),
+        "chunk": st.integers(1, 64),
+        "body": _good_bodies,
+    }
+) | st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["GET", "HEAD"]),
+        "path": st.sampled_from(["/v2/health/ready", "/v2/models/iris", "/v2"]),
+        "headers": st.lists(_header, max_size=1),
+        "framing": st.just("none"),
+        "chunk": st.just(1),
+        "body": st.just(b""),
+    }
+)
+
+
+def _encode(req: dict[str, Any]) -> bytes:
+    body: bytes = req["body"]
+    headers = list(req["headers"])
+    if req["framing"] == "length":
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    elif req["framing"] == "chunked":
+        headers.append((b"Transfer-Encoding", b"chunked"))
+        size = req["chunk"]
+        parts = [body[i : i + size] for i in range(0, len(body), size)]
+        body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+    head = f"{req['method']} {req['path']} HTTP/1.1\r\nHost: x\r\n".encode()
+    head += b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return head + b"\r\n" + body
+
+
+def test_fuzz_any_headers_any_body_never_a_5xx(
+    iris: Model, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Raw requests with any headers and any body: each gets a 2xx or 4xx; the server lives.
+
+    Short deadlines (1 s) so a body shorter than its Content-Length is a quick 408.
+    """
+    srv = start(tmp_path_factory.mktemp("fuzz"), iris, "--header-timeout", "1",
+                "--body-timeout", "1", "--max-body-bytes", "4096")  # fmt: skip
+    statuses: set[int] = set()
+
+    @settings(
+        max_examples=400,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(req=_http_requests | _http_requests | _good_requests)
+    def one(req: dict[str, Any]) -> None:
+        data = _encode(req)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as sock:
+            sock.sendall(data)
+            status, _, body = read_response(sock, head=req["method"] == "HEAD")
+        assert 200 <= status < 300 or 400 <= status < 500, (status, body, data[:300])
+        if req["method"] != "HEAD":
+            assert "error" in json.loads(body) or status < 300
+        statuses.add(status)
+
+    try:
+        one()
+        assert srv.proc.poll() is None
+        assert srv.call("GET", "/v2/health/ready")[0] == 200
+        assert {200, 400, 404, 422} <= statuses, statuses  # the fuzz reached every layer
+    finally:
+        assert srv.stop() == 0
+    err = srv.stderr()
+    assert "Traceback" not in err and " 500 " not in err and "failed:" not in err
