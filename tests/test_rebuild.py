@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.helpers_repo import dump_spec, dvc, git, mllc
+from tests.helpers_repo import ROOT, dump_spec, dvc, git, mllc
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def churn_frame(rows: int, seed: int) -> Any:
         }
     )
     noise = rng.random(rows) < 0.1
-    frame["churn"] = (((frame.tenure < 20) & (frame.charges > 65)) ^ noise).astype(int)
+    frame["churned"] = (((frame.tenure < 20) & (frame.charges > 65)) ^ noise).astype(int)
     return frame
 
 
@@ -58,7 +59,7 @@ def churn_spec(source: dict[str, str]) -> dict[str, Any]:
         "apiVersion": "mllc/v1",
         "kind": "Lifecycle",
         "metadata": {"name": NAME, "description": "Who cancels", "owner": "a@example.com"},
-        "problem": {"task": "classification", "target": "churn", "metric": "f1_macro"},
+        "problem": {"task": "classification", "target": "churned", "metric": "f1_macro"},
         "data": {"source": source, "split": {"test": 0.25, "seed": 7}},
         "models": {
             "logreg": {
@@ -73,12 +74,27 @@ def churn_spec(source: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def readme_spec() -> dict[str, Any]:
+    """The spec of the README's quickstart, as the README writes it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = text.split("cat > specs/churn.yaml <<'YAML'\n", 1)[1].split("\nYAML\n", 1)[0]
+    spec = yaml.safe_load(body)
+    assert isinstance(spec, dict) and spec["data"]["source"] == {"csv": "data/churn.csv"}
+    return spec
+
+
 def newcomer(repo: Path, kind: str) -> str:
-    """The README's steps on an empty folder: init, own data, a spec, apply. No commit."""
-    mllc("init", str(repo), cwd=repo.parent)
-    (repo / "specs" / "iris.yaml").unlink()  # the example makes way for the user's spec
+    """The README quickstart's steps on an empty folder: init, own data, its spec,
+    validate, apply. No commit. (Without the README's staging environment: the
+    servers it starts are not what these tests are about.)"""
+    mllc("init", ".", cwd=repo)
+    (repo / "specs" / "iris.yaml").unlink()
     path = write_data(repo, kind, churn_frame(400, seed=1))
-    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(churn_spec({kind: path})))
+    spec = readme_spec()
+    spec["data"]["source"] = {kind: path}
+    del spec["environments"]
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec))
+    mllc("validate", cwd=repo)
     return path
 
 
