@@ -281,13 +281,13 @@ class Drip:
     each well within any idle timeout, the whole never ending. ``closed`` is set when the
     server closes the connection; ``reply`` is what it sent before."""
 
-    def __init__(self, port: int, body: bool = False) -> None:
+    def __init__(self, port: int, body: bool = False, line: bool = False) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         head = f"POST {INFER} HTTP/1.1\r\nHost: x\r\n"
         if body:
             head += "Content-Length: 100000\r\n\r\n"
-        self.sock.sendall(head.encode())
-        self.body = body
+        self.sock.sendall(b"POST /" if line else head.encode())
+        self.body = body or line  # drip bytes (of the body, or of the request line itself)
         self.reply = b""
         self.sent_at = time.monotonic()
         self.closed = threading.Event()
@@ -299,7 +299,7 @@ class Drip:
         i = 0
         while not self.stop.wait(0.2) and not self.closed.is_set():
             try:
-                self.sock.sendall(b" " if self.body else f"X-Drip-{i}: y\r\n".encode())
+                self.sock.sendall(b"x" if self.body else f"X-Drip-{i}: y\r\n".encode())
             except OSError:
                 return
             i += 1
@@ -324,8 +324,9 @@ def test_dripping_headers_or_body_is_cut_at_the_deadline(
     srv = start(tmp_path_factory.mktemp("deadline"), iris, "--header-timeout", "2",
                 "--body-timeout", "2", "--idle-timeout", "30")  # fmt: skip
     try:
-        drips = [Drip(srv.port), Drip(srv.port, body=True)]
-        for drip, what in zip(drips, ("request headers", "request body"), strict=True):
+        drips = [Drip(srv.port), Drip(srv.port, body=True), Drip(srv.port, line=True)]
+        whats = ("request headers", "request body", "request headers")
+        for drip, what in zip(drips, whats, strict=True):
             assert drip.closed.wait(30), f"{what}: still open after 30 s of dripping"
             took = drip.closed_at - drip.sent_at
             assert 1.5 < took < 10, took

@@ -153,6 +153,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ConnectionAbortedError("closed by the server")
 
     def handle_one_request(self) -> None:
+        self.command = ""  # until the request line is parsed: a 408 may come before it
         try:  # in phase IDLE: the last request left it so, and a new connection starts so
             self.raw_requestline = self.rfile.readline(65537)
             if not self.raw_requestline:
