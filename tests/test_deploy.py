@@ -594,3 +594,22 @@ def test_server_settings_reach_the_running_server(
         assert proc.wait(30) == 0  # stopped by the apply
     assert len(running(repo)) == 1
     _no_changes(repo, rotated)
+
+
+def test_settings_reach_a_server_whose_version_no_longer_passes_the_gates(repo: Path) -> None:
+    """Nothing is deployable, so what runs keeps running — with the token asked for."""
+    port = port_of(repo)
+    mllc(repo, "apply", "--auto-approve")
+    spec = repo / "specs/iris.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["gates"] = ["accuracy < 0"]  # no version can pass
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    _edit_env(repo, token="env:MLLC_TEST_TOKEN")
+    tok = {"MLLC_TEST_TOKEN": SECRET}
+    _redeploy_plan(repo, tok, "staging keeps v1.0.0", "token: none → env:MLLC_TEST_TOKEN")
+    _apply_under_load(repo, port, SECRET, tok)
+    assert infer(port)[0] == 401
+    status, answer = infer(port, SECRET)
+    assert status == 200 and answer["model_version"] == "v1.0.0"
+    assert len(running(repo)) == 1
+    _no_changes(repo, tok)

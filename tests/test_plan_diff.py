@@ -392,3 +392,16 @@ def test_no_breach_no_change() -> None:
     want = desired()
     unmonitored = diff_lifecycle(want, actual(want, versions=(V1,)), "v1.1.0")
     assert diff_lifecycle(want, _monitored(want, _report(breach=False)), "v1.1.0") == unmonitored
+
+
+def test_settings_change_even_when_no_version_passes_the_gates() -> None:
+    """What runs keeps running when nothing is deployable, but with the settings asked for."""
+    want = desired()
+    drift = ("host: 0.0.0.0 → 127.0.0.1",)
+    nothing = {"staging": Resolution("staging", None, "no version passes the gates", None)}
+    now = actual(want, versions=(V1,), deployments=(serving(drift=drift),))
+    (change,) = diff_lifecycle(want, now, "v1.1.0", nothing)
+    assert (change.category, change.action, change.reasons[1:]) == ("redeploy", "update", drift)
+    assert "keeps v1.0.0" in change.reasons[0]
+    assert diff_lifecycle(want, actual(want, versions=(V1,), deployments=(serving(),)), "v1.1.0",
+                          nothing) == []  # fmt: skip

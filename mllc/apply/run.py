@@ -208,6 +208,11 @@ class Executor:
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         if res.version is None:
+            if cfg.get("target") == "local":  # what runs keeps running, with the spec's settings
+                settings = local.Settings.from_record(want.name, env, cfg)
+                kept = local.keep_with_settings(self.root, settings, versions, self.progress)
+                if kept is not None:
+                    return {"version": kept, "settings": True}
             self.progress(f"    {env}: nothing to deploy ({res.reason})")
             return {"version": None}
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.

@@ -389,7 +389,20 @@ def _deployment_changes(
             reasons += [line for line in dep.drift if line not in reasons]
         if wanted is None and not after:
             # Nothing deployable (nothing registered, or no version passes the gates):
-            # whatever runs keeps running; `mllc status` says why nothing moves.
+            # whatever runs keeps running; `mllc status` says why nothing moves. But it
+            # runs with the settings asked for: a token or a host must not wait for a version.
+            if dep is not None and dep.healthy and dep.drift:
+                yield Change(
+                    address=address,
+                    lifecycle=want.name,
+                    kind="deployment",
+                    action="update",
+                    category="redeploy",
+                    reasons=(f"{env} keeps {running} ({res.reason if res else 'nothing to deploy'})"
+                             ", restarted with the spec's settings", *reasons),
+                    before=running,
+                    after=running,
+                )  # fmt: skip
             continue
         if wanted is not None and wanted != running:
             reasons.insert(

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -419,3 +419,20 @@ def deploy(
     progress(
         f"    {settings.environment}: serving {version.version} on {where} (pid {proc.pid}{note})"
     )
+
+
+def keep_with_settings(
+    root: Path,
+    settings: Settings,
+    versions: Sequence[RegisteredVersion],
+    progress: Callable[[str], None],
+) -> str | None:
+    """Nothing is deployable (no version passes the gates), so whatever runs keeps running —
+    but with the settings asked for: a token added or a host narrowed must not wait for a
+    passing version. Restarts the running version if its settings differ; which, or None."""
+    now = observe(root, settings)
+    same = [v for v in versions if v.version == now.version]
+    if not (now.healthy and now.drift and same):
+        return None
+    deploy(root, settings, same[-1], progress)
+    return same[-1].version
