@@ -167,11 +167,18 @@ def test_a_version_rebuilds_from_its_tag_in_a_clone(tmp_path: Path, kind: str) -
 
 
 def test_an_edited_source_is_a_new_data_version(tmp_path: Path) -> None:
+    """With a default DVC remote (a folder here), apply also pushes each data version."""
     repo = tmp_path / "repo"
     repo.mkdir()
     path = newcomer(repo, "csv")
+    remote = tmp_path / "remote"
+    dvc("remote", "add", "-d", "storage", str(remote), cwd=repo)
     mllc("apply", "--auto-approve", cwd=repo)
     pointer_v1 = (repo / f"{path}.dvc").read_text()
+    assert "storage" in git("show", f"{NAME}@v1.0.0:.dvc/config", cwd=repo)
+
+    def pushed(md5: str) -> bool:
+        return (remote / "files" / "md5" / md5[:2] / md5[2:]).is_file()
 
     # A team's data update: replace the file, plan, apply.
     old = md5_of(repo / path)
@@ -185,12 +192,14 @@ def test_an_edited_source_is_a_new_data_version(tmp_path: Path) -> None:
         f"as a new data version with DVC ({path}.dvc)"
     ]
     assert (edited["before"], edited["after"]) == (old, new)
+    assert pushed(old) and not pushed(new)
 
     applied = mllc("apply", "--auto-approve", cwd=repo)
     assert f"registered {NAME}@v1.1.0" in applied.stdout
     pointer_v2 = git("show", f"{NAME}@v1.1.0:{path}.dvc", cwd=repo)
     assert new in pointer_v2 and old in pointer_v1
     assert git("show", f"{NAME}@v1.0.0:{path}.dvc", cwd=repo) == pointer_v1.strip()
+    assert pushed(new)
     assert plan(repo)["changes"] == []
 
 
