@@ -76,7 +76,7 @@ class Settings:
             host=str(env.get("host") or "127.0.0.1"),
             port=int(env["port"]),
             token_env=token.split(":", 1)[1] if isinstance(token, str) else None,
-            capture_dir=f".mllc/capture/{lifecycle}/{environment}",
+            capture_dir=capture_path(lifecycle, environment),
         )
 
     def options(self) -> dict[str, Any]:
@@ -132,8 +132,13 @@ def serve_dir(root: Path, lifecycle: str, environment: str) -> Path:
     return root / ".mllc" / "serve" / lifecycle / environment
 
 
+def capture_path(lifecycle: str, environment: str) -> str:
+    """Where the server captures requests, relative to the repository (its working dir)."""
+    return f".mllc/capture/{lifecycle}/{environment}"
+
+
 def capture_dir(root: Path, lifecycle: str, environment: str) -> Path:
-    return root / ".mllc" / "capture" / lifecycle / environment  # Settings.capture_dir
+    return root / capture_path(lifecycle, environment)
 
 
 def alive(pid: int) -> bool:
