@@ -192,9 +192,16 @@ class Source(Strict):
         None, description="A dataset bundled with scikit-learn (no download)."
     )
     csv: RepoPath | None = Field(
-        None, description="A CSV file in the repository (tracked by Git or DVC), with a header."
+        None,
+        description="A CSV file in the repository, with a header. Versioned with every "
+        "model: apply tracks it with DVC (a committed .dvc pointer) unless Git tracks it; "
+        "to update the data, replace the file, then plan and apply.",
     )
-    parquet: RepoPath | None = Field(None, description="A Parquet file in the repository.")
+    parquet: RepoPath | None = Field(
+        None,
+        description="A Parquet file in the repository, versioned like csv (DVC unless Git "
+        "tracks it).",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Source:
