@@ -339,3 +339,16 @@ def test_refused_files_of_every_lifecycle_are_reported_at_once(repo: Path) -> No
     proc = bounded("plan", cwd=repo)
     assert_refused(proc, f"{PIPE}/dvc.lock")
     assert "pipelines/other/dvc.lock:" in proc.stderr
+
+
+def test_config_symlinked_outside_is_refused(repo: Path, tmp_path: Path) -> None:
+    # An allow-list from outside the repository would let a pull request pick the code.
+    outside = tmp_path / "mllc.toml"
+    outside.write_text('[estimators]\nclassification = ["evil.Model"]\n', encoding="utf-8")
+    (repo / "mllc.toml").symlink_to(outside)
+    spec = fast_spec()
+    spec["models"]["logreg"]["estimator"] = "evil.Model"
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    proc = bounded("validate", cwd=repo)
+    assert_refused(proc, "mllc.toml")
+    assert "outside the repository" in proc.stdout + proc.stderr
