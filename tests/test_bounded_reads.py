@@ -110,6 +110,19 @@ def test_every_bomb_is_reported_at_once(repo: Path) -> None:
     assert f"{PIPE}/lifecycle.yaml:" in proc.stderr
 
 
+def test_alias_bomb_in_a_dvc_pointer_is_refused_naming_it(repo: Path) -> None:
+    spec = fast_spec()
+    spec["data"]["source"] = {"csv": "data/iris.csv"}
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    mllc("compile", cwd=repo)
+    (repo / "data").mkdir()
+    (repo / "data" / "iris.csv").write_text("a,target\n1,x\n", encoding="utf-8")
+    pointer = f"{alias_bomb()}outs:\n- md5: *l9\n  path: iris.csv\n"
+    (repo / "data" / "iris.csv.dvc").write_text(pointer, encoding="utf-8")
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, "data/iris.csv.dvc")
+
+
 def test_metrics_json_symlinked_to_dev_zero_is_refused(repo: Path) -> None:
     (repo / PIPE / "metrics.json").symlink_to("/dev/zero")
     proc = bounded("plan", cwd=repo)
