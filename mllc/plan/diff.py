@@ -331,7 +331,7 @@ def _deployment_changes(
     old_envs = (old.get("environments") if isinstance(old, dict) else None) or {}
     new_envs = want.lifecycle.get("environments") or {}
     observed = {d.environment: d for d in actual.deployments}
-    for env in [*new_envs, *(e for e in [*old_envs, *observed] if e not in new_envs)]:
+    for env in dict.fromkeys([*new_envs, *old_envs, *observed]):  # each environment once
         address = f"{want.name}/deployment/{env}"
         dep = observed.get(env)
         running = dep.version if dep is not None and dep.healthy else None
