@@ -310,7 +310,9 @@ def predict(
     if as_json:
         print(json.dumps(answer, indent=2))
     else:
-        sys.stdout.write(client.render(answer))
+        version = str(answer.get("model_version") or "")
+        classes = client.version_classes(Path("."), lifecycle, version) if version else None
+        sys.stdout.write(client.render(answer, classes))
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,20 +115,44 @@ def predict(root: Path, lifecycle: str, environment: str, body: dict[str, Any]) 
     return answer
 
 
-def _class_labels(preds: list[Any], width: int) -> list[str]:
-    """Names of the probability columns. The server sends no class list, but a
-    classifier's probabilities come in the order of its sorted classes: when the
-    predictions show every class, their sorted values name the columns."""
+def _sorted_labels(values: set[str]) -> list[str]:
+    """Class labels in scikit-learn's order (``classes_`` is sorted): numbers by value."""
     try:
-        seen = [str(v) for v in sorted(set(preds))]
-    except TypeError:  # mixed or unhashable values: no order to trust
-        seen = []
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def version_classes(root: Path, lifecycle: str, version: str) -> list[str] | None:
+    """The classes of a registered classifier, from the confusion plot its tagged
+    commit holds (the test split's actual labels); None when that cannot be told."""
+    from mllc import gitcmd
+
+    plot = f"{lifecycle}@{version}:pipelines/{lifecycle}/plots/confusion.csv"
+    proc = gitcmd.run(root, "show", plot)
+    if proc.returncode != 0:
+        return None
+    rows = csv.DictReader(proc.stdout.decode("utf-8", "replace").splitlines())
+    try:
+        labels = {row["actual"] for row in rows if row.get("actual") is not None}
+    except (csv.Error, KeyError):
+        return None
+    return _sorted_labels(labels) if labels else None
+
+
+def _class_labels(preds: list[Any], width: int, classes: Sequence[str] | None) -> list[str]:
+    """Names of the probability columns, in the order of the model's sorted classes:
+    the version's classes when known, else the predictions' values when they show
+    every class, else the position."""
+    if classes is not None and len(classes) == width:
+        return [f"P({label})" for label in classes]
+    seen = _sorted_labels({str(p) for p in preds})
     if len(seen) == width:
         return [f"P({label})" for label in seen]
     return [f"P(class #{i + 1})" for i in range(width)]
 
 
-def render(answer: dict[str, Any]) -> str:
+def render(answer: dict[str, Any], classes: Sequence[str] | None = None) -> str:
     """A table: the row's index in the input, the prediction, and (for a classifier
     with probabilities) each class's probability."""
     outputs = {o.get("name"): o for o in answer.get("outputs", []) if isinstance(o, dict)}
@@ -135,7 +160,7 @@ def render(answer: dict[str, Any]) -> str:
     proba = outputs.get("predict_proba") or {}
     width = (proba.get("shape") or [0, 0])[-1] if proba else 0
     probs = proba.get("data") or []
-    table = [["row", "prediction", *_class_labels(preds, width)]]
+    table = [["row", "prediction", *_class_labels(preds, width, classes)]]
     for i, p in enumerate(preds):
         row = [str(i), str(p)]
         row += [f"{x:.3f}" for x in probs[i * width : (i + 1) * width]] if width else []

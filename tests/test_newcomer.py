@@ -120,3 +120,39 @@ def test_explain_data_columns_shows_no_python_repr(tmp_path: Path) -> None:
     assert "values  (list of (string | integer | boolean); default none)" in proc.stdout
     for python in ("ForwardRef", "Annotated", "AfterValidator", "<class", "typing."):
         assert python not in proc.stdout
+
+
+def test_probability_columns_are_named_by_the_versions_classes(tmp_path: Path) -> None:
+    """The classes come from the confusion plot the version's tagged commit holds,
+    ordered as scikit-learn orders ``classes_`` (numbers by value)."""
+    from mllc.predict import version_classes
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    plots = tmp_path / "pipelines" / "tiers" / "plots"
+    plots.mkdir(parents=True)
+    (plots / "confusion.csv").write_text("actual,predicted\n10,9\n9,9\n2,10\n9,2\n")
+    git("add", "pipelines")
+    git("commit", "-qm", "v1")
+    git("tag", "-a", "tiers@v1.0.0", "-m", "v1")
+    classes = version_classes(tmp_path, "tiers", "v1.0.0")
+    assert classes == ["2", "9", "10"]
+    assert version_classes(tmp_path, "tiers", "v2.0.0") is None
+
+    answer = {
+        "model_name": "tiers",
+        "model_version": "v1.0.0",
+        "outputs": [
+            {"name": "predict", "datatype": "INT64", "shape": [1], "data": [9]},
+            {"name": "predict_proba", "datatype": "FP64", "shape": [1, 3], "data": [0, 1, 0]},
+        ],
+    }
+    assert render(answer, classes).splitlines()[1].split() == [
+        "row",
+        "prediction",
+        "P(2)",
+        "P(9)",
+        "P(10)",
+    ]
