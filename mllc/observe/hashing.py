@@ -21,7 +21,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -192,30 +192,13 @@ class Hasher:
     def _allowed(self) -> tuple[Path, ...]:
         """Where symlinks may lead besides the repository: the DVC cache (link types)."""
         if self._cache_dir is None:
-            from mllc.observe.pipeline import cache_dir  # it imports this module
-
-            self._cache_dir = (cache_dir(self.root),)
+            self._cache_dir = _cache_dir(self.root)
         return self._cache_dir
 
     def _check(
         self, path: str, shown: str, directories: bool = False
     ) -> tuple[str, os.stat_result] | None:
-        try:  # the common case, a plain file or folder inside: no cache.dir lookup
-            return saferead.check(path, self.root, shown=shown, directories=directories)
-        except saferead.RefusedRead as exc:
-            if exc.code != saferead.OUTSIDE:
-                raise
-            outside = exc
-        found = saferead.check(
-            path, self.root, allowed=self._allowed(), shown=shown, directories=directories
-        )
-        # Into the cache, only to an object (a link-type checkout): cache.dir comes from
-        # .dvc/config, which a pull request controls, so the folder alone proves nothing.
-        if found is not None:
-            cache = os.path.realpath(self._allowed()[0])
-            if not _OBJECT.fullmatch(os.path.relpath(found[0], cache).replace(os.sep, "/")):
-                raise outside
-        return found
+        return check_path(self.root, path, shown, directories, self._allowed)
 
     def _forget(self, key: str, algorithm: str) -> None:
         if self._entries[algorithm].pop(key, None) is not None:
@@ -239,6 +222,39 @@ class Hasher:
             del table[key]  # the old entry is wrong now and the new one is not trusted yet
             self._dirty = True
         return value
+
+
+def check_path(
+    root: Path,
+    path: str,
+    shown: str,
+    directories: bool = False,
+    cache: Callable[[], tuple[Path, ...]] | None = None,
+) -> tuple[str, os.stat_result] | None:
+    """:func:`mllc.saferead.check` for data mllc hashes or reads: inside ``root``, or
+    a link to an object of the DVC cache (``cache()``: its folder, looked up only
+    for a link that leaves the repository). None when the path does not exist."""
+    try:  # the common case, a plain file or folder inside: no cache.dir lookup
+        return saferead.check(path, root, shown=shown, directories=directories)
+    except saferead.RefusedRead as exc:
+        if exc.code != saferead.OUTSIDE:
+            raise
+        outside = exc
+    allowed = cache() if cache is not None else _cache_dir(root)
+    found = saferead.check(path, root, allowed=allowed, shown=shown, directories=directories)
+    # Into the cache, only to an object (a link-type checkout): cache.dir comes from
+    # .dvc/config, which a pull request controls, so the folder alone proves nothing.
+    if found is not None:
+        base = os.path.realpath(allowed[0])
+        if not _OBJECT.fullmatch(os.path.relpath(found[0], base).replace(os.sep, "/")):
+            raise outside
+    return found
+
+
+def _cache_dir(root: Path) -> tuple[Path, ...]:
+    from mllc.observe.pipeline import cache_dir  # it imports this module
+
+    return (cache_dir(root),)
 
 
 def _valid_entry(entry: Any) -> bool:
