@@ -16,6 +16,12 @@ How the kill points are reached:
   ``Running stage`` for S and its command is running); ``output``: kill as soon as a
   stage output file appears (written, not yet recorded by DVC); ``cached``: kill while
   DVC checks a stage's outputs out of its run cache.
+* ``DVC's own writes``: DVC runs under a test-only ``sitecustomize`` (``DVC_WRITE_HOOK``)
+  that SIGKILLs apply, then DVC, inside DVC's Nth write of a file: right after the open
+  truncated it, or with half of its content on disk. Every write of ``dvc.lock`` (one
+  per stage), DVC's rwlock, a ``.gitignore`` append, a cache object, a checked-out
+  output. Every byte at which a ``dvc.lock`` write can stop is covered without a kill
+  (``test_a_lock_cut_at_any_byte_is_rebuilt_from_what_dvc_finished``).
 
 Speed: a cold ``dvc repro`` costs ~20 s here (each stage is a Python start-up that
 imports scikit-learn), so scenarios start with a copy of the reference run's DVC cache
@@ -26,11 +32,13 @@ compared with the reference (one uninterrupted apply of the same fresh repo): sa
 HEAD tree, same commit count, same ``iris@v1.0.0`` tag and model hash.
 
 Regression tests near the end cover what once broke: a stage or DVC outliving a killed
-apply, and a dead DVC's rwlock entries blocking the next apply.
+apply, a dead DVC's rwlock entries blocking the next apply, and a dvc.lock (or rwlock)
+left empty or cut short by a kill inside DVC's own write blocking every later apply.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -49,6 +57,7 @@ import psutil
 import pytest
 import yaml
 from helpers_repo import (
+    DVC_LOCK,
     GENERATED,
     MODEL,
     NAME,
@@ -75,11 +84,14 @@ from helpers_repo import (
     processes_in,
     read_lock_file,
     run,
+    running_stages,
     set_gate,
     status_porcelain,
     tags,
     wait_until_gone,
 )
+
+from mllc.observe import dvclock
 
 pytestmark = pytest.mark.slow
 
@@ -264,9 +276,11 @@ def by_hook(repo: Path, state: str, ref_pattern: str) -> Trigger:
     return ready
 
 
-def kill_apply(repo: Path, point: str, trigger: Trigger) -> Killed:
+def kill_apply(
+    repo: Path, point: str, trigger: Trigger, extra_env: dict[str, str] | None = None
+) -> Killed:
     skip = len(journal_entries(repo))
-    proc = mllc_popen("apply", "--auto-approve", cwd=repo)
+    proc = mllc_popen("apply", "--auto-approve", cwd=repo, extra_env=extra_env)
     out, err = Output(proc.stdout), Output(proc.stderr)
     pidfile = getattr(trigger, "pidfile", None)
     if pidfile is not None:
@@ -306,7 +320,13 @@ def kill_apply(repo: Path, point: str, trigger: Trigger) -> Killed:
     while any(_zombie(pid) for pid in _rwlock_pids(repo)) and time.monotonic() < deadline:
         time.sleep(0.05)
     entries = journal_entries(repo)[skip:]
-    return Killed(repo, proc.pid, point, out.text, err.text, entries, survivors, lock_stages(repo))
+    completed = lock_stages(repo) if dvclock.lock_problem(_lock_text(repo)) is None else set()
+    return Killed(repo, proc.pid, point, out.text, err.text, entries, survivors, completed)
+
+
+def _lock_text(repo: Path) -> str:
+    path = repo / DVC_LOCK
+    return path.read_bytes().decode("utf-8", "replace") if path.exists() else "schema: '2.0'\n"
 
 
 # ---------------------------------------------------------------------------- checks
@@ -731,3 +751,228 @@ def test_reference_is_deterministic(reference: Applied, fresh: Path, tmp_path: P
     mllc("apply", "--auto-approve", cwd=repo)
     assert_converged(repo, reference, "uninterrupted apply with a warm cache")
     assert re.search(r"registered iris@v1\.0\.0", reference.proc.stdout)
+
+
+# ------------------------------------------------------ kills inside DVC's own writes
+
+# DVC rewrites dvc.lock (and its rwlock, and appends to .gitignore files) in place: a
+# kill between its truncation and its write leaves the file empty or cut short. To hit
+# those points exactly, DVC runs under this sitecustomize (on PYTHONPATH, active only in
+# ``python -m dvc``): it counts the files DVC opens for writing and, at the Nth one whose
+# path matches, SIGKILLs apply (MLLC_DIE_WITH, set by apply for DVC) and then DVC itself,
+# right after the open ("empty") or once half of what DVC wrote to it is on disk ("torn").
+DVC_WRITE_HOOK = """
+import os, sys
+_SPEC = os.environ.get("MLLC_TEST_DVC_WRITE")
+if _SPEC and sys.orig_argv[1:3] == ["-m", "dvc"]:
+    import builtins, re, signal
+
+    _pattern, _nth, _mode = _SPEC.split("|")
+    _open, _seen = builtins.open, [0]
+
+    def _die():
+        os.kill(int(os.environ["MLLC_DIE_WITH"]), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    class _Torn:  # holds what DVC writes; on close, writes the first half and dies
+        def __init__(self, f):
+            self._f, self._held = f, []
+        def write(self, data):
+            self._held.append(data)
+            return len(data)
+        def flush(self):
+            pass
+        def close(self):
+            data = self._held[0][:0].join(self._held) if self._held else ""
+            if data:
+                self._f.write(data[: len(data) // 2])
+            self._f.flush()
+            _die()
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            self.close()
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+    def open(file, mode="r", *args, **kwargs):
+        f = _open(file, mode, *args, **kwargs)
+        if isinstance(file, int) or not any(c in mode for c in "wax+"):
+            return f
+        if re.search(_pattern, os.path.abspath(os.fsdecode(file))):
+            _seen[0] += 1
+            if _seen[0] == int(_nth):
+                if _mode == "empty":
+                    _die()
+                return _Torn(f)
+        return f
+
+    builtins.open = open
+"""
+
+WRITES = {  # what DVC writes during apply's repro, by path
+    "dvc.lock": r"/pipelines/iris/dvc\.lock$",
+    "rwlock": r"/\.dvc/tmp/rwlock$",
+    ".gitignore": r"/pipelines/iris/.*\.gitignore$",
+    "cache object": r"/\.dvc/cache/files/.*\.tmp$",
+    "checked-out output": r"/pipelines/iris/.*/\.[^/]*\.tmp$",
+}
+
+
+@pytest.fixture(scope="module")
+def dvc_write_hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dvc-write-hook")
+    (folder / "sitecustomize.py").write_text(DVC_WRITE_HOOK, encoding="utf-8")
+    return folder
+
+
+def hook_env(hook: Path, write: str, nth: int, mode: str) -> dict[str, str]:
+    return {"PYTHONPATH": str(hook), "MLLC_TEST_DVC_WRITE": f"{WRITES[write]}|{nth}|{mode}"}
+
+
+_KEPT = re.compile(r"kept the complete records of: ([^;]*);")
+
+
+def kept_records(recovery_stdout: str) -> set[str]:
+    """The stages whose records recovery says it kept from the broken lock."""
+    match = _KEPT.search(recovery_stdout)
+    return set() if match is None or match.group(1) == "none" else set(match.group(1).split(", "))
+
+
+def kill_inside_dvc_write_and_converge(
+    repo: Path, reference: Applied, hook: Path, write: str, nth: int, mode: str
+) -> tuple[Killed, subprocess.CompletedProcess[str]]:
+    point = f"{mode} {write} write #{nth}"
+    killed = kill_apply(repo, point, lambda *_: False, hook_env(hook, write, nth, mode))
+    dvc_alive = [(pid, cmd) for pid, cmd in killed.survivors if " dvc " in f" {cmd} "]
+    assert not dvc_alive, f"{killed.describe()}: DVC outlived apply: {dvc_alive}"
+    broken = dvclock.lock_problem(_lock_text(repo))
+    if write == "dvc.lock":
+        assert broken, f"{point}: the kill left a whole dvc.lock:\n{_lock_text(repo)}"
+        plan = mllc("plan", cwd=repo, check=False)
+        assert plan.returncode == 0, f"{point}: plan fails on the broken lock:\n{plan.stderr}"
+        assert "dvc.lock was left broken by an interrupted apply" in plan.stdout, plan.stdout
+        assert "never run" not in plan.stdout, plan.stdout
+    restore_cache(repo, reference)
+    recovery, notes = recover(killed)
+    print(f"{killed.describe()}; recovery: {notes or 'plain rerun'}")
+    if broken:
+        assert "was left broken by an interrupted apply" in recovery.stdout, recovery.stdout
+    # Only what is really stale runs: every stage but select (whose outputs DVC never
+    # run-caches) comes back from DVC's run cache, and a record recovery kept is trusted.
+    ran = set(running_stages(recovery.stdout))
+    assert ran <= {"select"}, f"{point}: stages ran again: {ran}\n{recovery.stdout}"
+    kept = kept_records(recovery.stdout)
+    again = executed_stages(recovery.stdout) & kept
+    assert not again, f"{point}: stages with a kept record ran again: {again}"
+    assert_converged(repo, reference, killed.describe())
+    assert not _write_temps(repo)
+    return killed, recovery
+
+
+LOCK_WRITES = [(n, mode) for n in range(1, len(STAGES) + 1) for mode in ("empty", "torn")]
+
+
+@pytest.mark.parametrize(("nth", "mode"), LOCK_WRITES)
+def test_kill_inside_dvcs_lock_write_converges(
+    nth: int, mode: str, fresh: Path, reference: Applied, dvc_write_hook: Path, tmp_path: Path
+) -> None:
+    """DVC writes dvc.lock once per stage: a kill inside each write, empty or cut short."""
+    repo = warm_copy(fresh, reference, tmp_path / "repo")
+    _, recovery = kill_inside_dvc_write_and_converge(
+        repo, reference, dvc_write_hook, "dvc.lock", nth, mode
+    )
+    if mode == "torn" and nth > 2:  # half a lock of several stages holds whole records
+        assert kept_records(recovery.stdout), recovery.stdout
+
+
+@pytest.mark.parametrize(
+    ("write", "nth", "mode"),
+    [
+        ("rwlock", 1, "empty"),
+        ("rwlock", 30, "torn"),
+        (".gitignore", 1, "torn"),
+        ("cache object", 1, "torn"),
+        ("checked-out output", 1, "torn"),
+    ],
+)
+def test_kill_inside_dvcs_other_writes_converges(
+    write: str,
+    nth: int,
+    mode: str,
+    fresh: Path,
+    reference: Applied,
+    dvc_write_hook: Path,
+    tmp_path: Path,
+) -> None:
+    repo = warm_copy(fresh, reference, tmp_path / "repo")
+    kill_inside_dvc_write_and_converge(repo, reference, dvc_write_hook, write, nth, mode)
+
+
+def test_a_stage_that_really_ran_is_not_run_again_after_its_lock_write_was_cut(
+    fresh: Path, reference: Applied, dvc_write_hook: Path, tmp_path: Path
+) -> None:
+    """train@forest really trains (no run-cache entry), then DVC's lock write for it is
+    cut: its work is in DVC's run cache, so recovery restores it instead of training."""
+    repo = warm_copy(fresh, reference, tmp_path / "repo", uncached=("train@forest",))
+    nth = STAGES.index("train@forest") + 1
+    killed, recovery = kill_inside_dvc_write_and_converge(
+        repo, reference, dvc_write_hook, "dvc.lock", nth, "torn"
+    )
+    assert "train@forest" in running_stages(killed.stdout), killed.stdout
+    assert "train@forest" not in running_stages(recovery.stdout), recovery.stdout
+
+
+def _block_starts(text: str) -> dict[str, int]:
+    """Stage -> offset of the first character of its name line in a DVC-written lock."""
+    return {m.group(1): m.start(1) for m in re.finditer(r"^  (\S[^\n]*):\n", text, re.M)}
+
+
+def _dvc_accepts(text: str) -> bool:
+    from dvc.schema import COMPILED_LOCKFILE_SCHEMA
+    from dvc.utils.serialize import parse_yaml
+
+    try:
+        COMPILED_LOCKFILE_SCHEMA(parse_yaml(text, "dvc.lock"))
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("with_head", [False, True], ids=["no-commit", "committed-copy"])
+def test_a_lock_cut_at_any_byte_is_rebuilt_from_what_dvc_finished(
+    with_head: bool, reference: Applied
+) -> None:
+    """Every prefix of a real dvc.lock (DVC's write cut at that byte) is told broken, and
+    rebuilt from exactly the records whose block was whole (the next one had begun), the
+    rest from the committed copy; DVC accepts every rebuilt lock."""
+    full = (reference.repo / DVC_LOCK).read_text(encoding="utf-8")
+    records = yaml.safe_load(full)["stages"]
+    starts = _block_starts(full)
+    assert list(starts) == list(STAGES)
+    committed_text = None
+    committed: dict[str, Any] = {}
+    if with_head:  # an older commit's lock: every record differs from the new ones
+        older = yaml.safe_load(full)
+        for entry in older["stages"].values():
+            entry["cmd"] = entry["cmd"] + " --older"
+        committed_text = yaml.safe_dump(older, sort_keys=False)
+        committed = older["stages"]
+    step = 1 if not with_head else 7
+    for cut in range(0, len(full), step):
+        prefix = full[:cut]
+        fixed = dvclock.repair(prefix, committed_text)
+        if fixed is None:  # cut right after a line, leaving a lock DVC reads: it reruns
+            assert prefix.endswith("\n") and _dvc_accepts(prefix), f"cut at {cut}"
+            continue  # the stages it lacks or whose outputs it lacks (an older copy)
+        whole = [s for s, nxt in itertools.pairwise(STAGES) if cut > starts[nxt]]
+        assert list(fixed.kept) == whole, f"cut at {cut}"
+        rebuilt = yaml.safe_load(fixed.text or "{}") or {}
+        got = rebuilt.get("stages") or {}
+        assert {s: got[s] for s in whole} == {s: records[s] for s in whole}, f"cut at {cut}"
+        assert {s: got[s] for s in got if s not in whole} == {
+            s: v for s, v in committed.items() if s not in whole
+        }, f"cut at {cut}"
+        if cut % 97 == 0 or any(abs(cut - start) <= 3 for start in starts.values()):
+            assert fixed.text is None or _dvc_accepts(fixed.text), f"cut at {cut}"
+    assert dvclock.repair(full, committed_text) is None, "the whole lock is not broken"
