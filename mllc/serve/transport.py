@@ -463,6 +463,7 @@ class Server(ThreadingHTTPServer):
 
     def _admit(self, conn: socket.socket) -> bool:
         """Count ``conn`` in; at the cap, first close the connection waiting longest."""
+        evicted = None
         with self._lock:
             if self._open >= self.max_connections:
                 waiting = [
@@ -472,15 +473,17 @@ class Server(ThreadingHTTPServer):
                     return False
                 since, victim = min(waiting, key=lambda item: item[0])
                 self._close(victim)
-                phase = self._conns[victim].phase
-                log(
-                    f"closed a connection {phase} for {time.monotonic() - since:.1f} s "
-                    f"to make room (at --max-connections {self.max_connections})"
-                )
+                evicted = (self._conns[victim].phase, time.monotonic() - since)
             # Accepted while draining (from the backlog): its first request is awaited.
             self._conns[conn] = _Connection(HEAD if self.draining else IDLE, time.monotonic())
             self._open += 1
-            return True
+        if evicted is not None:
+            doing = {IDLE: "idle", HEAD: "sending its headers", BODY: "sending its body"}
+            log(
+                f"closed a connection {doing[evicted[0]]} for {evicted[1]:.1f} s to make room "
+                f"(at --max-connections {self.max_connections})"
+            )
+        return True
 
     def _close(self, conn: socket.socket) -> None:
         """Close a connection of another thread (its reads end); call with the lock held."""
