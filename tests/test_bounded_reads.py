@@ -365,3 +365,16 @@ def test_config_symlinked_outside_is_refused(repo: Path, tmp_path: Path) -> None
     proc = bounded("validate", cwd=repo)
     assert_refused(proc, "mllc.toml")
     assert "outside the repository" in proc.stdout + proc.stderr
+
+
+def test_monitoring_report_symlinked_to_dev_zero_is_refused(repo: Path) -> None:
+    spec = fast_spec()
+    spec["environments"] = {"staging": {"target": "local", "model": "latest", "port": 18482}}
+    assert spec.get("monitoring"), "the iris spec monitors its environments"
+    (repo / "specs" / f"{NAME}.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    mllc("compile", cwd=repo)
+    folder = repo / "monitoring" / NAME / "staging"
+    folder.mkdir(parents=True)
+    (folder / "report.json").symlink_to("/dev/zero")
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, f"monitoring/{NAME}/staging/report.json")
