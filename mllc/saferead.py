@@ -82,11 +82,21 @@ def _real(path: str) -> str:
 
 def find_root(path: str | os.PathLike[str]) -> Path | None:
     """The nearest folder above ``path`` (as written, symlinks not followed) holding ``.git``."""
-    current = Path(os.path.abspath(path))
-    for folder in [current, *current.parents]:
+    current = os.path.abspath(path)
+    found = _ROOTS.get(os.path.dirname(current))  # a plan reads hundreds of files in a few folders
+    if found is not None:
+        return found
+    for folder in [Path(current), *Path(current).parents]:
         if os.path.lexists(folder / ".git"):
+            # Found ones only (a folder may become a repository later), and for the folder
+            # holding ``path`` only when the root is that folder or above it.
+            if str(folder) != current and len(_ROOTS) < 4096:
+                _ROOTS[os.path.dirname(current)] = folder
             return folder
     return None
+
+
+_ROOTS: dict[str, Path] = {}
 
 
 def confinement_root(path: str | os.PathLike[str]) -> Path:
