@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc import gitcmd, saferead
+from mllc.errors import Diagnostic
 from mllc.gitenv import head
 from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
 from mllc.observe.sources import observe_sources, source_paths
@@ -59,12 +60,12 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _check_yaml(files: Mapping[str, str | None], wanted: Mapping[str, str]) -> None:
+def _check_yaml(files: Mapping[str, str | None], wanted: Mapping[str, str]) -> list[Diagnostic]:
     """Parse each YAML file read from the checkout with the spec's bounds (aliases,
     depth, plain tags), so that nothing later walks an alias bomb; every problem of
-    every file at once, each naming its file. A file that is exactly what mllc
-    generates (``wanted``) is known to be within them and is not parsed again."""
-    problems = []
+    every file, each naming its file. A file that is exactly what mllc generates
+    (``wanted``) is known to be within them and is not parsed again."""
+    problems: list[Diagnostic] = []
     for path, text in files.items():
         if text is None or text == wanted.get(path) or not path.endswith((".yaml", ".yml")):
             continue
@@ -74,8 +75,20 @@ def _check_yaml(files: Mapping[str, str | None], wanted: Mapping[str, str]) -> N
             problems.append(problem_to_diagnostic(path, problem))
             continue
         problems += [problem_to_diagnostic(path, p) for p in loaded.problems]
-    if problems:
-        raise saferead.RefusedRead(problems)
+    return problems
+
+
+def _read_all(root: Path, paths: Sequence[str]) -> tuple[dict[str, str | None], list[Diagnostic]]:
+    """:func:`_read` of each path; the refused ones are None, with their diagnostics."""
+    files: dict[str, str | None] = {}
+    refused: list[Diagnostic] = []
+    for path in paths:
+        try:
+            files[path] = _read(root / path)
+        except saferead.RefusedRead as exc:
+            files[path] = None
+            refused += exc.diagnostics
+    return files, refused
 
 
 def _sha(text: str | None) -> str | None:
@@ -123,13 +136,18 @@ def observe_lifecycle(
     hasher: Hasher,
     uncommitted: Sequence[str] = (),
 ) -> LifecycleActual:
-    files = {path: _read(root / path) for path in want.files}
-    _check_yaml(files, want.files)
+    files, refused = _read_all(root, list(want.files))
+    refused += _check_yaml(files, want.files)
     dvc_yaml = f"pipelines/{want.name}/dvc.yaml"
     params_file = f"pipelines/{want.name}/params.yaml"
     dvc_doc = load_yaml(want.files[dvc_yaml])
     params = {params_file: load_yaml(want.files[params_file])}
-    lock = read_lock(root / f"pipelines/{want.name}/dvc.lock", root)
+    try:
+        lock = read_lock(root / f"pipelines/{want.name}/dvc.lock", root)
+    except saferead.RefusedRead as exc:
+        refused += exc.diagnostics
+    if refused:  # every file of this lifecycle that cannot be used, at once
+        raise saferead.RefusedRead(refused)
     stages = pipeline_status(root, dvc_yaml, dvc_doc, params, lock, hasher)
     return LifecycleActual(
         name=want.name,
