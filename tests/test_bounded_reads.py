@@ -378,3 +378,15 @@ def test_monitoring_report_symlinked_to_dev_zero_is_refused(repo: Path) -> None:
     (folder / "report.json").symlink_to("/dev/zero")
     proc = bounded("plan", cwd=repo)
     assert_refused(proc, f"monitoring/{NAME}/staging/report.json")
+
+
+def test_every_refused_file_of_one_lifecycle_is_reported_at_once(repo: Path) -> None:
+    (repo / PIPE / "params.yaml").write_text(f"{alias_bomb()}x: *l9\n", encoding="utf-8")
+    lock = f"schema: '2.0'\nanchors:\n{alias_bomb('  ')}stages: {{}}\n"
+    (repo / PIPE / "dvc.lock").write_text(lock, encoding="utf-8")
+    (repo / PIPE / "dvc.yaml").unlink()
+    (repo / PIPE / "dvc.yaml").symlink_to("/dev/zero")
+    proc = bounded("plan", cwd=repo)
+    assert_refused(proc, f"{PIPE}/dvc.lock")
+    for name in ("params.yaml", "dvc.yaml"):
+        assert f"{PIPE}/{name}:" in proc.stderr, proc.stderr
