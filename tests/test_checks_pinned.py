@@ -76,6 +76,7 @@ def cases(check: Check, *rows: tuple[dict[str, Any], list[str]]) -> list[Any]:
             ({"test": "x", "validation": 0.5}, []),
             ({"test": 0.5, "validation": "x"}, []),
             ({"test": 0.45, "validation": 0.45}, []),  # 0.9 exactly leaves 0.1
+            ({"test": 0.9 + 1e-9, "validation": 0}, []),  # within rounding of 0.9
             ({"test": 0.46, "validation": 0.45},
              ["test + validation = 0.91 leaves 0.09 for training; at least 0.1 must remain"]),
         ),

@@ -40,6 +40,8 @@ def test_held_out_metrics_are_the_test_split_only() -> None:
     assert held_out_metrics(RegisteredVersion("iris", "v1", "c", "m", "t", {})) == {}
     odd = RegisteredVersion("iris", "v1", "c", "m", "t", {"test": [0.9]})
     assert held_out_metrics(odd) == {}
+    broken = RegisteredVersion("iris", "v1", "c", "m", "t", ["test"])  # type: ignore[arg-type]
+    assert held_out_metrics(broken) == {}
 
 
 # ------------------------------------------------------------------ latest
@@ -262,3 +264,9 @@ def test_a_champion_that_is_no_longer_registered_is_none() -> None:
     assert rules.champion is None and rules.beats_champion
     empty = promotion_rules(NO_DISK, "iris", cfg, "production", [V1], "accuracy", {})
     assert empty == Promotion(beats_champion=True, metric="accuracy", higher_is_better=True)
+
+
+def test_after_an_environment_with_no_assignment_yet() -> None:
+    cfg = {"after": "staging"}
+    rules = promotion_rules(NO_DISK, "iris", cfg, "production", [V1], "accuracy", {})
+    assert rules == Promotion(after="staging", metric="accuracy", higher_is_better=True)
