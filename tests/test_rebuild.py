@@ -254,3 +254,31 @@ def test_counting_rows_reads_only_regular_files_inside_the_repository(tmp_path: 
         with pytest.raises(RefusedRead) as refused:
             count_rows(repo, path)
         assert path in str(refused.value) and str(outside) not in str(refused.value)
+
+
+def test_a_source_inside_a_folder_dvc_tracks_whole(tmp_path: Path) -> None:
+    """``dvc add data`` (the folder, committed by the user) versions data/churn.csv too:
+    plan shows nothing to track, and an edit is recorded by re-adding the folder."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = newcomer(repo, "csv")
+    dvc("add", "data", cwd=repo)
+    git("add", "data.dvc", ".gitignore", ".dvc/config", ".dvcignore", cwd=repo)
+    git("commit", "-qm", "the data, tracked by DVC as a folder", cwd=repo)
+    first = plan(repo)
+    assert not [c for c in first["changes"] if c["kind"] == "data"], first["changes"]
+    mllc("apply", "--auto-approve", cwd=repo)
+    assert not (repo / f"{path}.dvc").exists()
+
+    write_data(repo, "csv", churn_frame(430, seed=4))
+    edited = change(plan(repo), f"{NAME}/data/source")
+    assert edited["action"] == "update" and edited["reasons"][0].endswith(
+        "apply records it as a new data version with DVC (data.dvc)"
+    )
+    assert ", rows 400 → 430" in edited["reasons"][0]
+    applied = mllc("apply", "--auto-approve", cwd=repo)
+    assert f"registered {NAME}@v1.1.0" in applied.stdout
+    assert git("show", f"{NAME}@v1.1.0:data.dvc", cwd=repo) != git(
+        "show", f"{NAME}@v1.0.0:data.dvc", cwd=repo
+    )
+    assert plan(repo)["changes"] == []

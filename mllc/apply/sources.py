@@ -19,9 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mllc import gitcmd
-from mllc.observe.hashing import file_md5
+from mllc.observe.hashing import Hasher
 from mllc.observe.pipeline import expand_stages
-from mllc.observe.sources import gitignore_path, pointer_md5, pointer_path, source_paths
+from mllc.observe.sources import (
+    dvc_target,
+    gitignore_path,
+    pointer_md5,
+    pointer_path,
+    source_paths,
+)
 from mllc.plan.diff import Desired
 from mllc.yaml12 import load_yaml
 
@@ -66,27 +72,34 @@ def default_remote(root: Path) -> str | None:
 
 
 def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, object]:
-    """``dvc add`` each source file that is not versioned or changed since its pointer;
-    ``dvc push`` it when a default remote is configured. Repeatable after a kill."""
+    """``dvc add`` each source that is not versioned or changed since its pointer (the
+    file, or the folder above it that DVC tracks whole); ``dvc push`` it when a default
+    remote is configured. Repeatable after a kill."""
     from mllc.apply.run import ApplyFailed, run_dvc
 
-    tracked_by_git = _in_git(root, source_paths(want.spec))
+    paths = source_paths(want.spec)
+    tracked_by_git = _in_git(root, paths)
+    hasher = Hasher(root)
     added: list[str] = []
-    for path in source_paths(want.spec):
-        if path in tracked_by_git and not (root / pointer_path(path)).is_file():
+    for path in paths:
+        target = dvc_target(root, path)
+        if target is None and path in tracked_by_git:
             continue  # versioned by Git: committed with the rest
         if not (root / path).is_file():
             raise ApplyFailed(
                 f"{want.name}: data.source: {path} is not here: "
-                + ("run 'dvc pull'" if (root / pointer_path(path)).is_file() else "add the file")
+                + ("run 'dvc pull'" if target is not None else "add the file")
             )
-        if pointer_md5(root, path) != file_md5(root / path):
-            run_dvc(root, ["add", path], progress)
-            progress(f"    tracked {path} with DVC ({pointer_path(path)})")
-        added.append(path)
+        target = target or path
+        if pointer_md5(root, target) != hasher.md5(target):
+            known = (root / pointer_path(target)).is_file()
+            run_dvc(root, ["add", target], progress)
+            what = "recorded a new version of" if known else "tracked"
+            progress(f"    {what} {target} with DVC ({pointer_path(target)})")
+        added.append(target)
     remote = default_remote(root)
     if remote and added:
-        run_dvc(root, ["push", *(pointer_path(p) for p in added)], progress)
+        run_dvc(root, ["push", *(pointer_path(t) for t in added)], progress)
         progress(f"    pushed {', '.join(added)} to the DVC remote {remote}")
     return {"tracked": added, "remote": remote}
 
@@ -99,8 +112,9 @@ def commit_paths(root: Path, want: Desired) -> list[str]:
     in_index = _in_git(root, sources)
     paths: list[str] = []
     for path in sources:
-        if (root / pointer_path(path)).is_file():
-            paths += [pointer_path(path), gitignore_path(path)]
+        target = dvc_target(root, path)
+        if target is not None:
+            paths += [pointer_path(target), gitignore_path(target)]
         elif path in in_index:
             paths.append(path)
     committed = _in_git(root, list(PROJECT_FILES), "HEAD")

@@ -114,6 +114,17 @@ def _git_changed(root: Path, paths: list[str]) -> set[str]:
     return {e[3:] for e in proc.stdout.decode("utf-8", "replace").split("\0") if len(e) > 3}
 
 
+def dvc_target(root: Path, path: str) -> str | None:
+    """What DVC tracks ``path`` as: the file itself (``<path>.dvc``) or the nearest
+    folder above it with a pointer (``dvc add data`` tracks ``data/`` whole); None."""
+    parts = path.split("/")
+    for i in range(len(parts), 0, -1):
+        target = "/".join(parts[:i])
+        if (root / pointer_path(target)).is_file():
+            return target
+    return None
+
+
 def observe_sources(
     root: Path,
     paths: list[str],
@@ -124,22 +135,29 @@ def observe_sources(
     """The state of each source file in ``paths`` (``report``: the last prepare's data.json)."""
     if not paths:
         return ()
-    pointers = [pointer_path(p) for p in paths]
+    targets = {p: dvc_target(root, p) for p in paths}
+    pointers = [pointer_path(t) for t in targets.values() if t is not None]
     in_git = _git_tracked(root, paths)
     changed = _git_changed(root, [*paths, *pointers])
     states = []
     for path in paths:
         tracked: Tracking | None = None
-        recorded = pointer_md5(root, path) if (root / pointer_path(path)).is_file() else None
-        if (root / pointer_path(path)).is_file():
+        target = targets[path]
+        recorded = pointer_md5(root, target) if target is not None else None
+        if target is not None:
             tracked = "dvc"
         elif path in in_git:
             tracked = "git"
-        md5 = hasher.md5(path, MD5) if (root / path).is_file() else None
+        # What DVC records is the hash of what it tracks: the file, or its folder.
+        hashed = target if target is not None else path
+        md5 = hasher.md5(hashed, MD5) if (root / path).is_file() else None
         trained = _trained(lock, path)
         before = recorded if tracked == "dvc" and recorded is not None else trained
         differs = md5 is not None and before is not None and md5 != before
-        mine = pointer_path(path) if tracked == "dvc" else path if tracked == "git" else None
+        # The rows the last training read are the "before" when the file changed since.
+        now = md5 if hashed == path else hasher.md5(path, MD5) if differs else None
+        retrained = differs and trained is not None and trained != now
+        mine = pointer_path(hashed) if tracked == "dvc" else path if tracked == "git" else None
         states.append(
             SourceState(
                 path=path,
@@ -148,8 +166,9 @@ def observe_sources(
                 recorded_md5=recorded,
                 trained_md5=trained,
                 rows=count_rows(root, path) if differs else None,
-                trained_rows=_trained_rows(report, path) if differs and trained == before else None,
+                trained_rows=_trained_rows(report, path) if retrained else None,
                 uncommitted=(mine,) if mine is not None and mine in changed else (),
+                target=target,
             )
         )
     return tuple(states)

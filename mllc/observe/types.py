@@ -118,10 +118,11 @@ class SourceState:
     rows: int | None = None  # rows now, counted only when the file changed
     trained_rows: int | None = None  # rows the last training read from it
     uncommitted: tuple[str, ...] = ()  # its pointer (or the Git-tracked file) differs from HEAD
+    target: str | None = None  # what DVC tracks: the file, or a folder above it
 
     @property
     def pointer(self) -> str:
-        return f"{self.path}.dvc"
+        return f"{self.target or self.path}.dvc"
 
 
 @dataclass(frozen=True)
