@@ -86,6 +86,7 @@ from helpers_repo import (
     run,
     running_stages,
     set_gate,
+    set_param,
     status_porcelain,
     tags,
     wait_until_gone,
@@ -976,3 +977,50 @@ def test_a_lock_cut_at_any_byte_is_rebuilt_from_what_dvc_finished(
         if cut % 97 == 0 or any(abs(cut - start) <= 3 for start in starts.values()):
             assert fixed.text is None or _dvc_accepts(fixed.text), f"cut at {cut}"
     assert dvclock.repair(full, committed_text) is None, "the whole lock is not broken"
+
+
+@pytest.mark.parametrize("state", ["empty", "cut in half", "cut one byte short"])
+def test_a_broken_lock_of_an_applied_repo_is_restored_from_head(
+    state: str, reference: Applied, tmp_path: Path
+) -> None:
+    """A lock the last apply committed, then broken (by a killed `dvc repro` run by hand,
+    say): the committed copy is the last good one, so nothing reruns or is registered,
+    and no commit is made."""
+    repo = copy_repo(reference.repo, tmp_path / "repo")
+    lock = repo / DVC_LOCK
+    text = lock.read_text(encoding="utf-8")
+    cut = {"empty": 0, "cut in half": len(text) // 2, "cut one byte short": len(text) - 1}
+    lock.write_text(text[: cut[state]], encoding="utf-8")
+    plan = mllc("plan", cwd=repo)
+    assert "dvc.lock was left broken by an interrupted apply" in plan.stdout, plan.stdout
+    assert "never run" not in plan.stdout, plan.stdout
+    proc = mllc("apply", "--auto-approve", cwd=repo)
+    assert "was left broken by an interrupted apply" in proc.stdout, proc.stdout
+    assert not executed_stages(proc.stdout), proc.stdout
+    assert lock.read_text(encoding="utf-8") == text
+    assert head(repo) == reference.head
+    assert tags(repo) == {"iris@v1.0.0"}
+    assert mllc("plan", "--detailed-exitcode", cwd=repo, check=False).returncode == 0
+    assert status_porcelain(repo) == ""
+
+
+def test_an_older_lock_converges_without_registering_twice(
+    reference: Applied, tmp_path: Path
+) -> None:
+    """An older copy of the lock (what an earlier write left): DVC decides by its hashes,
+    the model it rebuilds is already registered, and the lock ends as committed."""
+    repo = copy_repo(reference.repo, tmp_path / "repo")
+    edit_spec(repo, set_param("forest", "n_estimators", 12), commit="more trees")
+    mllc("apply", "--auto-approve", cwd=repo)
+    registered = tags(repo)
+    applied = head(repo)
+    text = (repo / DVC_LOCK).read_text(encoding="utf-8")
+    older = git("show", f"iris@v1.0.0:{DVC_LOCK}", cwd=repo)
+    (repo / DVC_LOCK).write_text(older + "\n", encoding="utf-8")
+    proc = mllc("apply", "--auto-approve", cwd=repo)
+    assert set(running_stages(proc.stdout)) <= {"select"}, proc.stdout
+    assert (repo / DVC_LOCK).read_text(encoding="utf-8") == text
+    assert head(repo) == applied
+    assert tags(repo) == registered
+    assert mllc("plan", "--detailed-exitcode", cwd=repo, check=False).returncode == 0
+    assert status_porcelain(repo) == ""

@@ -392,6 +392,21 @@ def test_killed_after_dvc_add_converges(repo: Path) -> None:
     _converged(repo, data)
 
 
+def test_killed_inside_dvcs_write_of_the_pointer_converges(repo: Path) -> None:
+    """DVC writes the batch's `.dvc` pointer in place: an apply killed inside that write
+    leaves it cut short, and DVC refuses every command while it is there. The next apply
+    has DVC write it again (the batch was copied in first) and converges."""
+    data = _breach(repo)
+    target = _copy_to_feedback(repo)
+    dvc("add", "-q", target, cwd=repo)
+    pointer = repo / f"{target}.dvc"
+    text = pointer.read_bytes()
+    pointer.write_bytes(text[: len(text) // 2])
+    assert dvc("status", cwd=repo, check=False).returncode != 0  # what DVC makes of it
+    _converged(repo, data)
+    assert pointer.read_bytes() == text  # the same data, tracked whole
+
+
 def test_a_batch_carried_as_a_dvc_pointer_retrains(repo: Path) -> None:
     """What the scheduled CI job does with a DVC remote: the monitoring pull request
     carries the batch as a `.dvc` pointer (data in DVC, not in Git). Here the data is

@@ -14,7 +14,10 @@ is running; each repair is idempotent:
   under DVC's own guard file;
 * ``.gitignore`` files in ``pipelines/<name>/``: DVC appends one line per
   output it caches; a torn last line is dropped (DVC appends it whole again when
-  it restores that output, which it does: the stage's record came after).
+  it restores that output, which it does: the stage's record came after);
+* the ``.dvc`` pointer ``dvc add`` writes for a labelled batch joining the training
+  data (``pipelines/<name>/feedback/``): DVC adds the batch, already copied there,
+  again and writes the same pointer whole.
 
 DVC's other writes need nothing: cache objects and checked-out outputs are
 written to temporary files and renamed (apply removes leftover ``.*.tmp`` files
@@ -106,11 +109,36 @@ def repair_gitignores(root: Path, progress: Progress) -> list[str]:
     return repaired
 
 
+def repair_pointers(root: Path, progress: Progress) -> list[str]:
+    """Rewrite the training data's ``.dvc`` pointers (``pipelines/*/feedback/``) that a
+    kill inside ``dvc add`` left cut short: DVC refuses every command while one is
+    there. The batch was copied in before ``dvc add`` ran, so DVC adds it again and
+    writes the same pointer; without the batch the cut pointer is only removed."""
+    from mllc.apply.run import clear_dead_dvc_locks, run_dvc
+
+    repaired = []
+    for path in sorted(root.glob("pipelines/*/feedback/*.dvc")):
+        if not path.is_file() or path.is_symlink() or dvclock.whole_pointer(path, root):
+            continue
+        path.unlink()
+        data = path.with_name(path.name.removesuffix(".dvc"))
+        rel = path.relative_to(root).as_posix()
+        if data.is_file() and not data.is_symlink():
+            clear_dead_dvc_locks(root)  # the killed DVC's entries would block this one
+            run_dvc(root, ["add", data.relative_to(root).as_posix()], progress)
+            progress(f"{rel} was left cut short by a killed DVC; DVC wrote it again")
+        else:
+            progress(f"{rel} was left cut short by a killed DVC, and its data is gone; removed it")
+        repaired.append(rel)
+    return repaired
+
+
 def repair(root: Path, progress: Progress) -> None:
     """Every repair above, in the order DVC needs them (its rwlock before anything runs)."""
     repair_rwlock(root, progress)
     repair_locks(root, progress)
     repair_gitignores(root, progress)
+    repair_pointers(root, progress)
 
 
-__all__ = ["repair", "repair_gitignores", "repair_locks", "repair_rwlock"]
+__all__ = ["repair", "repair_gitignores", "repair_locks", "repair_pointers", "repair_rwlock"]

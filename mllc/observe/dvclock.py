@@ -330,3 +330,28 @@ def explain(states: Iterable[StageState], lock: BrokenLock) -> tuple[StageState,
             reasons = (BrokenLockReason(path=source),)
         out.append(replace(st, stale=True, reasons=(broken, *reasons)))
     return tuple(out)
+
+
+def whole_pointer(path: Path, root: Path) -> bool:
+    """Whether a ``.dvc`` pointer file is one DVC finished writing (it writes it in place:
+    a kill inside ``dvc add`` can leave it empty or cut short, and DVC then refuses every
+    command). Read bounded and inside the repository; anything unreadable is not whole."""
+    from mllc.saferead import RefusedRead, read_bytes
+
+    try:
+        raw = read_bytes(path, root)
+    except (OSError, RefusedRead):
+        return False
+    if raw is None or not raw.endswith(b"\n"):
+        return False
+    try:
+        data, problem = _parse(raw.decode("utf-8", "replace"))
+    except YamlProblem:
+        return False
+    outs = data.get("outs") if isinstance(data, Mapping) and not problem else None
+    if not isinstance(outs, list) or not outs:
+        return False
+    return all(
+        _data_problem("outs", out) is None and isinstance(out.get("md5"), str) and out["md5"]
+        for out in outs
+    )
