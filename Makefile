@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format golden docs schema bench clean
+.PHONY: demo test lint format golden docs schema bench mutate clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,6 +42,17 @@ schema: docs
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# Mutation testing of the pure core (spec rules and checks, promotion policy, gates, the
+# plan's diff), in a copy under .mutate/: slow, so not part of `make test`. Prints each
+# module's kill ratio and survivors; fails when a module kills fewer than 90%.
+MUTATE_STAMP := $(VENV)/.mutate-installed
+$(MUTATE_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev,mutate]'
+	@touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	nice -n 10 $(PY) tests/mutate.py
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache
