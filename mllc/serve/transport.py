@@ -115,6 +115,8 @@ class _HeadLimit:
         if self._left <= 0:
             raise http.client.LineTooLong(f"request headers over {MAX_HEAD_BYTES} bytes")
         line: bytes = self._rfile.readline(self._left if size < 0 else min(size, self._left))
+        if not line:  # http.server would take the headers so far for the whole request
+            raise ConnectionAbortedError("the client closed the connection mid-headers")
         self._left -= len(line)
         return line
 
