@@ -282,3 +282,26 @@ def test_a_source_inside_a_folder_dvc_tracks_whole(tmp_path: Path) -> None:
         "show", f"{NAME}@v1.0.0:data.dvc", cwd=repo
     )
     assert plan(repo)["changes"] == []
+
+
+def test_a_small_source_committed_to_git_is_versioned_by_git(tmp_path: Path) -> None:
+    """A file Git tracks needs no DVC pointer; its edit is committed with the retrain."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = newcomer(repo, "csv")
+    git("add", path, cwd=repo)  # staged, not committed: apply's commit will hold it
+    staged = change(plan(repo), f"{NAME}/data/source")
+    assert (staged["action"], staged["category"]) == ("update", "metadata")
+    assert staged["reasons"] == [f"{path} is not committed: apply commits it"]
+    mllc("apply", "--auto-approve", cwd=repo)
+    assert not (repo / f"{path}.dvc").exists()
+    assert git("show", f"{NAME}@v1.0.0:{path}", cwd=repo) == (repo / path).read_text().strip()
+
+    write_data(repo, "csv", churn_frame(420, seed=5))
+    edited = change(plan(repo), f"{NAME}/data/source")
+    assert edited["action"] == "update" and edited["category"] == "retrain"
+    assert edited["reasons"][0].endswith(", rows 400 → 420: apply commits it (tracked by Git)")
+    applied = mllc("apply", "--auto-approve", cwd=repo)
+    assert f"registered {NAME}@v1.1.0" in applied.stdout
+    assert git("show", f"{NAME}@v1.1.0:{path}", cwd=repo) == (repo / path).read_text().strip()
+    assert plan(repo)["changes"] == []
