@@ -33,6 +33,7 @@ from pathlib import Path
 
 from mllc.atomic import write_bytes
 from mllc.observe import dvclock
+from mllc.saferead import RefusedRead, read_bytes
 
 Progress = Callable[[str], None]
 
@@ -41,9 +42,12 @@ def repair_locks(root: Path, progress: Progress) -> list[str]:
     """Rebuild every broken ``pipelines/*/dvc.lock``; the repository paths repaired."""
     repaired = []
     for path in sorted(root.glob("pipelines/*/dvc.lock")):
-        if not path.is_file() or path.is_symlink():
+        raw = _read(path, root)
+        if raw is None:
             continue
-        text = path.read_bytes().decode("utf-8", "replace")
+        text = raw.decode("utf-8", "replace")
+        if dvclock.lock_problem(text) is None:
+            continue  # whole: DVC decides what is stale (the committed copy is not read)
         fixed = dvclock.repair(text, dvclock.committed_lock(path))
         if fixed is None:
             continue
@@ -58,6 +62,17 @@ def repair_locks(root: Path, progress: Progress) -> list[str]:
         )
         repaired.append(rel)
     return repaired
+
+
+def _read(path: Path, root: Path) -> bytes | None:
+    """A regular file inside the repository, bounded (:mod:`mllc.saferead`); None when it
+    is missing or refused (a symlink, a FIFO, too large: not what a DVC write leaves)."""
+    if path.is_symlink():
+        return None
+    try:
+        return read_bytes(path, root)
+    except (OSError, RefusedRead):
+        return None
 
 
 def repair_rwlock(root: Path, progress: Progress) -> bool:
@@ -93,9 +108,7 @@ def repair_gitignores(root: Path, progress: Progress) -> list[str]:
     """
     repaired = []
     for path in sorted(root.glob("pipelines/*/**/.gitignore")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        data = path.read_bytes()
+        data = _read(path, root)
         if not data or data.endswith(b"\n"):
             continue
         head, _, tail = data.rpartition(b"\n")
