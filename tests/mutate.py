@@ -70,6 +70,27 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     },
     ("mllc/spec/checks.py", "environment", 'if not re.fullmatch(r"[A-Za-z0-9.:-]+", host, ):'):
         "re.ASCII changes nothing in a class of explicit ASCII ranges (no \\w, \\d, IGNORECASE)",
+    **{
+        ("mllc/spec/rules.py", function, line):
+            "only the first close match is shown, and 0.6 is difflib's default cutoff"
+        for function, line in (
+            ("_unknown_metric",
+             "close = difflib.get_close_matches(metric, list(known), cutoff=0.6)"),
+            ("_unknown_metric", "close = difflib.get_close_matches(metric, list(known), n=1, )"),
+            ("_unknown_metric",
+             "close = difflib.get_close_matches(metric, list(known), n=2, cutoff=0.6)"),
+            ("environment_order",
+             "close = difflib.get_close_matches(prev, [str(e) for e in envs], )"),
+            ("environment_order",
+             "close = difflib.get_close_matches(prev, [str(e) for e in envs], n=2)"),
+        )
+    },
+    **{
+        ("mllc/spec/rules.py", "estimators_fit_task",
+         f"f\"{{est.rsplit('.', {split})[-1]}} is a {{allowed[est]}} estimator, \""):
+            "the last dotted part is the same whatever the number of splits"
+        for split in ("", "2")
+    },
     ("mllc/targets/__init__.py", "promotion_rules",
      "frozenset(a.version for a in history.get(after, []) if a.version) if (after) or True "
      "else frozenset()"): "without 'after', history.get(None) is [] (no environment is None)",

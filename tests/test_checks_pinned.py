@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mllc.spec import checks
+from mllc.spec import checks, rules
 
 Check = Callable[[Mapping[str, Any]], list[str]]
 ONE_SOURCE = "give exactly one of 'sklearn', 'csv' or 'parquet'"
@@ -136,3 +136,140 @@ def cases(check: Check, *rows: tuple[dict[str, Any], list[str]]) -> list[Any]:
 )  # fmt: skip
 def test_section_check(check: Check, section: dict[str, Any], want: list[str]) -> None:
     assert check(section) == want
+
+
+# ------------------------------------------------------------------ rules across sections
+# ``rules.check`` on raw documents: every finding, with its path, compared whole.
+
+CLF = "sklearn.linear_model.LogisticRegression"
+
+
+def findings(doc: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    return rules.check(doc, {CLF: "classification"})
+
+
+def clf(**sections: Any) -> dict[str, Any]:
+    return {"problem": {"task": "classification", "target": "y"}, **sections}
+
+
+def test_gates_that_are_not_a_list_or_not_text_are_the_models_to_report() -> None:
+    assert findings(clf(gates={"rmse < 1": 1})) == []
+    assert findings(clf(gates=[5, "rmse < 1"])) == [
+        (("gates", 1), "'rmse' is a regression metric, but problem.task is classification "
+                       "(known: accuracy, precision_macro, recall_macro, f1_macro, "
+                       "precision_weighted, recall_weighted, f1_weighted, roc_auc, log_loss)")
+    ]  # fmt: skip
+
+
+def test_an_estimator_of_the_other_task_is_named_by_its_class() -> None:
+    doc = {"problem": {"task": "regression", "target": "y"}, "models": {"m": {"estimator": CLF}}}
+    assert findings(doc) == [
+        (("models", "m", "estimator"),
+         "LogisticRegression is a classification estimator, but problem.task is regression")
+    ]  # fmt: skip
+
+
+def test_feature_columns_must_be_text_and_numeric_ones_not_text() -> None:
+    doc = clf(
+        data={"columns": {"s": {"type": "string"}, "c": {"type": "category"}}},
+        features={"exclude": ["x"], "numeric": {"columns": [5, "x", "s", "c"]}},
+    )
+    path = ("features", "numeric", "columns")
+    assert findings(doc) == [
+        ((*path, 0), "a column name must be text"),
+        ((*path, 1), "'x' is also in features.exclude"),
+        ((*path, 2), "'s' is declared string in data.columns, not numeric"),
+        ((*path, 3), "'c' is declared category in data.columns, not numeric"),
+    ]
+
+
+def test_a_target_that_is_not_text_is_the_models_to_report() -> None:
+    doc = {"problem": {"task": "regression", "target": ["y"]}, "data": {"columns": {}}}
+    assert findings(doc) == []
+
+
+def test_split_and_dataset_messages() -> None:
+    doc = {
+        "problem": {"task": "regression", "target": "y"},
+        "data": {"split": {"stratify": True}, "source": {"sklearn": "not-bundled"}},
+    }
+    assert findings(doc) == [
+        (("data", "split", "stratify"), "a stratified split needs a classification task")
+    ]
+
+
+def test_impute_none_in_either_feature_kind() -> None:
+    doc = clf(
+        data={"cleaning": {"missing": "impute"}},
+        features={"numeric": {"impute": "none"}, "categorical": {"impute": "none"}},
+    )
+    why = "data.cleaning.missing is 'impute' but this strategy is 'none'"
+    assert findings(doc) == [
+        (("features", "numeric", "impute"), why),
+        (("features", "categorical", "impute"), why),
+    ]
+
+
+def test_after_messages() -> None:
+    envs = {
+        "a": {"target": "local", "port": 8081, "after": "a"},
+        "b": {"target": "local", "port": 8082, "after": "zzz"},
+    }
+    assert findings(clf(environments=envs)) == [
+        (("environments", "a", "after"), "an environment cannot come after itself"),
+        (("environments", "b", "after"), "no environment named 'zzz'"),
+    ]
+
+
+def test_a_cycle_reached_again_from_a_later_chain_is_reported_once() -> None:
+    """a <-> b is a cycle; c -> d settles apart; e -> a walks into the settled cycle."""
+    envs = {
+        "a": {"after": "b"},
+        "b": {"after": "a"},
+        "c": {"after": "d"},
+        "d": {},
+        "e": {"after": "a"},
+    }
+    envs = {n: {"target": "local", "port": 8081 + i, **e} for i, (n, e) in enumerate(envs.items())}
+    assert findings(clf(environments=envs)) == [
+        (("environments", "a", "after"), "promotion order has a cycle: a -> b -> a")
+    ]
+
+
+def test_ports_that_are_not_numbers_are_the_models_to_report() -> None:
+    envs = {
+        "a": {"target": "local", "port": "8081"},
+        "b": {"target": "local", "port": "8081"},
+        "c": {"target": "local", "port": True},
+        "d": {"target": "local", "port": True},
+    }
+    assert findings(clf(environments=envs)) == []
+
+
+def test_section_checks_run_on_a_section_with_every_field() -> None:
+    perf = {"metric": "accuracy", "min": 0.1, "max": 0.9}
+    assert findings(clf(monitoring={"performance": perf})) == [
+        (("monitoring", "performance", "max"),
+         "accuracy is better when higher: a breach is set with 'min'"),
+        (("monitoring", "performance"), "give exactly one of 'min' or 'max'"),
+    ]  # fmt: skip
+
+
+def test_a_misspelt_section_does_not_stop_the_checks_of_later_sections() -> None:
+    doc = clf(
+        data={"source": {"sklearn": "iris", "csv": "x.csv", "typo": 1}},
+        environments={"a": {"target": "local"}},
+    )
+    assert findings(doc) == [
+        (("environments", "a"), "target local needs a port (1024-65535) for its server")
+    ]
+
+
+def test_an_allowed_estimator_without_a_module_is_named_whole() -> None:
+    doc = {"problem": {"task": "regression"}, "models": {"m": {"estimator": "Clf"}}}
+    assert list(rules.estimators_fit_task(doc, {"Clf": "classification"})) == [
+        (
+            ("models", "m", "estimator"),
+            "Clf is a classification estimator, but problem.task is regression",
+        )
+    ]

@@ -711,3 +711,163 @@ def test_every_source_is_looked_at_in_order_after_the_files() -> None:
              "data/y.csv is not versioned: apply will track it with DVC (data/y.csv.dvc)",
              after="n" * 32),
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ more survivors pinned
+
+
+def test_a_stage_that_never_ran_is_created() -> None:
+    never = Reason("never-run")
+    stages = pipeline({"prepare": (never,), "split": (never, Reason("cmd"))})
+    want = desired()
+    changes = diff_lifecycle(want, actual(want, stages=stages, versions=(V1,)), "v1.1.0")
+    assert [(c.address, c.action) for c in changes if c.kind == "stage"] == [
+        ("iris/stage/prepare", "create"),
+        ("iris/stage/split", "run"),
+        *((f"iris/stage/{s}", "run") for s in STAGES[2:]),
+    ]
+
+
+def test_an_unversioned_source_is_described_from_its_last_training() -> None:
+    state = source(recorded_md5="r" * 32, trained_md5="t" * 32)
+    (only,) = source_changes("iris", [state])
+    assert only.reasons[1] == (
+        "data/x.csv changed since the last training: md5 tttttttttttt → nnnnnnnnnnnn"
+    )
+
+
+RECORD = "pipelines/iris/lifecycle.yaml"
+
+
+def test_a_missing_record_is_created_without_semantic_changes() -> None:
+    want = desired()
+    files: dict[str, str | None] = {**want.files, RECORD: None}
+    now = replace(actual(want, files=files, versions=(V1,)), deployments=(server(),))
+    assert diff_lifecycle(want, now, "v1.1.0", runs(V1)) == [
+        change(f"file/{RECORD}", "file", "create", "metadata", "generated from specs/iris.yaml")
+    ]
+
+
+def test_a_record_edited_by_hand_is_drift_not_a_gate_change() -> None:
+    want = desired()
+    edited = (want.files[RECORD] or "").replace("accuracy >= 0.9", "accuracy >= 0.1")
+    assert edited != want.files[RECORD]
+    now = actual(want, files={**want.files, RECORD: edited}, versions=(V1,))
+    now = replace(now, deployments=(server(),))
+    assert diff_lifecycle(want, now, "v1.1.0", runs(V1)) == [
+        change(f"file/{RECORD}", "file", "update", "metadata", DRIFT)
+    ]
+
+
+def test_metrics_that_are_not_a_mapping_mean_no_model_yet() -> None:
+    reasons = _gates_changed("  - accuracy >= 0.5\n", metrics={"test": [0.9]})[0].reasons
+    assert reasons[-1] == "no model yet: gates are checked after training"
+    broken = _gates_changed("  - accuracy >= 0.5\n", metrics=["test"])[0].reasons  # type: ignore[arg-type]
+    assert broken[-1] == "no model yet: gates are checked after training"
+
+
+def _envs(*names: str) -> str:
+    extra = "".join(
+        f"  {n}:\n    target: local\n    model: latest\n    port: {8090 + i}\n"
+        for i, n in enumerate(names)
+    )
+    return IRIS.replace("    port: 8081\n", "    port: 8081\n" + extra, 1)
+
+
+def test_each_environment_is_decided_on_its_own() -> None:
+    """staging: nothing resolved; b: blocked; c: runs what it should; d: gets v1.0.0."""
+    want = desired(_envs("b", "c", "d"))
+    resolved = {
+        "b": Resolution("b", None, "", blocked="v9.0.0 is not registered"),
+        "c": Resolution("c", V1, "latest version passing the gates"),
+        "d": Resolution("d", V1, "latest version passing the gates"),
+    }
+    now = actual(want, versions=(V1,), deployments=(server(env="c"),))
+    assert diff_lifecycle(want, now, "v1.1.0", resolved) == [
+        change("deployment/b", "deployment", "create", "redeploy",
+               "blocked: v9.0.0 is not registered", blocking=True),
+        change("deployment/d", "deployment", "create", "redeploy",
+               "d: nothing running → v1.0.0 (latest version passing the gates)", after="v1.0.0"),
+    ]  # fmt: skip
+
+
+def test_every_removed_environment_is_looked_at() -> None:
+    old = desired(_envs("x"))
+    want = desired()
+    now = actual(want, files=dict(old.files), versions=(V1,))
+    now = replace(now, deployments=(server(), server(env="y")))
+    assert diff_lifecycle(want, now, "v1.1.0", runs(V1)) == [
+        change("deployment/y", "deployment", "delete", "redeploy",
+               "environment y was removed: stop its server (serving)", before="v1.0.0"),
+    ]  # fmt: skip
+
+
+def test_nothing_deployable_but_the_server_runs_other_settings() -> None:
+    want = desired()
+    drifted = replace(server(), drift=("token: none → env:T",))
+    now = actual(want, versions=(V1,), deployments=(drifted,))
+    restart = ", restarted with the spec's settings"
+    blocked_by_gates = {"staging": Resolution("staging", None, "no version passes")}
+    assert diff_lifecycle(want, now, "v1.1.0", blocked_by_gates) == [
+        change("deployment/staging", "deployment", "update", "redeploy",
+               f"staging keeps v1.0.0 (no version passes){restart}", "token: none → env:T",
+               before="v1.0.0", after="v1.0.0")
+    ]  # fmt: skip
+    assert diff_lifecycle(want, now, "v1.1.0", {})[0].reasons[0] == (
+        f"staging keeps v1.0.0 (nothing to deploy){restart}"
+    )
+
+
+def test_nothing_running_and_a_version_known_after_apply() -> None:
+    want = desired()
+    now = actual(want, stages=pipeline({"select": (PARAM,)}), versions=(V1,))
+    assert diff_lifecycle(want, now, "v1.1.0", {})[-1] == change(
+        "deployment/staging", "deployment", "create", "redeploy",
+        "staging: nothing running → a version known after apply",
+        known_after_apply=LATEST_AFTER,
+    )  # fmt: skip
+
+
+def test_uncommitted_five_shows_four_and_one_more() -> None:
+    want = desired()
+    now = actual(want, versions=(V1,), deployments=(server(),))
+    five = replace(now, uncommitted=("a", "b", "c", "d", "e"))
+    assert diff_lifecycle(want, five, "v1.1.0", runs(V1))[0].reasons == (
+        "not committed: a, b, c, d and 1 more",
+    )
+
+
+def test_every_monitored_environment_is_looked_at() -> None:
+    quiet = _report().model_copy(update={"breach": False, "reasons": ()})
+    unlabelled = _report(labelled=False)
+    batch = "monitoring/iris/staging/batch.parquet"
+    states = (
+        MonitorState("production", quiet, None, False),
+        MonitorState("staging", _report(), batch, False),
+        MonitorState("qa", unlabelled, None, False),
+    )
+    want = desired()
+    now = replace(actual(want, versions=(V1,), deployments=(server(),)), monitoring=states)
+    seen_qa = SEEN.replace("staging/report.md", "qa/report.md")
+    shown = [c for c in diff_lifecycle(want, now, "v1.1.0", runs(V1)) if c.kind != "stage"]
+    assert [c.address for c in shown] == [
+        "iris/data/feedback/staging", "iris/model", "iris/deployment/staging",
+        "iris/monitoring/qa",
+    ]  # fmt: skip
+    assert shown[-1] == change(
+        "monitoring/qa", "monitoring", "no-op", "metadata",
+        "breach: drift: a psi 0.41 > 0.2", "breach: drift: b psi 0.3 > 0.2",
+        "retraining needs labelled data: the batch had no labels; run 'mllc monitor' on a "
+        "batch with the target column, or update the data source", seen_qa,
+    )  # fmt: skip
+
+
+def test_an_alert_breach_changes_nothing_and_says_so() -> None:
+    want = desired(IRIS.replace("on_breach: retrain", "on_breach: alert"))
+    state = MonitorState("staging", _report(), "monitoring/iris/staging/batch.parquet", False)
+    now = replace(actual(want, versions=(V1,), deployments=(server(),)), monitoring=(state,))
+    assert diff_lifecycle(want, now, "v1.1.0", runs(V1)) == [
+        change("monitoring/staging", "monitoring", "no-op", "metadata",
+               "breach: drift: a psi 0.41 > 0.2", "breach: drift: b psi 0.3 > 0.2",
+               "on_breach: alert: nothing changes", SEEN)
+    ]  # fmt: skip
