@@ -305,3 +305,29 @@ def test_a_small_source_committed_to_git_is_versioned_by_git(tmp_path: Path) -> 
     assert f"registered {NAME}@v1.1.0" in applied.stdout
     assert git("show", f"{NAME}@v1.1.0:{path}", cwd=repo) == (repo / path).read_text().strip()
     assert plan(repo)["changes"] == []
+
+
+def test_a_teammates_clone_gets_the_data_through_apply(tmp_path: Path) -> None:
+    """A fresh clone has the pointer but not the data: plan says so, and apply fetches it
+    from the default remote (the original's cache standing in for one, configured
+    locally in the clone), rebuilds, and finds the model already registered."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = newcomer(repo, "csv")
+    mllc("apply", "--auto-approve", cwd=repo)
+
+    clone = tmp_path / "teammate"
+    git("clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    dvc("remote", "add", "--local", "-d", "origin", str(repo / ".dvc" / "cache"), cwd=clone)
+    assert not (clone / path).exists()
+    missing = change(plan(clone), f"{NAME}/data/source")
+    assert missing["reasons"] == [
+        f"{path} is not here: apply checks it out as {path}.dvc records it "
+        "(from the DVC cache, or the default remote)"
+    ]
+    applied = mllc("apply", "--auto-approve", cwd=clone)
+    assert f"checked out {path} ({path}.dvc)" in applied.stdout
+    assert md5_of(clone / path) == md5_of(repo / path)
+    assert f"is already {NAME}@v1.0.0" in applied.stdout
+    assert md5_of(clone / MODEL) == registered_md5(repo, f"{NAME}@v1.0.0")
+    assert plan(clone)["changes"] == []

@@ -85,6 +85,8 @@ def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, ob
         target = dvc_target(root, path)
         if target is None and path in tracked_by_git:
             continue  # versioned by Git: committed with the rest
+        if not (root / path).is_file() and target is not None:
+            _check_out(root, target, progress)
         if not (root / path).is_file():
             raise ApplyFailed(
                 f"{want.name}: data.source: {path} is not here: "
@@ -102,6 +104,24 @@ def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, ob
         run_dvc(root, ["push", *(pointer_path(t) for t in added)], progress)
         progress(f"    pushed {', '.join(added)} to the DVC remote {remote}")
     return {"tracked": added, "remote": remote}
+
+
+def _check_out(root: Path, target: str, progress: Progress) -> None:
+    """Bring a DVC-tracked source into the workspace: from the local cache, else from
+    the default remote; left missing (for the caller to say so) when neither has it."""
+    from mllc.apply.run import ApplyFailed, run_dvc
+
+    pointer = pointer_path(target)
+    try:
+        run_dvc(root, ["checkout", pointer], progress)
+    except ApplyFailed:
+        if default_remote(root) is None:
+            return
+        try:
+            run_dvc(root, ["pull", pointer], progress)
+        except ApplyFailed:
+            return
+    progress(f"    checked out {target} ({pointer})")
 
 
 def commit_paths(root: Path, want: Desired) -> list[str]:

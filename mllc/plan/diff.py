@@ -164,9 +164,23 @@ def source_changes(name: str, sources: Sequence[SourceState]) -> Iterator[Change
     an edited Git-tracked file or a pointer not yet committed.
     """
     for state in sources:
-        if state.md5 is None:
-            continue  # missing: the prepare stage says so when it runs
         address = f"{name}/data/source"
+        if state.md5 is None:
+            if state.tracked == "dvc":  # a clone or checkout without `dvc pull`
+                yield Change(
+                    address=address,
+                    lifecycle=name,
+                    kind="data",
+                    action="update",
+                    category="metadata",
+                    reasons=(
+                        f"{state.path} is not here: apply checks it out as {state.pointer} "
+                        "records it (from the DVC cache, or the default remote)",
+                    ),
+                    before=state.recorded_md5,
+                    after=state.recorded_md5,
+                )
+            continue  # missing and unversioned: the prepare stage says so when it runs
         changed = state.rows is not None or (
             state.trained_md5 is not None and state.md5 != state.trained_md5
         )
