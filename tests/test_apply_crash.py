@@ -1024,3 +1024,27 @@ def test_an_older_lock_converges_without_registering_twice(
     assert tags(repo) == registered
     assert mllc("plan", "--detailed-exitcode", cwd=repo, check=False).returncode == 0
     assert status_porcelain(repo) == ""
+
+
+def test_a_pointer_cut_short_inside_dvc_add_is_written_again(
+    reference: Applied, tmp_path: Path
+) -> None:
+    """Apply runs `dvc add` (source data, a labelled batch), and DVC writes the `.dvc`
+    pointer in place: a kill inside that write leaves it cut short, and DVC then refuses
+    every command. The next apply has DVC add the data, still there, again."""
+    repo = copy_repo(reference.repo, tmp_path / "repo")
+    (repo / "data").mkdir(exist_ok=True)
+    (repo / "data" / "extra.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    dvc("add", "-q", "data/extra.csv", cwd=repo)
+    git("add", "data/extra.csv.dvc", "data/.gitignore", cwd=repo)
+    git("commit", "-qm", "extra data", cwd=repo)
+    pointer = repo / "data" / "extra.csv.dvc"
+    text = pointer.read_bytes()
+    pointer.write_bytes(text[: len(text) // 2])
+    assert dvc("status", cwd=repo, check=False).returncode != 0  # what DVC makes of it
+    edit_spec(repo, set_param("forest", "n_estimators", 12), commit="more trees")
+    proc = mllc("apply", "--auto-approve", cwd=repo)
+    assert "data/extra.csv.dvc was left cut short by a killed DVC" in proc.stdout, proc.stdout
+    assert pointer.read_bytes() == text
+    assert mllc("plan", "--detailed-exitcode", cwd=repo, check=False).returncode == 0
+    assert status_porcelain(repo) == ""

@@ -15,9 +15,9 @@ is running; each repair is idempotent:
 * ``.gitignore`` files in ``pipelines/<name>/``: DVC appends one line per
   output it caches; a torn last line is dropped (DVC appends it whole again when
   it restores that output, which it does: the stage's record came after);
-* the ``.dvc`` pointer ``dvc add`` writes for a labelled batch joining the training
-  data (``pipelines/<name>/feedback/``): DVC adds the batch, already copied there,
-  again and writes the same pointer whole.
+* the ``.dvc`` pointers ``dvc add`` writes (a labelled batch joining the training
+  data in ``pipelines/<name>/feedback/``, source data): DVC adds the data, already
+  in place, again and writes the same pointer whole.
 
 DVC's other writes need nothing: cache objects and checked-out outputs are
 written to temporary files and renamed (apply removes leftover ``.*.tmp`` files
@@ -31,6 +31,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from mllc import gitcmd
 from mllc.atomic import write_bytes
 from mllc.observe import dvclock
 from mllc.saferead import RefusedRead, read_bytes
@@ -122,26 +123,41 @@ def repair_gitignores(root: Path, progress: Progress) -> list[str]:
     return repaired
 
 
+def _pointers(root: Path) -> list[Path]:
+    """Every ``.dvc`` pointer file in the work tree (tracked or not, not Git-ignored)."""
+    proc = gitcmd.run(root, "ls-files", "-z", "-c", "-o", "--exclude-standard", "--", "*.dvc")
+    if proc.returncode != 0:
+        return []
+    names = {n for n in proc.stdout.decode("utf-8", "replace").split("\0") if n}
+    return [root / n for n in sorted(names) if not n.startswith(".dvc/")]
+
+
 def repair_pointers(root: Path, progress: Progress) -> list[str]:
-    """Rewrite the training data's ``.dvc`` pointers (``pipelines/*/feedback/``) that a
-    kill inside ``dvc add`` left cut short: DVC refuses every command while one is
-    there. The batch was copied in before ``dvc add`` ran, so DVC adds it again and
-    writes the same pointer; without the batch the cut pointer is only removed."""
+    """Rewrite the ``.dvc`` pointers a kill inside ``dvc add`` left cut short (apply adds
+    a labelled batch to ``pipelines/<name>/feedback/`` and source data this way): DVC
+    refuses every command while one is there. The data was in place before ``dvc add``
+    ran, so DVC adds it again and writes the same pointer. Without its data, a batch's
+    cut pointer is removed (the batch is added again from monitoring/); any other is
+    left for a person to restore (``git checkout`` it, or ``dvc add`` the data)."""
     from mllc.apply.run import clear_dead_dvc_locks, run_dvc
 
     repaired = []
-    for path in sorted(root.glob("pipelines/*/feedback/*.dvc")):
+    for path in _pointers(root):
         if not path.is_file() or path.is_symlink() or dvclock.whole_pointer(path, root):
             continue
-        path.unlink()
         data = path.with_name(path.name.removesuffix(".dvc"))
         rel = path.relative_to(root).as_posix()
-        if data.is_file() and not data.is_symlink():
+        if data.exists() and not data.is_symlink():
+            path.unlink()
             clear_dead_dvc_locks(root)  # the killed DVC's entries would block this one
             run_dvc(root, ["add", data.relative_to(root).as_posix()], progress)
             progress(f"{rel} was left cut short by a killed DVC; DVC wrote it again")
-        else:
+        elif rel.startswith("pipelines/") and rel.split("/")[2:3] == ["feedback"]:
+            path.unlink()
             progress(f"{rel} was left cut short by a killed DVC, and its data is gone; removed it")
+        else:
+            progress(f"{rel} is cut short and its data is not here: DVC will refuse to run")
+            continue
         repaired.append(rel)
     return repaired
 
