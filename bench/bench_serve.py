@@ -8,6 +8,11 @@ and fitted on a DataFrame, as the train stage does), the same request bytes
 uncounted warm-up requests. Rounds alternate between the servers so drift of
 the machine hits both; figures are medians over rounds.
 
+A last row measures ``mllc serve`` under a slow-loris attack: 256 clients (the
+default ``--max-connections``) each send a request line and then a header line
+every second, reconnecting whenever closed, while the same load runs. The
+server must keep answering (errors count requests the load did not get a 200 for).
+
 MLServer (mlserver + mlserver-sklearn, ``parallel_workers: 0``: one process,
 as DESIGN.md section 9 runs it) is installed on first use into
 .bench/mlserver-venv, pinned to our scikit-learn version so it unpickles the
@@ -26,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +43,7 @@ from common import PYTHON, ROOT
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 MLSERVER_VENV = ROOT / ".bench" / "mlserver-venv"
 REQUESTS, CONCURRENCY = 1000, 50
+LORIS = 256  # slow-loris clients: as many as the server's default connection cap
 
 
 def _free_port() -> int:
@@ -132,7 +139,51 @@ def _load(port: int, path: str, body_file: Path) -> dict[str, Any]:
     return result
 
 
-def _ours(model: Path, body_file: Path, workers: int, log: Path) -> dict[str, Any]:
+class _Loris:
+    """``count`` slow-loris clients on ``port``: a request line, then a header line every
+    second, forever; a connection the server closes is opened again."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.count = count
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Loris:
+        self.socks = [self._open() for _ in range(self.count)]  # all in place before the load
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _open(self) -> socket.socket | None:
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+            sock.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\n")
+            return sock
+        except OSError:
+            return None
+
+    def _run(self) -> None:
+        socks = self.socks
+        while not self.stop.wait(1.0):
+            for i, sock in enumerate(socks):
+                try:
+                    if sock is None:
+                        raise OSError
+                    sock.sendall(b"X-Drip: y\r\n")
+                except OSError:
+                    if sock is not None:
+                        sock.close()
+                    socks[i] = self._open()
+        for sock in socks:
+            if sock is not None:
+                sock.close()
+
+
+def _ours(model: Path, body_file: Path, workers: int, log: Path, loris: int = 0) -> dict[str, Any]:
     port = _free_port()
     md5 = hashlib.md5(model.read_bytes()).hexdigest()
     with open(log, "ab") as err:
@@ -164,7 +215,10 @@ def _ours(model: Path, body_file: Path, workers: int, log: Path) -> dict[str, An
         )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", proc)
-        return _load(port, "/v2/models/iris/infer", body_file)
+        if not loris:
+            return _load(port, "/v2/models/iris/infer", body_file)
+        with _Loris(port, loris):
+            return _load(port, "/v2/models/iris/infer", body_file)
     finally:
         _stop(proc)
 
@@ -264,18 +318,25 @@ def run(quick: bool = False) -> None:
         if python is None:
             print(f"   MLServer comparison skipped: pip could not install it ({how})")
         log = folder / "mllc-serve.log"
-        results: dict[str, list[dict[str, Any]]] = {"ours": [], "ours-0": [], "mlserver": []}
+        results: dict[str, list[dict[str, Any]]] = {
+            "ours": [],
+            "ours-0": [],
+            "mlserver": [],
+            "loris": [],
+        }
         for _ in range(rounds):
             results["ours"].append(_ours(model, body_file, 2, log))
             if python is not None:
                 results["mlserver"].append(_mlserver(python, model, body_file, folder))
             results["ours-0"].append(_ours(model, body_file, 0, log))
+            results["loris"].append(_ours(model, body_file, 2, log, loris=LORIS))
         print(
             f"   {REQUESTS} requests, {CONCURRENCY} keep-alive connections, 1 row each, "
             f"median of {rounds} round(s):"
         )
         print(_row("mllc serve (--workers 2)", results["ours"]))
         print(_row("mllc serve (--workers 0)", results["ours-0"]))
+        print(_row(f"  with {LORIS} slow-loris clients", results["loris"]))
         if python is not None:
             print(_row("MLServer (parallel_workers 0)", results["mlserver"]))
             ratio_tp = _median(results["ours"], "throughput") / _median(
