@@ -273,3 +273,10 @@ def test_an_allowed_estimator_without_a_module_is_named_whole() -> None:
             "Clf is a classification estimator, but problem.task is regression",
         )
     ]
+
+
+def test_a_misspelt_environment_does_not_stop_the_checks_of_the_next() -> None:
+    envs = {"a": {"target": "local", "port": 8081, "typo": 1}, "b": {"target": "local"}}
+    assert findings(clf(environments=envs)) == [
+        (("environments", "b"), "target local needs a port (1024-65535) for its server")
+    ]
