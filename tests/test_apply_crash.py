@@ -311,8 +311,7 @@ def kill_apply(
     if hook is not None:
         hook.unlink()
         assert not pidfile.exists(), "the hook did not fire"
-    time.sleep(0.3)  # PR_SET_PDEATHSIG is delivered at once; give the kernel a moment
-    survivors = processes_in(repo)
+    survivors = dvc_survivors(repo)
     wait_until_gone(repo)  # orphans (e.g. a stage's own process) finish on their own
     # This machine's PID 1 reaps orphans late; until then the dead DVC is a zombie that
     # DVC's rwlock takes for alive (see test_recovery_is_not_blocked_by_the_dead_dvc).
@@ -323,6 +322,22 @@ def kill_apply(
     entries = journal_entries(repo)[skip:]
     completed = lock_stages(repo) if dvclock.lock_problem(_lock_text(repo)) is None else set()
     return Killed(repo, proc.pid, point, out.text, err.text, entries, survivors, completed)
+
+
+def dvc_survivors(repo: Path, grace: float = 10.0) -> list[tuple[int, str]]:
+    """DVC processes still working in ``repo`` once they had ``grace`` seconds to die.
+
+    PR_SET_PDEATHSIG is sent the moment apply dies, but on a loaded machine a killed
+    process can take a while to be scheduled and exit: wait for that event (returning as
+    soon as DVC is gone) instead of looking once after a fixed sleep. A DVC that really
+    outlived apply runs on for the rest of the pipeline, and its writes to dvc.lock are
+    caught by the convergence checks as well."""
+    deadline = time.monotonic() + grace
+    while True:
+        alive = [(pid, cmd) for pid, cmd in processes_in(repo) if " dvc " in f" {cmd} "]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(POLL)
 
 
 def _lock_text(repo: Path) -> str:
@@ -574,15 +589,23 @@ def test_no_stage_process_outlives_a_killed_apply(
             assert proc.poll() is None and time.monotonic() < deadline, out.text
             time.sleep(POLL)
         os.kill(proc.pid, signal.SIGKILL)
+        killed_at = time.time()
         proc.wait(timeout=60)
-        time.sleep(0.5)
-        survivors = processes_in(repo)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        wait_until_gone(repo)
-    assert survivors == [], f"still running in the repo after the kill: {survivors}"
+        wait_until_gone(repo)  # the event: every process working in the repo has ended
+    # A stage left running on alone finishes its training and writes its outputs after
+    # the kill; a stage that died with apply wrote nothing more. (Judged by what was
+    # written, not by a look at the process table after a fixed sleep, so a loaded
+    # machine that is slow to end the stage cannot fail the test.)
+    late = sorted(
+        str(p.relative_to(repo))
+        for p in (repo / PIPE).rglob("*")
+        if p.is_file() and p.stat().st_mtime >= killed_at
+    )
+    assert late == [], f"written after apply was killed, by a stage that outlived it: {late}"
 
 
 def test_dvc_started_just_before_apply_dies_does_not_outlive_it(
