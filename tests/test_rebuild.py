@@ -322,7 +322,7 @@ def test_a_teammates_clone_gets_the_data_through_apply(tmp_path: Path) -> None:
     assert not (clone / path).exists()
     missing = change(plan(clone), f"{NAME}/data/source")
     assert missing["reasons"] == [
-        f"{path} is not here: apply checks it out as {path}.dvc records it "
+        f"{path} is not here: apply checks out the version {path}.dvc records "
         "(from the DVC cache, or the default remote)"
     ]
     applied = mllc("apply", "--auto-approve", cwd=clone)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mllc import gitcmd
 from mllc.observe.hashing import Hasher
-from mllc.observe.pipeline import expand_stages
+from mllc.observe.pipeline import dvc_config_value, expand_stages
 from mllc.observe.sources import (
     dvc_target,
     gitignore_path,
@@ -53,22 +53,8 @@ def _in_git(root: Path, paths: list[str], ref: str | None = None) -> set[str]:
 
 
 def default_remote(root: Path) -> str | None:
-    """``core.remote`` from .dvc/config.local or .dvc/config (DVC's own precedence)."""
-    for name in ("config.local", "config"):
-        try:
-            text = (root / ".dvc" / name).read_text(encoding="utf-8")
-        except OSError:
-            continue
-        section = ""
-        for raw in text.splitlines():
-            line = raw.strip()
-            if line.startswith("["):
-                section = line.strip("[]'\" ").lower()
-            elif section == "core" and "=" in line:
-                key, value = (s.strip() for s in line.split("=", 1))
-                if key == "remote" and value:
-                    return value.strip("'\"")
-    return None
+    """``core.remote``: where ``dvc push`` sends each data version (None: no remote)."""
+    return dvc_config_value(root, "core", "remote")
 
 
 def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, object]:

@@ -348,29 +348,35 @@ def cache_object(root: Path, md5: str) -> Path:
     return cache_dir(root) / "files" / "md5" / md5[:2] / md5[2:]
 
 
-def cache_dir(root: Path) -> Path:
-    """``cache.dir`` from .dvc/config.local or .dvc/config (relative to .dvc/), else .dvc/cache.
-
-    Global and system DVC configs are not read.
-    """
-    dvc_dir = root / ".dvc"
+def dvc_config_value(root: Path, section: str, key: str) -> str | None:
+    """``[section] key`` from .dvc/config.local or .dvc/config (DVC's own precedence), read
+    bounded and inside the repository; global and system DVC configs are not read."""
     for name in ("config.local", "config"):
         try:  # bounded and inside the repository, as every file a checkout holds
-            text = read_text(dvc_dir / name, root)
+            text = read_text(root / ".dvc" / name, root)
         except OSError:
             continue
         if text is None:
             continue
-        section = ""
+        current = ""
         for raw in text.splitlines():
             line = raw.strip()
             if line.startswith("["):
-                section = line.strip("[]'\" ").lower()
-            elif section == "cache" and "=" in line:
-                key, value = (s.strip() for s in line.split("=", 1))
-                if key == "dir" and value:
-                    return (dvc_dir / os.path.expanduser(value.strip("'\""))).resolve()
-    return dvc_dir / "cache"
+                current = line.strip("[]'\" ").lower()
+            elif current == section and "=" in line:
+                found, value = (s.strip() for s in line.split("=", 1))
+                if found == key and value:
+                    return value.strip("'\"")
+    return None
+
+
+def cache_dir(root: Path) -> Path:
+    """``cache.dir`` (relative to .dvc/) from the repository's DVC config, else .dvc/cache."""
+    dvc_dir = root / ".dvc"
+    value = dvc_config_value(root, "cache", "dir")
+    if value is None:
+        return dvc_dir / "cache"
+    return (dvc_dir / os.path.expanduser(value)).resolve()
 
 
 # -- status --------------------------------------------------------------------

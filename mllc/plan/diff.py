@@ -174,8 +174,8 @@ def source_changes(name: str, sources: Sequence[SourceState]) -> Iterator[Change
                     action="update",
                     category="metadata",
                     reasons=(
-                        f"{state.path} is not here: apply checks it out as {state.pointer} "
-                        "records it (from the DVC cache, or the default remote)",
+                        f"{state.path} is not here: apply checks out the version "
+                        f"{state.pointer} records (from the DVC cache, or the default remote)",
                     ),
                     before=state.recorded_md5,
                     after=state.recorded_md5,
