@@ -645,6 +645,14 @@ def data(action: str, category: str, *reasons: str, **kw: Any) -> Change:
     ("state", "want"),
     [
         (source(md5=None), []),  # missing: the prepare stage says so when it runs
+        (source(md5=None, tracked="git", trained_md5="t" * 32), []),
+        (
+            source(md5=None, tracked="dvc", recorded_md5="r" * 32, target="data"),
+            [data("update", "metadata",
+                  "data/x.csv is not here: apply checks out the version data.dvc records "
+                  "(from the DVC cache, or the default remote)",
+                  before="r" * 32, after="r" * 32)],
+        ),
         (source(), [data("create", "retrain", UNVERSIONED, after="n" * 32)]),
         (source(trained_md5="n" * 32), [data("create", "retrain", UNVERSIONED, after="n" * 32)]),
         (
