@@ -226,6 +226,19 @@ def test_hand_edits_are_drift_whether_or_not_the_spec_changed() -> None:
     )
 
 
+def test_a_record_that_is_not_a_mapping_is_drift() -> None:
+    """lifecycle.yaml with mllc's header but a hand-broken body (a list): apply must
+    rewrite it, so the plan shows it (it used to show nothing)."""
+    want = desired()
+    record = "pipelines/iris/lifecycle.yaml"
+    header = want.files[record].split("\n", 1)[0]
+    files = {**want.files, record: header + "\n- a\n- b\n"}
+    now = replace(actual(want, files=files, versions=(V1,)), deployments=(server(),))
+    assert diff_lifecycle(want, now, "v1.1.0", runs(V1)) == [
+        change(f"file/{record}", "file", "update", "metadata", DRIFT)
+    ]
+
+
 def test_a_change_of_formatting_only_and_many_changes() -> None:
     old, new = desired(), desired(IRIS.replace("C: 1.0", "C: 0.5"))
     files = dict(old.files)
