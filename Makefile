@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(PY) -m mllc.demo
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mllc tests bench
