@@ -272,6 +272,7 @@ def _integers(name: str, datatype: str, array: np.ndarray, data: list[Any]) -> n
 
 
 def _flat_values(data: list[Any]) -> list[Any]:
+    """The leaves of nested lists in order, without recursion (any depth is safe)."""
     out: list[Any] = []
     stack: list[Any] = [iter(data)]
     while stack:
@@ -312,23 +313,16 @@ def _out_of_range(
 
 def _flatten_strings(name: str, data: list[Any]) -> list[Any]:
     out: list[Any] = []
-    stack: list[Any] = [iter(data)]
-    while stack:
-        for value in stack[-1]:
-            if isinstance(value, list):
-                stack.append(iter(value))
-                break
-            if isinstance(value, str):
-                out.append(value)
-            elif value is None:
-                out.append(math.nan)  # pandas' own missing value in text columns
-            else:
-                raise _invalid(
-                    f"input {shown(name)}: BYTES data must be strings or null; "
-                    f"value {len(out)} is {type(value).__name__}"
-                )
+    for i, value in enumerate(_flat_values(data)):
+        if isinstance(value, str):
+            out.append(value)
+        elif value is None:
+            out.append(math.nan)  # pandas' own missing value in text columns
         else:
-            stack.pop()
+            raise _invalid(
+                f"input {shown(name)}: BYTES data must be strings or null; "
+                f"value {i} is {type(value).__name__}"
+            )
     return out
 
 
