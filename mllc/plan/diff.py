@@ -17,7 +17,7 @@ import yaml
 
 from mllc.gates import evaluate
 from mllc.observe.types import LifecycleActual, Reason, SourceState, StageState, short_value
-from mllc.plan.model import Category, Change
+from mllc.plan.model import Action, Category, Change
 from mllc.spec.models import Lifecycle
 from mllc.targets import Resolution
 
@@ -164,21 +164,36 @@ def source_changes(name: str, sources: Sequence[SourceState]) -> Iterator[Change
     records an edited DVC-tracked file as a new data version (``dvc add``), and commits
     an edited Git-tracked file or a pointer not yet committed.
     """
+
+    def change(
+        action: Action,
+        category: Category,
+        reasons: Sequence[str],
+        before: str | None = None,
+        after: str | None = None,
+    ) -> Change:
+        return Change(
+            address=f"{name}/data/source",
+            lifecycle=name,
+            kind="data",
+            action=action,
+            category=category,
+            reasons=tuple(reasons),
+            before=before,
+            after=after,
+        )
+
     for state in sources:
-        address = f"{name}/data/source"
         if state.md5 is None:
             if state.tracked == "dvc":  # a clone or checkout without `dvc pull`
-                yield Change(
-                    address=address,
-                    lifecycle=name,
-                    kind="data",
-                    action="update",
-                    category="metadata",
-                    reasons=(
+                yield change(
+                    "update",
+                    "metadata",
+                    [
                         f"{state.path} is not here: apply checks out the version "
-                        f"{state.pointer} records (from the DVC cache, or the default remote)",
-                    ),
-                    before=state.recorded_md5,
+                        f"{state.pointer} records (from the DVC cache, or the default remote)"
+                    ],
+                    state.recorded_md5,
                     after=state.recorded_md5,
                 )
             continue  # missing and unversioned: the prepare stage says so when it runs
@@ -195,41 +210,18 @@ def source_changes(name: str, sources: Sequence[SourceState]) -> Iterator[Change
                 reasons.append(
                     f"{state.path} changed since the last training: {_hash_and_rows(state)}"
                 )
-            yield Change(
-                address=address,
-                lifecycle=name,
-                kind="data",
-                action="create",
-                category="retrain",
-                reasons=tuple(reasons),
-                after=state.md5,
-            )
+            yield change("create", "retrain", reasons, after=state.md5)
         elif edited and (state.tracked == "dvc" or state.uncommitted):
             how = (
                 f"apply records it as a new data version with DVC ({state.pointer})"
                 if state.tracked == "dvc"
                 else "apply commits it (tracked by Git)"
             )
-            yield Change(
-                address=address,
-                lifecycle=name,
-                kind="data",
-                action="update",
-                category="retrain",
-                reasons=(f"{state.path} changed: {_hash_and_rows(state)}: {how}",),
-                before=recorded,
-                after=state.md5,
-            )
+            reason = f"{state.path} changed: {_hash_and_rows(state)}: {how}"
+            yield change("update", "retrain", [reason], recorded, after=state.md5)
         elif state.uncommitted:
-            yield Change(
-                address=address,
-                lifecycle=name,
-                kind="data",
-                action="update",
-                category="metadata",
-                reasons=(f"{state.uncommitted[0]} is not committed: apply commits it",),
-                after=state.md5,
-            )
+            reason = f"{state.uncommitted[0]} is not committed: apply commits it"
+            yield change("update", "metadata", [reason], after=state.md5)
 
 
 def _stage_changes(name: str, stages: Sequence[StageState]) -> Iterator[Change]:
