@@ -4,31 +4,19 @@ asks for predictions and explains a field. Real CLI, real Git and DVC."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers_repo import mllc
 
 from mllc.predict import render
 from mllc.spec.reference import walk
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mllc", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **os.environ,
-            "NO_COLOR": "1",
-            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        },
-    )
+    return mllc(*args, cwd=cwd, check=False)  # the real CLI, its exit code left to the test
 
 
 @pytest.mark.parametrize("command", [["plan"], ["validate"], ["apply", "--auto-approve"]])
