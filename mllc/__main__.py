@@ -3,7 +3,7 @@
 ``mllc validate`` runs on every pull request and in editors, and ``mllc stage``
 once per pipeline stage, so their plain forms skip building the Typer app, which
 costs more than validating a spec; anything else (``--help``, other flags, other
-commands) goes through :mod:`mllc.cli`. Both paths call the same functions.
+commands) goes through :mod:`mllc.cli.app`. Both paths call the same functions.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def _plain_stage(args: list[str]) -> list[str] | None:
 
 def _run_stage(args: list[str]) -> int:
     """What DVC runs once per stage: skipping Typer keeps our start-up off its bill."""
+    from mllc.cli.output import error, unexpected
     from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, MllcError
-    from mllc.output import error, unexpected
     from mllc.stages import run_stage
 
     try:
@@ -62,14 +62,14 @@ def main() -> None:
         sys.exit(_run_stage(stage))
     plain = _plain_validate(sys.argv[1:])
     if plain is not None:
+        from mllc.cli.output import run_validate
         from mllc.errors import EXIT_INTERRUPTED
-        from mllc.output import run_validate
 
         try:  # run_validate turns any other exception into exit 3 and a one-line message
             sys.exit(run_validate(plain[0] or ["specs"], plain[1]))
         except KeyboardInterrupt:
             sys.exit(EXIT_INTERRUPTED)
-    from mllc.cli import main as run
+    from mllc.cli.app import main as run
 
     sys.exit(run())
 

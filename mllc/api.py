@@ -1,7 +1,9 @@
-"""The Python API: plain functions the CLI (and users' scripts) call.
+"""The Python API: one function per command, the only entry the CLI (and users' scripts)
+use into the operations below (:mod:`mllc.ops`).
 
-Functions here return values or raise :class:`~mllc.errors.MllcError`; they
-never print and never exit.
+Functions here return values or raise :class:`~mllc.errors.MllcError`; they never
+print and never exit. Each is a thin call into the operation that does the work;
+see docs/architecture.md for the layers.
 """
 
 from __future__ import annotations
@@ -13,16 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mllc.errors import Diagnostic, MllcError, SpecError
-from mllc.spec.load import find_config, load_all, load_estimators, load_file, under_root
+from mllc.atomic import write_text
+from mllc.errors import MllcError, SpecError
+from mllc.saferead import read_text
+from mllc.spec.load import find_config, load_estimators, load_file
 from mllc.spec.models import Lifecycle
 from mllc.spec.report import ValidationReport
+from mllc.spec.repository import load_specs, relative_path, validate_paths
 
 if TYPE_CHECKING:
     from mllc.apply.run import ApplyResult
     from mllc.compile import Bundle
-    from mllc.plan import Planned
-    from mllc.plan.model import Plan
+    from mllc.ops.diff import SemanticDiff
+    from mllc.ops.monitor import Outcome
+    from mllc.ops.promote import Proposal
+    from mllc.plan.model import Plan, Planned
+
+# Start-up: each function imports the operation it calls, so that `mllc validate` loads
+# the spec layer only and never pays for apply, monitoring or the registry (the CLI
+# imports this module for every command). Hence the PLC0415 exemption of this file.
 
 __all__ = [
     "CompileReport",
@@ -31,17 +42,24 @@ __all__ = [
     "check_saved_plan",
     "compile",
     "compile_bundle",
+    "diff",
     "dump_yaml",
     "force_unlock",
     "init",
     "load",
     "load_plan",
     "load_specs",
+    "monitor",
     "plan",
+    "predict",
+    "promote",
+    "read_rows",
     "relative_path",
+    "rollback",
     "schema_text",
     "status",
     "validate",
+    "version_classes",
     "write_text",
 ]
 
@@ -49,11 +67,7 @@ __all__ = [
 def validate(paths: Sequence[str], root: str | os.PathLike[str] = ".") -> ValidationReport:
     """Validate every spec under ``paths`` (relative to ``root``); never raises for a bad
     spec."""
-    paths = under_root(root, paths)
-    results, problems = load_all(paths)
-    if not results and not problems:
-        problems = [Diagnostic(", ".join(paths), 0, 0, "", "no spec files (*.yaml, *.yml)")]
-    return ValidationReport(tuple(results), tuple(problems))
+    return validate_paths(paths, root)
 
 
 def load(path: str) -> Lifecycle:
@@ -84,40 +98,27 @@ SCHEMA_FILES = {
 def schema_text(kind: str = "lifecycle") -> str:
     """The JSON Schema of the spec language (``lifecycle``), of ``plan --json`` (``plan``)
     or of the monitoring report (``monitor``: ``monitoring/<name>/<env>/report.json``)."""
-    if kind == "plan":
-        from mllc.plan.model import Plan
+    from mllc.observe.monitoring import MonitorReport
+    from mllc.plan.model import Plan
+    from mllc.spec.reference import json_schema
 
+    if kind == "plan":
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             **Plan.model_json_schema(mode="serialization"),
             "title": "mllc plan (format_version 1)",
         }
     elif kind == "monitor":
-        from mllc.monitor.report import MonitorReport
-
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             **MonitorReport.model_json_schema(mode="serialization"),
             "title": "mllc monitoring report (format_version 1)",
         }
     elif kind == "lifecycle":
-        from mllc.spec.reference import json_schema
-
         schema = json_schema()
     else:
         raise MllcError(f"no schema {kind!r}: lifecycle, plan or monitor")
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
-
-
-def write_text(path: str | os.PathLike[str], text: str) -> bool:
-    """Write ``text`` atomically (temp file + rename); False when it was already there."""
-    from mllc.atomic import write_bytes
-
-    target = Path(path)
-    if target.is_file() and target.read_text(encoding="utf-8") == text:
-        return False
-    write_bytes(target, text.encode("utf-8"))
-    return True
 
 
 @dataclass(frozen=True)
@@ -126,39 +127,12 @@ class CompileReport:
     unchanged: tuple[str, ...]
 
 
-def load_specs(
-    paths: Sequence[str], root: str | os.PathLike[str] = "."
-) -> list[tuple[str, Lifecycle]]:
-    """Every spec under ``paths`` (relative to ``root``) as (path, spec); SpecError with
-    every diagnostic otherwise."""
-    report = validate(paths, root)
-    if not report.ok:
-        raise SpecError(diagnostics=report.diagnostics)
-    return [(r.file, r.spec) for r in report.results if r.spec is not None]
-
-
-def relative_path(path: str, root: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
-
-
 def compile_bundle(paths: Sequence[str], root: str = ".") -> Bundle:
     """The files the specs under ``paths`` generate (pure: nothing is written)."""
-    from mllc.compile import Bundle, compile_spec
-    from mllc.compile.workflow import WORKFLOW_PATH, render_workflow
+    from mllc.compile.repository import compile_repository
 
-    bundle = Bundle(())
-    specs, sources = [], []
-    for file, spec in load_specs(paths, root):
-        source = relative_path(file, Path(root))
-        bundle = bundle + compile_spec(spec, source)
-        specs.append(spec)
-        sources.append(source)
-    # The repository's CI workflow: plan on pull requests, apply on the default branch.
-    workflow = render_workflow(specs, sources)
-    return bundle + Bundle(((WORKFLOW_PATH, workflow),))
+    specs = [(relative_path(file, Path(root)), spec) for file, spec in load_specs(paths, root)]
+    return compile_repository(specs)
 
 
 def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> CompileReport:
@@ -166,8 +140,6 @@ def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> Compi
     bundle = compile_bundle(paths, root)
     written: list[str] = []
     unchanged: list[str] = []
-    from mllc.saferead import read_text
-
     for rel, text in bundle.items():
         target = Path(root) / rel
         # What is there now: inside the repository, regular, capped (refused and named if not).
@@ -179,7 +151,7 @@ def compile(paths: Sequence[str], root: str = ".", check: bool = False) -> Compi
 
 def plan(paths: Sequence[str], root: str = ".", target: str | None = None) -> Planned:
     """What apply would do, and why. Reads only: runs no spec code, loads no model."""
-    from mllc.plan import make_plan
+    from mllc.ops.plan import make_plan
 
     return make_plan(Path(root), paths, target)
 
@@ -198,19 +170,9 @@ def load_plan(path: str) -> Plan:
 
 def check_saved_plan(saved: Plan, root: str = ".") -> Planned:
     """Plan again; refuse with every difference when the world moved since ``saved``."""
-    from mllc.plan import make_plan, stale_reasons
+    from mllc.ops import apply as applying
 
-    if saved.binding is None:
-        raise MllcError("the saved plan records nothing it saw: save it with 'mllc plan --out'")
-    now = make_plan(Path(root), list(saved.binding.specs) or ["specs"], saved.target)
-    assert now.plan.binding is not None
-    reasons = stale_reasons(saved.binding, now.plan.binding)
-    if reasons:
-        raise MllcError(
-            "stale plan: the world changed since it was made; run 'mllc plan' again\n  "
-            + "\n  ".join(reasons)
-        )
-    return now
+    return applying.check_saved_plan(saved, Path(root))
 
 
 def apply(
@@ -220,9 +182,10 @@ def apply(
     lock_timeout: float | None = None,
     saved: bool = False,
 ) -> ApplyResult:
-    from mllc.apply.run import apply as run
+    """Carry out ``planned`` (runs the pipeline: training code runs)."""
+    from mllc.ops import apply as applying
 
-    return run(Path(root), planned, progress, lock_timeout, saved)
+    return applying.apply(Path(root), planned, progress, lock_timeout, saved)
 
 
 def force_unlock(lock_id: str, root: str = ".") -> str:
@@ -233,13 +196,74 @@ def force_unlock(lock_id: str, root: str = ".") -> str:
 
 def status(paths: Sequence[str], root: str = ".") -> dict[str, Any]:
     """Per lifecycle: pipeline freshness, versions with metrics and gates, deployments."""
-    from mllc.status import collect
+    from mllc.ops import status as statusing
 
-    return collect(Path(root), paths)
+    return statusing.collect(Path(root), paths)
 
 
 def init(directory: str) -> list[str]:
     """Scaffold a repository; returns what was done, one line per action."""
-    from mllc.scaffold import scaffold
+    from mllc.ops import init as scaffolding
 
-    return scaffold(Path(directory))
+    return scaffolding.scaffold(Path(directory))
+
+
+def monitor(
+    paths: Sequence[str],
+    name: str,
+    env: str | None = None,
+    data: str | None = None,
+    captured: bool = False,
+    root: str = ".",
+) -> Outcome:
+    """Check a batch against the training data and the deployed model's gates; writes the
+    report under ``monitoring/<name>/<env>/`` (loads the deployed model when labelled)."""
+    from mllc.ops import monitor as monitoring
+
+    return monitoring.monitor(Path(root), paths, name, env, data, captured)
+
+
+def promote(paths: Sequence[str], name: str, version: str, env: str, root: str = ".") -> Proposal:
+    """A branch pinning ``version`` in ``env``, checked as apply would check it."""
+    from mllc.ops import promote as promoting
+
+    return promoting.promote(promoting.repo_root(Path(root)), paths, name, version, env)
+
+
+def rollback(paths: Sequence[str], name: str, env: str, root: str = ".") -> Proposal:
+    """A branch pinning the version ``env`` ran before the current one."""
+    from mllc.ops import promote as promoting
+
+    return promoting.rollback(promoting.repo_root(Path(root)), paths, name, env)
+
+
+def diff(
+    base_ref: str, head_ref: str, paths: Sequence[str] = ("specs",), root: str = "."
+) -> SemanticDiff:
+    """What changed in meaning between the specs at two Git refs."""
+    from mllc.ops import diff as diffing
+
+    return diffing.semantic_diff(Path(root), base_ref, head_ref, paths)
+
+
+def predict(
+    lifecycle: str, environment: str, body: dict[str, Any], root: str = "."
+) -> dict[str, Any]:
+    """One V2 inference request to the environment's local server."""
+    from mllc.ops import predict as predicting
+
+    return predicting.predict(Path(root), lifecycle, environment, body)
+
+
+def read_rows(source: str) -> dict[str, Any]:
+    """Rows for :func:`predict` from a CSV or JSON file, or inline JSON."""
+    from mllc.ops import predict as predicting
+
+    return predicting.read_rows(source)
+
+
+def version_classes(lifecycle: str, version: str, root: str = ".") -> list[str] | None:
+    """The class labels ``version`` was trained on (its committed metrics), if any."""
+    from mllc.ops import predict as predicting
+
+    return predicting.version_classes(Path(root), lifecycle, version)

@@ -53,3 +53,12 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> bool:
+    """Write ``text`` atomically (temp file + rename); False when it was already there."""
+    target = Path(path)
+    if target.is_file() and target.read_text(encoding="utf-8") == text:
+        return False
+    write_bytes(target, text.encode("utf-8"))
+    return True

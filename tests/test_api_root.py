@@ -16,7 +16,7 @@ import pytest
 from helpers_repo import copy_repo, fresh_repo, git, mllc
 
 from mllc import api
-from mllc.plan import Planned
+from mllc.plan.model import Planned
 
 pytestmark = pytest.mark.slow
 

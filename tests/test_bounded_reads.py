@@ -209,7 +209,7 @@ def test_fifo_as_data_is_refused_without_opening(repo: Path) -> None:
 
 
 def test_fifo_in_a_hashed_folder_is_refused_naming_it(tmp_path: Path) -> None:
-    from mllc.observe.hashing import Hasher
+    from mllc.hashing import Hasher
     from mllc.saferead import RefusedRead
 
     (tmp_path / "data").mkdir()

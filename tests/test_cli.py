@@ -15,7 +15,7 @@ import pytest
 import typer.main
 import yaml
 
-import mllc.cli
+import mllc.cli.app
 
 ROOT = Path(__file__).resolve().parent.parent
 IRIS = ROOT / "specs" / "iris.yaml"
@@ -258,7 +258,7 @@ def test_explain_unknown_field() -> None:
 
 def _params() -> list[tuple[str, Any]]:
     """(command, parameter) for the app's options and every command's options and arguments."""
-    root: Any = typer.main.get_command(mllc.cli.app)
+    root: Any = typer.main.get_command(mllc.cli.app.app)
     assert root.commands, "the app has no commands"
     found = [("mllc", p) for p in root.params]
     for name, command in root.commands.items():

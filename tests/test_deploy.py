@@ -109,7 +109,7 @@ def running(repo: Path) -> list[local.Server]:
 
 
 def infer(port: int, token: str | None = None) -> tuple[int, Any]:
-    from mllc.predict import read_rows
+    from mllc.ops.predict import read_rows
 
     return local.request(
         "127.0.0.1", port, "POST", "/v2/models/iris/infer", read_rows(json.dumps(ROWS)), token
@@ -564,7 +564,7 @@ def test_server_settings_reach_the_running_server(
     many = json.dumps(ROWS * 200)  # about 15 KiB of V2 JSON
 
     def big() -> int:
-        from mllc.predict import read_rows
+        from mllc.ops.predict import read_rows
 
         path = "/v2/models/iris/infer"
         body = read_rows(many)

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from mllc.gates import GateResult, evaluate
+from mllc.policy.gates import GateResult, evaluate
 
 
 @pytest.mark.parametrize(

@@ -34,12 +34,12 @@ from conftest import check_golden_tree
 
 from mllc.compile import HEADER, is_generated
 from mllc.errors import MllcError, SpecError
-from mllc.observe.types import RegisteredVersion
 from mllc.spec.load import load_text_as_spec
 from mllc.spec.models import Lifecycle
 from mllc.targets import kubernetes
 from mllc.targets.kubernetes import apply_manifests, observe, publish_model, render
 from mllc.targets.manifests import MONITOR_IMAGE, model_file_uri
+from mllc.types import RegisteredVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "kubernetes"

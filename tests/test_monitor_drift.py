@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
 from mllc.monitor.drift import EPSILON, dataset_drift, feature_drift, psi
-from mllc.monitor.report import FeatureDrift, Histogram, drift_reason
+from mllc.observe.monitoring import FeatureDrift, Histogram, drift_reason
 from tests.drift_population import (
     CHARGES,
     CHARGES_SHIFT,

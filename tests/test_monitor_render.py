@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from mllc.monitor.render import MAX_BINS, REST, chart_bins, html, markdown
-from mllc.monitor.report import (
+from mllc.observe.monitoring import (
     BatchInfo,
     DriftResult,
     FeatureDrift,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers_repo import mllc
 
-from mllc.predict import render
+from mllc.ops.predict import render
 from mllc.spec.reference import walk
 
 
@@ -113,7 +113,7 @@ def test_explain_data_columns_shows_no_python_repr(tmp_path: Path) -> None:
 def test_probability_columns_are_named_by_the_versions_classes(tmp_path: Path) -> None:
     """The classes come from the confusion plot the version's tagged commit holds,
     ordered as scikit-learn orders ``classes_`` (numbers by value)."""
-    from mllc.predict import version_classes
+    from mllc.ops.predict import version_classes
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)

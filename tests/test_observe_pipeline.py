@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mllc.observe.hashing import MD5_DOS2UNIX, Hasher, file_md5, tree_md5
+from mllc.hashing import MD5_DOS2UNIX, Hasher, file_md5, tree_md5
 from mllc.observe.pipeline import (
     diff_params,
     expand_stages,

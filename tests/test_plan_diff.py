@@ -7,18 +7,14 @@ from pathlib import Path
 import pytest
 
 from mllc.compile import compile_spec, lifecycle_document
-from mllc.observe.types import (
-    DeploymentState,
-    LifecycleActual,
-    Reason,
-    RegisteredVersion,
-    StageState,
-)
-from mllc.plan.diff import Desired, Orphan, diff_lifecycle, diff_orphan, leaf_diff
+from mllc.compile.desired import Desired, Orphan
+from mllc.observe.types import LifecycleActual, Reason, StageState
+from mllc.plan.diff import diff_lifecycle, diff_orphan, leaf_diff
 from mllc.plan.model import Plan, summarize
 from mllc.plan.render import human, to_json
+from mllc.policy.promotion import Resolution
 from mllc.spec.load import load_text_as_spec
-from mllc.targets import Resolution
+from mllc.types import DeploymentState, RegisteredVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 IRIS = (ROOT / "specs" / "iris.yaml").read_text(encoding="utf-8")
@@ -287,7 +283,9 @@ def test_a_newer_version_failing_the_gates_is_held_back_and_said() -> None:
     )
     reason = "latest version passing the gates (v1.1.0 fail them)"
     now = actual(want, md5="m2", versions=(V1, failing), deployments=(serving(),))
-    changes = diff_lifecycle(want, now, "v1.2.0", {"staging": Resolution("staging", V1, reason)})
+    changes = diff_lifecycle(
+        want, now, "v1.2.0", {"staging": Resolution("staging", V1, reason, skipped=("v1.1.0",))}
+    )
     (held,) = [c for c in changes if c.kind == "deployment"]
     assert held.action == "no-op" and held.reasons == (f"staging stays on v1.0.0: {reason}",)
     plan = Plan(mllc_version="t", lifecycles=("iris",), changes=(held,), summary=summarize([held]))
@@ -299,7 +297,7 @@ def test_a_newer_version_failing_the_gates_is_held_back_and_said() -> None:
 
 
 def _report(breach: bool = True, labelled: bool = True, on_breach: str = "retrain") -> object:
-    from mllc.monitor.report import BatchInfo, MonitorReport, ReferenceInfo
+    from mllc.observe.monitoring import BatchInfo, MonitorReport, ReferenceInfo
 
     return MonitorReport(
         mllc_version="0",

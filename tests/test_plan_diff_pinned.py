@@ -15,15 +15,9 @@ import pytest
 import test_plan_diff
 from test_plan_diff import IRIS, STAGES, V1, V2, actual, pipeline
 
-from mllc.observe.types import (
-    DeploymentState,
-    MonitorState,
-    Reason,
-    RegisteredVersion,
-    SourceState,
-)
+from mllc.compile.desired import Orphan
+from mllc.observe.types import MonitorState, Reason, SourceState
 from mllc.plan.diff import (
-    Orphan,
     change_text,
     diff_lifecycle,
     diff_orphan,
@@ -33,7 +27,8 @@ from mllc.plan.diff import (
     stage_category,
 )
 from mllc.plan.model import Change
-from mllc.targets import Resolution
+from mllc.policy.promotion import Resolution
+from mllc.types import DeploymentState, RegisteredVersion
 
 # Compiling a spec is the slow part of these tests, and the same texts come back: compile
 # each once (mutation testing runs these tests once per mutant). Nothing mutates a Desired.
@@ -81,8 +76,12 @@ def server(
     )  # fmt: skip
 
 
-def runs(version: RegisteredVersion, reason: str = "latest version passing the gates") -> Any:
-    return {"staging": Resolution("staging", version, reason)}
+def runs(
+    version: RegisteredVersion,
+    reason: str = "latest version passing the gates",
+    skipped: tuple[str, ...] = (),
+) -> Any:
+    return {"staging": Resolution("staging", version, reason, skipped=skipped)}
 
 
 REGISTER = change(
@@ -411,7 +410,7 @@ def test_a_version_held_back_by_the_gates_is_a_no_op_that_says_so() -> None:
     want = desired()
     why = "latest version passing the gates (v1.1.0 fail them)"
     now = actual(want, md5="m2", versions=(V1, V2), deployments=(server(),))
-    assert diff_lifecycle(want, now, "v1.2.0", runs(V1, why)) == [
+    assert diff_lifecycle(want, now, "v1.2.0", runs(V1, why, ("v1.1.0",))) == [
         change("deployment/staging", "deployment", "no-op", "redeploy",
                f"staging stays on v1.0.0: {why}", before="v1.0.0", after="v1.0.0")
     ]  # fmt: skip
@@ -489,7 +488,7 @@ def test_only_the_commit_is_left() -> None:
     # a held-back version is a no-op: the commit is still the only thing left
     why = "latest version passing the gates (v1.1.0 fail them)"
     held = replace(some, versions=(V1, V2), model_md5="m2")
-    assert [c.action for c in diff_lifecycle(want, held, "v1.2.0", runs(V1, why))] == [
+    assert [c.action for c in diff_lifecycle(want, held, "v1.2.0", runs(V1, why, ("v1.1.0",)))] == [
         "no-op",
         "update",
     ]
@@ -516,7 +515,7 @@ def test_a_removed_spec() -> None:
 
 
 def _report(labelled: bool = True, answered_batch: bool = True) -> Any:
-    from mllc.monitor.report import BatchInfo, MonitorReport, ReferenceInfo
+    from mllc.observe.monitoring import BatchInfo, MonitorReport, ReferenceInfo
 
     return MonitorReport(
         mllc_version="0", id="abc123", lifecycle="iris", environment="staging",

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from mllc.compile.workflow import MARKER
 from mllc.mdtext import escape
-from mllc.plan.markdown import MARKER, MetricDeltas, markdown, metric_deltas
+from mllc.plan.markdown import MetricDeltas, markdown, metric_deltas
 from mllc.plan.model import Binding, Change, Plan, summarize
 from mllc.registry import register
 

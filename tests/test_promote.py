@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from mllc.errors import MllcError
-from mllc.promote import promote, rollback
+from mllc.ops.promote import promote, rollback
 from mllc.registry import assign, register
-from mllc.specedit import SpecEditError, set_env_model
+from mllc.spec.edit import SpecEditError, set_env_model
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "iris"

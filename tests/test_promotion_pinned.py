@@ -6,15 +6,11 @@ should run, and every reason it gives, compared as complete ``Resolution`` value
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mllc.gates import evaluate
-from mllc.observe.types import RegisteredVersion
-from mllc.registry.store import Assignment
-from mllc.targets import Promotion, Resolution, held_out_metrics, promotion_rules, resolve
+from mllc.policy.gates import evaluate
+from mllc.policy.promotion import Promotion, Resolution, held_out_metrics, promotion_rules, resolve
+from mllc.types import Assignment, RegisteredVersion
 
 GATES = ["accuracy >= 0.9"]
-NO_DISK = Path("/nonexistent-mllc-root")  # promotion_rules must not read it: history is given
 
 
 def version(v: str, accuracy: float | None = None, **metrics: object) -> RegisteredVersion:
@@ -63,6 +59,7 @@ def test_latest_is_the_newest_passing_and_names_what_it_skips() -> None:
         V2,
         "latest version passing the gates (v1.2.0, v1.3.0 fail them)",
         gates=gates(V2),
+        skipped=("v1.2.0", "v1.3.0"),
     )
 
 
@@ -102,7 +99,11 @@ def test_latest_when_the_rules_hold_everything_back_names_the_rule() -> None:
 def test_latest_skips_a_version_the_rules_hold_back() -> None:
     rules = Promotion(after="staging", ran_after=frozenset({"v1.0.0"}))
     assert resolve("production", "latest", [V1, V2], GATES, rules) == Resolution(
-        "production", V1, "latest version passing the gates (v1.1.0 fail them)", gates=gates(V1)
+        "production",
+        V1,
+        "latest version passing the gates (v1.1.0 fail them)",
+        gates=gates(V1),
+        skipped=("v1.1.0",),
     )
 
 
@@ -215,7 +216,7 @@ def assigned(env: str, v: str | None, n: int, unassign: bool = False) -> Assignm
 
 def test_no_rules_give_the_empty_promotion() -> None:
     cfg = {"target": "local", "require": []}
-    assert promotion_rules(NO_DISK, "iris", cfg, "production", [V1], "accuracy", {}) == Promotion()
+    assert promotion_rules(cfg, "production", [V1], "accuracy", {}) == Promotion()
 
 
 def test_after_collects_every_version_that_ran_in_the_earlier_environment() -> None:
@@ -225,7 +226,7 @@ def test_after_collects_every_version_that_ran_in_the_earlier_environment() -> N
         "dev": [assigned("dev", "v1.1.0", 4)],
     }
     cfg = {"after": "staging"}
-    rules = promotion_rules(NO_DISK, "iris", cfg, "production", [V1, V2], "accuracy", history)
+    rules = promotion_rules(cfg, "production", [V1, V2], "accuracy", history)
     assert rules == Promotion(
         after="staging",
         ran_after=frozenset({"v1.0.0"}),
@@ -246,7 +247,7 @@ def test_beats_champion_takes_the_last_assignment_as_champion() -> None:
         ]
     }
     cfg = {"require": ["beats_champion"]}
-    rules = promotion_rules(NO_DISK, "iris", cfg, "production", [V1, V2], "rmse", history)
+    rules = promotion_rules(cfg, "production", [V1, V2], "rmse", history)
     assert rules == Promotion(
         after=None,
         ran_after=frozenset(),
@@ -260,13 +261,13 @@ def test_beats_champion_takes_the_last_assignment_as_champion() -> None:
 def test_a_champion_that_is_no_longer_registered_is_none() -> None:
     history = {"production": [assigned("production", "v0.1.0", 1)]}
     cfg = {"require": ["beats_champion"]}
-    rules = promotion_rules(NO_DISK, "iris", cfg, "production", [V1], "accuracy", history)
+    rules = promotion_rules(cfg, "production", [V1], "accuracy", history)
     assert rules.champion is None and rules.beats_champion
-    empty = promotion_rules(NO_DISK, "iris", cfg, "production", [V1], "accuracy", {})
+    empty = promotion_rules(cfg, "production", [V1], "accuracy", {})
     assert empty == Promotion(beats_champion=True, metric="accuracy", higher_is_better=True)
 
 
 def test_after_an_environment_with_no_assignment_yet() -> None:
     cfg = {"after": "staging"}
-    rules = promotion_rules(NO_DISK, "iris", cfg, "production", [V1], "accuracy", {})
+    rules = promotion_rules(cfg, "production", [V1], "accuracy", {})
     assert rules == Promotion(after="staging", metric="accuracy", higher_is_better=True)

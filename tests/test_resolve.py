@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mllc.observe.types import RegisteredVersion
-from mllc.targets import Promotion, resolve
+from mllc.policy.promotion import Promotion, resolve
+from mllc.types import RegisteredVersion
 
 GATES = ["accuracy >= 0.9"]
 

@@ -140,7 +140,7 @@ def test_committed_monitor_report_schema_is_current_and_validates_a_report() -> 
     import jsonschema
 
     from mllc.api import schema_text
-    from mllc.monitor.report import MonitorReport
+    from mllc.observe.monitoring import MonitorReport
 
     committed = (ROOT / "schemas" / "monitor-report.v1.json").read_text(encoding="utf-8")
     assert committed == schema_text("monitor"), "schemas/monitor-report.v1.json is stale"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mllc.errors import MllcError
-from mllc.semdiff import render, semantic_diff
+from mllc.ops.diff import render, semantic_diff
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

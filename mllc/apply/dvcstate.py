@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mllc import gitcmd
+from mllc.apply.dvc import clear_dead_dvc_locks, run_dvc
 from mllc.atomic import write_bytes
 from mllc.observe import dvclock
 from mllc.saferead import RefusedRead, read_bytes
@@ -139,8 +140,6 @@ def repair_pointers(root: Path, progress: Progress) -> list[str]:
     ran, so DVC adds it again and writes the same pointer. Without its data, a batch's
     cut pointer is removed (the batch is added again from monitoring/); any other is
     left for a person to restore (``git checkout`` it, or ``dvc add`` the data)."""
-    from mllc.apply.run import clear_dead_dvc_locks, run_dvc
-
     repaired = []
     for path in _pointers(root):
         if not path.is_file() or path.is_symlink() or dvclock.whole_pointer(path, root):

@@ -16,36 +16,29 @@ Nothing here decides *what* to do: the plan did. Dry-run is not calling this.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mllc import gitcmd
-from mllc.apply import gitops, sources
+from mllc.apply import dvcstate, gitops, sources
+from mllc.apply.dvc import ApplyFailed, Progress, clear_dead_dvc_locks, run_dvc
 from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
-from mllc.errors import MllcError
+from mllc.atomic import write_text
+from mllc.compile.desired import Desired
 from mllc.gitenv import head
 from mllc.observe.pipeline import read_lock
-from mllc.observe.types import RegisteredVersion
-from mllc.observe.world import model_md5_from_lock, read_json_object
-from mllc.plan import REPOSITORY, Planned
-from mllc.plan.diff import Desired
-from mllc.plan.model import Change
-from mllc.procs import WATCH_ENV, preexec_die_with_parent
-
-Progress = Callable[[str], None]
-
-
-class ApplyFailed(MllcError):
-    message = "apply failed"
+from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_json_object
+from mllc.plan.model import REPOSITORY, Change, Planned
+from mllc.policy.promotion import History, resolve_environment
+from mllc.registry import assign, assignments, find_by_md5, list_versions, register
+from mllc.targets import kubernetes, local
+from mllc.types import RegisteredVersion
 
 
 @dataclass
@@ -54,37 +47,6 @@ class ApplyResult:
     steps: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
-
-
-def dvc_env() -> dict[str, str]:
-    """DVC runs ``mllc stage ...``: make this installation's mllc the one it finds."""
-    env = dict(os.environ)
-    scripts = str(Path(sys.executable).parent)
-    env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
-    env[WATCH_ENV] = str(os.getpid())  # its stages end when this apply ends
-    return env
-
-
-def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=root,
-        env=dvc_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=preexec_die_with_parent(),
-    )
-    tail: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail = [*tail[-30:], line]
-        if line.startswith(("Running stage", "Stage '")) or line.startswith(("ERROR", "error")):
-            progress(f"    {line}")
-    if proc.wait() != 0:
-        detail = "\n".join(t for t in tail if t.strip())
-        raise ApplyFailed(f"dvc {' '.join(args)} failed (exit {proc.returncode}):\n{detail}")
 
 
 def _commit_paths(want: Desired) -> list[str]:
@@ -103,15 +65,13 @@ def _commit_paths(want: Desired) -> list[str]:
 class Executor:
     def __init__(self, root: Path, journal: Journal, progress: Progress) -> None:
         self.root, self.journal, self.progress = root, journal, progress
-        self._history: dict[str, Any] = {}
+        self._history: dict[str, History] = {}
 
-    def history(self, name: str) -> Any:
+    def history(self, name: str) -> History:
         """``name``'s environment assignments as they were before this apply deployed it:
         ``after: staging`` needs a version that ran in staging before, not one this apply
         has just put there (a retrained version never goes straight to production)."""
         if name not in self._history:
-            from mllc.registry import assignments
-
             self._history[name] = assignments(self.root, name)
         return self._history[name]
 
@@ -135,8 +95,6 @@ class Executor:
     def _write(self, files: Mapping[str, str], *folders: str) -> dict[str, Any]:
         """Write ``files`` (each atomically), first removing the temp files a killed write
         or stage left in ``folders`` and .github/workflows (we hold the lock: none is live)."""
-        from mllc.api import write_text
-
         for folder in (self.root / f for f in (*folders, ".github/workflows")):
             for leftover in folder.rglob(".*.tmp") if folder.is_dir() else []:
                 leftover.unlink(missing_ok=True)
@@ -179,8 +137,6 @@ class Executor:
 
     def clear_answered_batches(self, want: Desired) -> None:
         """Batches already in the training data (an apply killed before removing them)."""
-        from mllc.observe.world import observe_monitoring
-
         for state in observe_monitoring(self.root, want):
             if state.answered and state.batch is not None:
                 (self.root / state.batch).unlink(missing_ok=True)
@@ -188,9 +144,6 @@ class Executor:
 
     def deploy(self, want: Desired, env: str, action: str) -> dict[str, Any]:
         """Re-resolve with the registry as it is now (a version may just have been added)."""
-        from mllc.registry import assign, list_versions
-        from mllc.targets import local, promotion_rules, resolve
-
         if action == "delete":
             running = local.servers(self.root, want.name, env)
             if running:
@@ -202,9 +155,9 @@ class Executor:
         gates = list(want.lifecycle.get("gates") or [])
         versions = list_versions(self.root, want.name)
         metric = want.spec.problem.metric if want.spec is not None else ""
-        history = self.history(want.name)
-        rules = promotion_rules(self.root, want.name, cfg, env, versions, metric, history)
-        res = resolve(env, str(cfg.get("model", "latest")), versions, gates, rules)
+        res, _ = resolve_environment(
+            env, cfg, versions, gates, metric, lambda: self.history(want.name)
+        )
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         if res.version is None:
@@ -240,9 +193,6 @@ class Executor:
     def deploy_kubernetes(
         self, want: Desired, env: str, version: RegisteredVersion
     ) -> dict[str, Any]:
-        from mllc.api import write_text
-        from mllc.targets import kubernetes, local
-
         assert want.spec is not None
         files = kubernetes.render(want.spec, env, version, want.spec_file)
         for path, text in files.items():
@@ -256,8 +206,6 @@ class Executor:
         return {"version": version.version, "manifests": sorted(files)}
 
     def delete_lifecycle(self, name: str) -> dict[str, Any]:
-        from mllc.targets import local
-
         for folder in sorted((self.root / ".mllc" / "serve" / name).glob("*")):
             running = local.servers(self.root, name, folder.name)
             if running:
@@ -283,8 +231,6 @@ class Executor:
         return {"commit": commit}
 
     def register(self, name: str, result: ApplyResult) -> dict[str, Any]:
-        from mllc.registry import find_by_md5, register
-
         md5 = model_md5_from_lock(read_lock(self.root / f"pipelines/{name}/dvc.lock"), name)
         commit = head(self.root)
         if md5 is None or commit is None:
@@ -322,55 +268,9 @@ class Executor:
         return {"version": version.version, "model_md5": md5, "commit": commit}
 
 
-def _is_running_dvc(pid: int) -> bool:
-    """A live (not zombie) process whose command line is DVC's."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"dvc" in fh.read()
-    except (OSError, IndexError):
-        return False
-
-
-def clear_dead_dvc_locks(root: Path) -> list[int]:
-    """Drop DVC rwlock entries of processes that are gone (a killed apply's DVC).
-
-    DVC itself only checks that the pid exists, so an unreaped zombie or a reused
-    pid would block every later run with "is busy". We hold mllc's lock: no DVC of
-    ours runs; entries of live DVC processes are kept.
-    """
-    path = root / ".dvc" / "tmp" / "rwlock"
-    try:
-        lock = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(lock, dict) or not sys.platform.startswith("linux"):
-        return []
-    dropped: list[int] = []
-    for mode in ("read", "write"):
-        entries = lock.get(mode) or {}
-        for key in list(entries):
-            infos = entries[key] if isinstance(entries[key], list) else [entries[key]]
-            alive = [i for i in infos if isinstance(i, dict) and _is_running_dvc(int(i["pid"]))]
-            dropped += [int(i["pid"]) for i in infos if isinstance(i, dict) and i not in alive]
-            if not alive:
-                del entries[key]
-            elif len(alive) != len(infos):
-                entries[key] = alive if isinstance(entries[key], list) else alive[0]
-    if dropped:
-        tmp = path.with_name(path.name + ".mllc.tmp")
-        tmp.write_text(json.dumps(lock), encoding="utf-8")
-        os.replace(tmp, path)
-    return sorted(set(dropped))
-
-
 def _recover(root: Path, progress: Progress) -> None:
     """Finish what a killed apply left half-done, as its journal says, and repair the
     files a kill inside DVC's own writes left cut short (whatever the journal says)."""
-    from mllc.apply import dvcstate
-
     dvcstate.repair(root, progress)
     dead = clear_dead_dvc_locks(root)
     if dead:
@@ -395,9 +295,10 @@ def apply(
     planned: Planned,
     progress: Progress,
     lock_timeout: float | None = None,
-    saved: bool = False,
+    recheck: Callable[[], None] | None = None,
 ) -> ApplyResult:
-    """Carry out ``planned``; with ``saved``, first check under the lock that it is not stale."""
+    """Carry out ``planned``. ``recheck``, when given, runs first under the lock and raises
+    when the world moved since the plan was made (a saved plan)."""
     plan = planned.plan
     if plan.blocked:
         raise ApplyFailed(
@@ -405,17 +306,8 @@ def apply(
             + "\n  ".join(f"{c.address}: {c.reasons[0]}" for c in plan.blocked)
         )
     with acquire(root, "mllc apply", timeout=lock_timeout):
-        if saved:  # the world may have moved while we waited for the lock
-            from mllc.plan import make_plan, stale_reasons
-
-            assert plan.binding is not None
-            now = make_plan(root, list(plan.binding.specs) or ["specs"], plan.target).plan
-            assert now.binding is not None
-            reasons = stale_reasons(plan.binding, now.binding)
-            if reasons:
-                raise ApplyFailed(
-                    "stale plan: the world changed since it was made:\n  " + "\n  ".join(reasons)
-                )
+        if recheck is not None:  # the world may have moved while we waited for the lock
+            recheck()
         _recover(root, progress)
         journal = Journal(root)
         result = ApplyResult(apply_id=journal.apply_id)

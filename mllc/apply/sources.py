@@ -19,8 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mllc import gitcmd
-from mllc.observe.hashing import Hasher
-from mllc.observe.pipeline import dvc_config_value, expand_stages
+from mllc.apply.dvc import ApplyFailed, run_dvc
+from mllc.compile.desired import Desired
+from mllc.dvcrepo import dvc_config_value
+from mllc.hashing import Hasher
+from mllc.observe.pipeline import expand_stages
 from mllc.observe.sources import (
     dvc_target,
     gitignore_path,
@@ -28,7 +31,6 @@ from mllc.observe.sources import (
     pointer_path,
     source_paths,
 )
-from mllc.plan.diff import Desired
 from mllc.yaml12 import load_yaml
 
 Progress = Callable[[str], None]
@@ -61,8 +63,6 @@ def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, ob
     """``dvc add`` each source that is not versioned or changed since its pointer (the
     file, or the folder above it that DVC tracks whole); ``dvc push`` it when a default
     remote is configured. Repeatable after a kill."""
-    from mllc.apply.run import ApplyFailed, run_dvc
-
     paths = source_paths(want.spec)
     tracked_by_git = _in_git(root, paths)
     hasher = Hasher(root)
@@ -95,8 +95,6 @@ def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, ob
 def _check_out(root: Path, target: str, progress: Progress) -> None:
     """Bring a DVC-tracked source into the workspace: from the local cache, else from
     the default remote; left missing (for the caller to say so) when neither has it."""
-    from mllc.apply.run import ApplyFailed, run_dvc
-
     pointer = pointer_path(target)
     try:
         run_dvc(root, ["checkout", pointer], progress)

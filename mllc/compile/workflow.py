@@ -37,7 +37,6 @@ import yaml
 
 from mllc import __version__
 from mllc.compile import HEADER, _Dumper, dump_yaml
-from mllc.plan.markdown import MARKER
 from mllc.spec.models import Lifecycle
 
 WORKFLOW_PATH = ".github/workflows/mllc.yml"
@@ -54,6 +53,10 @@ RUNNER = "ubuntu-latest"
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 COMMENT_LIMIT = 60_000  # GitHub refuses comment bodies over 65,536 characters
+
+# The first line of the pull-request comment mllc keeps updated (rendered by
+# mllc.plan.markdown; the workflow finds its own comment by it).
+MARKER = "<!-- mllc-plan -->"
 
 
 class _Block(str):

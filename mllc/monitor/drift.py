@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mllc.monitor.report import DriftResult, FeatureDrift, FeatureKind, Histogram, Statistic
+from mllc.observe.monitoring import DriftResult, FeatureDrift, FeatureKind, Histogram, Statistic
 
 EPSILON = 1e-4
 """Floor of each bin fraction in :func:`psi`: an empty bin counts as 0.01 %."""

@@ -23,7 +23,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from mllc import mdtext
-from mllc.monitor.report import (
+from mllc.observe.monitoring import (
     DriftResult,
     FeatureDrift,
     Histogram,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mllc.errors import escape_control
-from mllc.monitor.report import MonitorReport
+from mllc.observe.monitoring import MonitorReport
 
 
 def summary(report: MonitorReport, written: Sequence[str] = ()) -> str:

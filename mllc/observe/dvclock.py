@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc.observe.types import Reason, ReasonKind, StageState
+from mllc.saferead import RefusedRead, read_bytes
 from mllc.spec.yamlsafe import YamlProblem, load_text
 
 HEADER = "schema: '2.0'\nstages:\n"
@@ -336,8 +337,6 @@ def whole_pointer(path: Path, root: Path) -> bool:
     """Whether a ``.dvc`` pointer file is one DVC finished writing (it writes it in place:
     a kill inside ``dvc add`` can leave it empty or cut short, and DVC then refuses every
     command). Read bounded and inside the repository; anything unreadable is not whole."""
-    from mllc.saferead import RefusedRead, read_bytes
-
     try:
         raw = read_bytes(path, root)
     except (OSError, RefusedRead):

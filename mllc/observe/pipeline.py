@@ -36,10 +36,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc.dvcrepo import cache_dir
+from mllc.hashing import MD5, MD5_DOS2UNIX, Hasher
 from mllc.observe import dvclock
-from mllc.observe.hashing import MD5, MD5_DOS2UNIX, Hasher
 from mllc.observe.types import Reason, ReasonKind, StageState
-from mllc.saferead import RefusedRead, find_root, read_bytes, read_json, read_text, shown_path
+from mllc.saferead import RefusedRead, find_root, read_bytes, read_json, shown_path
 from mllc.spec.yamlsafe import YamlProblem, problem_to_diagnostic, read_yaml
 from mllc.yaml12 import load_yaml
 
@@ -340,43 +341,6 @@ class _DvcCache:
             if not isinstance(md5, str) or not self._object(md5, algorithm).exists():
                 return False
         return True
-
-
-def cache_object(root: Path, md5: str) -> Path:
-    """Where the DVC 3 cache of ``root`` keeps the file with hash ``md5``
-    (``<cache>/files/md5/<md5[:2]>/<md5[2:]>``, dvc/cachemgr.py), ``cache.dir`` honoured."""
-    return cache_dir(root) / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def dvc_config_value(root: Path, section: str, key: str) -> str | None:
-    """``[section] key`` from .dvc/config.local or .dvc/config (DVC's own precedence), read
-    bounded and inside the repository; global and system DVC configs are not read."""
-    for name in ("config.local", "config"):
-        try:  # bounded and inside the repository, as every file a checkout holds
-            text = read_text(root / ".dvc" / name, root)
-        except OSError:
-            continue
-        if text is None:
-            continue
-        current = ""
-        for raw in text.splitlines():
-            line = raw.strip()
-            if line.startswith("["):
-                current = line.strip("[]'\" ").lower()
-            elif current == section and "=" in line:
-                found, value = (s.strip() for s in line.split("=", 1))
-                if found == key and value:
-                    return value.strip("'\"")
-    return None
-
-
-def cache_dir(root: Path) -> Path:
-    """``cache.dir`` (relative to .dvc/) from the repository's DVC config, else .dvc/cache."""
-    dvc_dir = root / ".dvc"
-    value = dvc_config_value(root, "cache", "dir")
-    if value is None:
-        return dvc_dir / "cache"
-    return (dvc_dir / os.path.expanduser(value)).resolve()
 
 
 # -- status --------------------------------------------------------------------

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mllc import gitcmd
-from mllc.observe.hashing import MD5, Hasher, check_path
+from mllc import gitcmd, saferead
+from mllc.hashing import MD5, Hasher, check_path
 from mllc.observe.types import SourceState, Tracking
 from mllc.spec.yamlsafe import read_yaml
 
@@ -59,8 +59,6 @@ def count_rows(root: Path, path: str) -> int | None:
     Parquet file (from its footer); None when it cannot be parsed. Only a regular
     file inside the repository is opened (:mod:`mllc.saferead`), never a symlink's
     target outside it or a device."""
-    from mllc import saferead
-
     found = check_path(root, str(root / path), path)  # as hashing it: inside, or a cache object
     if found is None:
         return None

@@ -7,8 +7,11 @@ against what the specs ask for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from mllc.observe.monitoring import MonitorReport
+from mllc.types import DeploymentState, RegisteredVersion
 
 ReasonKind = Literal["never-run", "cmd", "param", "dep", "out", "definition", "code", "feedback"]
 
@@ -62,43 +65,11 @@ class StageState:
 
 
 @dataclass(frozen=True)
-class RegisteredVersion:
-    """A model version in the registry: an annotated Git tag ``<name>@vX.Y.Z`` (GTO format)."""
-
-    name: str
-    version: str  # "v1.2.0"
-    commit: str
-    model_md5: str  # the DVC hash of pipelines/<name>/model.joblib at that commit
-    created: str  # ISO 8601
-    metrics: dict[str, Any] = field(default_factory=dict, compare=False)
-    in_cache: bool = True  # the binary is in the local DVC cache
-
-
-@dataclass(frozen=True)
-class DeploymentState:
-    """What a target reports it runs (filled in by deployment targets)."""
-
-    lifecycle: str
-    environment: str
-    target: str
-    version: str | None  # None: nothing deployed
-    healthy: bool
-    detail: str = ""
-    reachable: bool = True
-    host: str | None = None
-    port: int | None = None
-    model_md5: str | None = None
-    # how what runs differs from what is asked besides the version ('token: none → env:X'):
-    # each line is a reason to redeploy
-    drift: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class MonitorState:
     """An environment's latest monitoring report (``monitoring/<name>/<env>/report.json``)."""
 
     environment: str
-    report: Any  # mllc.monitor.report.MonitorReport
+    report: MonitorReport
     batch: str | None  # the labelled batch kept for retraining, if it is still there
     answered: bool  # that batch is already in the training data (pipelines/<name>/feedback/)
 

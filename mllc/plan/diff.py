@@ -10,37 +10,18 @@ function (:func:`stage_category`) and from which part of the spec changed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
-from mllc.gates import evaluate
+from mllc.compile.desired import Desired, Orphan
 from mllc.observe.types import LifecycleActual, Reason, SourceState, StageState, short_value
 from mllc.plan.model import Action, Category, Change
-from mllc.spec.models import Lifecycle
-from mllc.targets import Resolution
+from mllc.policy.gates import evaluate
+from mllc.policy.promotion import Resolution
 
 _UPSTREAM = ("prepare", "split", "train")
-
-
-@dataclass(frozen=True)
-class Desired:
-    """What one spec asks for: its generated files and the documents behind them."""
-
-    name: str
-    spec_file: str
-    files: Mapping[str, str]  # generated path -> text
-    lifecycle: Mapping[str, Any]  # the lifecycle record (gates, metadata, environments, ...)
-    spec: Lifecycle | None = None  # for the targets' own rendering (Kubernetes manifests)
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A lifecycle whose generated files exist but whose spec is gone."""
-
-    name: str
-    files: tuple[str, ...]
 
 
 def leaf_diff(old: Any, new: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
@@ -419,7 +400,7 @@ def _deployment_changes(
                 else f"{env}: → {wanted}",
             )
         if not reasons and not after:
-            if res is not None and "fail them" in res.reason:  # newer versions held back
+            if res is not None and res.skipped:  # newer versions held back
                 yield Change(
                     address=address,
                     lifecycle=want.name,

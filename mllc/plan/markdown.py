@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mllc import mdtext
-from mllc.observe.types import RegisteredVersion
+from mllc.compile.workflow import MARKER
+from mllc.errors import MllcError
+from mllc.observe.world import read_json_object
 from mllc.plan.model import Category, Change, Plan
+from mllc.registry import list_versions
+from mllc.types import RegisteredVersion
 
-MARKER = "<!-- mllc-plan -->"
 _CATEGORIES: tuple[Category, ...] = ("retrain", "re-evaluate", "redeploy", "metadata")
 
 Metrics = Mapping[str, float]
@@ -140,10 +143,6 @@ def _numbers(data: Any) -> dict[str, float]:
 def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
     """Running versions from the plan's binding, their test metrics from the registry,
     the new ones from ``pipelines/<name>/metrics.json``. Whatever is missing is left out."""
-    from mllc.errors import MllcError
-    from mllc.observe.world import read_json_object
-    from mllc.registry import list_versions
-
     deployments = plan.binding.deployments if plan.binding is not None else {}
     running: dict[str, dict[str, tuple[str, Metrics]]] = {}
     new: dict[str, Metrics] = {}

@@ -6,9 +6,13 @@ is generated from these models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mllc.compile.desired import Desired, Orphan
 
 PLAN_FORMAT = "1"
 
@@ -84,3 +88,16 @@ def summarize(changes: tuple[Change, ...] | list[Change]) -> Summary:
     change = sum(c.action in ("update", "run") for c in changes)
     destroy = sum(c.action in ("delete", "replace") for c in changes)
     return Summary(add=add, change=change, destroy=destroy)
+
+
+REPOSITORY = "(repository)"  # changes to files of no one lifecycle; not a DNS label: no clash
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what apply needs to carry it out (not part of the JSON contract)."""
+
+    plan: Plan
+    desired: tuple[Desired, ...]
+    orphans: tuple[Orphan, ...]
+    repository: Mapping[str, str] = field(default_factory=dict)  # repo-level generated files

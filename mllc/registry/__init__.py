@@ -10,7 +10,6 @@ never delete a tag (registry history is kept).
 
 from mllc.registry.semver import next_version
 from mllc.registry.store import (
-    Assignment,
     RegistryError,
     assign,
     assignments,
@@ -22,6 +21,7 @@ from mllc.registry.store import (
     registration_record,
     versions_and_tags,
 )
+from mllc.types import Assignment
 
 __all__ = [
     "Assignment",

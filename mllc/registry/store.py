@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from mllc import __version__, gitcmd
+from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.gitenv import identity_env
 from mllc.names import is_dns_label
-from mllc.observe.types import RegisteredVersion
 from mllc.registry import semver, tags
 from mllc.registry.tags import Registration, TagName, TagRecord
+from mllc.types import Assignment, RegisteredVersion
 
 # Attempts when another writer takes the tag name between our read and our write.
 _ATTEMPTS = 5
@@ -46,21 +47,6 @@ class RegistryError(MllcError):
     """The registry could not be read or written (bad name, missing commit, Git failure)."""
 
     message = "registry error"
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One stage tag ``<name>#<env>#<N>``: an environment was assigned (or unassigned) a version."""
-
-    name: str
-    env: str
-    version: str | None  # the version registered at the tag's commit; None if none is
-    commit: str
-    tag: str
-    counter: int | None  # GTO's per-artifact counter N; None for a GTO "simple" tag
-    created: str  # ISO 8601
-    unassign: bool = False  # `gto deprecate NAME VERSION STAGE`; mllc never unassigns
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 # ---------------------------------------------------------------------------- git
@@ -227,8 +213,6 @@ def _check_name(value: str, what: str = "name") -> None:
 
 def in_cache(root: Path, md5: str) -> bool:
     """Whether the DVC 3 cache of ``root`` (``cache.dir`` honoured) holds this file hash."""
-    from mllc.observe.pipeline import cache_object
-
     if not tags.is_md5(md5):  # never build a path from an unchecked string
         return False
     return cache_object(root, md5).is_file()

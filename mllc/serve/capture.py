@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from mllc.serve.protocol import plain_values
+
 BASE = "requests"
 QUEUE_SIZE = 256  # records waiting for the writer; each holds one request's arrays
 _STOP = object()
@@ -131,8 +133,6 @@ class Capture:
 
 
 def _line(record: Any) -> bytes:
-    from mllc.serve.protocol import plain_values
-
     assert isinstance(record, dict)
     out = dict(record)
     out["inputs"] = {k: plain_values(v) for k, v in record["inputs"].items()}

@@ -39,8 +39,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mllc import atomic
+from mllc import __version__, atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
+from mllc.serve.app import App, Identity
+from mllc.serve.capture import Capture, now_iso
+from mllc.serve.model import load
 from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, Server, log
 from mllc.spec.checks import LOOPBACK
 
@@ -153,10 +156,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    from mllc import __version__
-    from mllc.serve.app import App, Identity
-    from mllc.serve.capture import Capture, now_iso
-    from mllc.serve.model import load
 
     model = load(args.model_file, args.model_md5)
     capture = None

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from mllc import saferead
 from mllc.errors import Diagnostic, sort_diagnostics
 from mllc.spec import rules, vocab
+from mllc.spec.cluster import problems
 from mllc.spec.models import Lifecycle
 from mllc.spec.yamlsafe import Loaded, Positions, YamlProblem, load_text, problem_to_diagnostic
 
@@ -238,7 +239,6 @@ def validate_data(
         diags.append(Diagnostic(file, *positions.of_value(path), format_path(path), message))
     if spec is not None and any(e.target == "kubernetes" for e in spec.environments.values()):
         # Names a cluster would refuse (too long once KServe derives its own from them).
-        from mllc.targets.manifests import problems
 
         for env, cfg in spec.environments.items():
             if cfg.target == "kubernetes":

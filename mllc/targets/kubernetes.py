@@ -35,16 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from mllc.errors import MllcError
-from mllc.observe.hashing import file_md5
-from mllc.observe.types import DeploymentState, RegisteredVersion
+from mllc.hashing import file_md5
+from mllc.spec.cluster import object_name, settings
 from mllc.spec.models import Lifecycle
-from mllc.targets.manifests import (
-    LABEL_PREFIX,
-    model_file_uri,
-    object_name,
-    render,
-    settings,
-)
+from mllc.targets.manifests import LABEL_PREFIX, model_file_uri, render
+from mllc.types import DeploymentState, RegisteredVersion
 
 __all__ = [
     "TARGET",

@@ -1,4 +1,4 @@
-"""Manifests of the ``kubernetes`` target: pure rendering, no kubectl (DESIGN §4, §9).
+"""Manifests of the ``kubernetes`` target: pure rendering, no kubectl.
 
 For each environment with ``target: kubernetes``, :func:`render` returns
 ``deploy/<name>/<env>/inferenceservice.yaml`` (a KServe ``InferenceService``,
@@ -23,13 +23,14 @@ let alone written.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from mllc import __version__
+from mllc.compile import HEADER, dump_yaml
 from mllc.errors import Diagnostic, MllcError, SpecError
-from mllc.observe.types import RegisteredVersion
+from mllc.spec.cluster import monitor_name, object_name, problems, settings
 from mllc.spec.models import KubernetesTarget, Lifecycle
+from mllc.types import RegisteredVersion
 
 __all__ = [
     "CRONJOB_FILE",
@@ -41,11 +42,7 @@ __all__ = [
     "inferenceservice",
     "model_dir_uri",
     "model_file_uri",
-    "monitor_name",
-    "object_name",
-    "problems",
     "render",
-    "settings",
 ]
 
 INFERENCESERVICE_FILE = "inferenceservice.yaml"
@@ -62,32 +59,10 @@ MONITOR_IMAGE = f"mllc:{__version__}"
 MONITOR_UID = 65532
 
 LABEL_PREFIX = "mllc.dev/"
-_DNS_LABEL_MAX = 63
-# The Job controller appends an 11-character suffix to a CronJob's name, so the
-# API server refuses CronJob names longer than 52.
-_CRONJOB_NAME_MAX = 52
-# KServe names the predictor's host "<isvc>-predictor-<namespace>" (its default
-# domain template), and that must be one DNS label: longer and the controller
-# fails to reconcile (kserve/kserve#4807), long after kubectl apply succeeded.
-_PREDICTOR_SUFFIX = "-predictor-"
-# k8s.io/apimachinery resource.Quantity, as in the KServe CRD's pattern.
-_QUANTITY = re.compile(
-    r"^[+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
 
 
 def deploy_dir(name: str, env: str) -> str:
     return f"deploy/{name}/{env}"
-
-
-def object_name(name: str, env: str) -> str:
-    """The InferenceService's name: one per lifecycle and environment."""
-    return f"{name}-{env}"
-
-
-def monitor_name(name: str, env: str) -> str:
-    return f"{name}-{env}-monitor"
 
 
 def model_dir_uri(storage_uri: str, name: str, version: str) -> str:
@@ -98,51 +73,6 @@ def model_dir_uri(storage_uri: str, name: str, version: str) -> str:
 def model_file_uri(storage_uri: str, name: str, version: str) -> str:
     """Where :func:`mllc.targets.kubernetes.publish_model` writes the model file."""
     return f"{model_dir_uri(storage_uri, name, version)}/{MODEL_FILE}"
-
-
-def settings(spec: Lifecycle, env: str) -> KubernetesTarget:
-    """The ``kubernetes`` section of environment ``env``; MllcError if it has none."""
-    environment = spec.environments.get(env)
-    if environment is None:
-        raise MllcError(f"{spec.metadata.name} has no environment {env!r}")
-    if environment.target != "kubernetes" or environment.kubernetes is None:
-        raise MllcError(
-            f"environment {env!r} of {spec.metadata.name} does not use the kubernetes target"
-        )
-    return environment.kubernetes
-
-
-def problems(spec: Lifecycle, env: str) -> list[str]:
-    """What the cluster would refuse that the spec's own validation lets through."""
-    k8s = settings(spec, env)
-    name = spec.metadata.name
-    out = []
-    isvc = object_name(name, env)
-    if len(isvc) > _DNS_LABEL_MAX:
-        out.append(
-            f"InferenceService name {isvc!r} is {len(isvc)} characters, over Kubernetes' "
-            f"{_DNS_LABEL_MAX}: shorten the lifecycle or environment name"
-        )
-    else:
-        host = isvc + _PREDICTOR_SUFFIX + k8s.namespace
-        if len(host) > _DNS_LABEL_MAX:
-            out.append(
-                f"KServe's predictor host name {host!r} is {len(host)} characters, over the "
-                f"{_DNS_LABEL_MAX} of a DNS label: shorten the lifecycle, environment or "
-                "namespace name"
-            )
-    if spec.monitoring is not None:
-        cron = monitor_name(name, env)
-        if len(cron) > _CRONJOB_NAME_MAX:
-            out.append(
-                f"CronJob name {cron!r} is {len(cron)} characters, over Kubernetes' "
-                f"{_CRONJOB_NAME_MAX} for CronJobs: shorten the lifecycle or environment name"
-            )
-    for field in ("cpu", "memory"):
-        value = getattr(k8s, field)
-        if not _QUANTITY.fullmatch(value):
-            out.append(f"kubernetes.{field} {value!r} is not a Kubernetes quantity")
-    return out
 
 
 def _labels(spec: Lifecycle, env: str, component: str) -> dict[str, str]:
@@ -318,7 +248,6 @@ def render(
         return {}
     # Imported here: mllc.compile may well import this module to write deploy/
     # files, and a module-level import either way round would then be a cycle.
-    from mllc.compile import HEADER, dump_yaml
 
     header = HEADER.format(source=source)
     folder = deploy_dir(spec.metadata.name, env)

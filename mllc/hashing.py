@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc import saferead
+from mllc.dvcrepo import cache_dir
 
 MD5 = "md5"
 MD5_DOS2UNIX = "md5-dos2unix"  # DVC 2.x lock entries (no ``hash:`` key)
@@ -252,8 +253,6 @@ def check_path(
 
 
 def _cache_dir(root: Path) -> tuple[Path, ...]:
-    from mllc.observe.pipeline import cache_dir  # it imports this module
-
     return (cache_dir(root),)
 
 

@@ -21,12 +21,15 @@ from pathlib import Path
 
 from mllc import gitcmd
 from mllc.errors import MllcError
-from mllc.gates import GateResult
 from mllc.gitenv import head
-from mllc.observe.types import RegisteredVersion
+from mllc.policy.gates import GateResult
+from mllc.policy.promotion import Promotion, Resolution, held_out_metrics, resolve_environment
+from mllc.registry import assignments, list_versions
+from mllc.spec.edit import Edit, set_env_model
+from mllc.spec.load import find_config, load_estimators, load_text_as_spec
 from mllc.spec.models import Lifecycle
-from mllc.specedit import Edit, set_env_model
-from mllc.targets import Promotion, Resolution, held_out_metrics, promotion_rules, resolve
+from mllc.spec.repository import did_you_mean, find_lifecycle, relative_path
+from mllc.types import RegisteredVersion
 
 
 @dataclass(frozen=True)
@@ -101,33 +104,12 @@ def commit_on_branch(
 # -------------------------------------------------------------------------- checks
 
 
-def _did_you_mean(value: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def find_lifecycle(
-    paths: Sequence[str], name: str, root: Path = Path(".")
-) -> tuple[str, Lifecycle]:
-    from mllc.api import load_specs
-
-    specs = load_specs(paths, root)
-    for file, spec in specs:
-        if spec.metadata.name == name:
-            return file, spec
-    names = sorted(spec.metadata.name for _, spec in specs)
-    raise MllcError(
-        f"no lifecycle {name!r} in {', '.join(paths)} (known: {', '.join(names) or 'none'})"
-        + _did_you_mean(name, names)
-    )
-
-
 def _check_env(spec: Lifecycle, env: str) -> None:
     envs = list(spec.environments)
     if env not in envs:
         raise MllcError(
             f"lifecycle {spec.metadata.name!r} has no environment {env!r} "
-            f"(environments: {', '.join(envs) or 'none'})" + _did_you_mean(env, envs)
+            f"(environments: {', '.join(envs) or 'none'})" + did_you_mean(env, envs)
         )
 
 
@@ -157,15 +139,14 @@ def check(
     root: Path, spec: Lifecycle, env: str, version: str
 ) -> tuple[Resolution, tuple[str, ...]]:
     """Resolve ``version`` for ``env`` exactly as apply would; MllcError when it is blocked."""
-    from mllc.registry import list_versions
-
     name = spec.metadata.name
     dumped = spec.model_dump(mode="json")
     cfg = dumped["environments"][env]
     gates = list(dumped["gates"] or [])
     versions = list_versions(root, name)
-    rules = promotion_rules(root, name, cfg, env, versions, spec.problem.metric)
-    res = resolve(env, version, versions, gates, rules)
+    res, rules = resolve_environment(
+        env, cfg, versions, gates, spec.problem.metric, lambda: assignments(root, name), version
+    )
     if res.blocked or res.version is None:
         raise MllcError(f"{name} {version} cannot go to {env}: {res.blocked or res.reason}")
     return res, _rules_text(rules, res.version, env)
@@ -182,8 +163,6 @@ def _propose(
     env: str,
     version: str | None,
 ) -> Proposal:
-    from mllc.api import relative_path
-
     file, spec = find_lifecycle(paths, name, root)
     _check_env(spec, env)
     parent = head(root)
@@ -222,8 +201,6 @@ def _propose(
 
 def _verify(root: Path, spec_file: str, edit: Edit, before: str, env: str, version: str) -> None:
     """The edited text is a valid spec pinning ``version``, one line away from ``before``."""
-    from mllc.spec.load import find_config, load_estimators, load_text_as_spec
-
     estimators, _ = load_estimators(find_config((root / spec_file).parent))
     result = load_text_as_spec(spec_file, edit.text, estimators)
     if result.spec is None or result.diagnostics:
@@ -239,8 +216,6 @@ def _verify(root: Path, spec_file: str, edit: Edit, before: str, env: str, versi
 
 def previous_version(root: Path, name: str, env: str) -> str:
     """The version ``env`` ran before its current one, from the GTO stage history."""
-    from mllc.registry import assignments
-
     history = [a for a in assignments(root, name).get(env, []) if not a.unassign and a.version]
     if not history:
         raise MllcError(f"{name} has never been deployed to {env}: nothing to roll back to")

@@ -18,8 +18,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mllc import __version__
+from mllc.cli.output import error, run_validate, unexpected, use_color
 from mllc.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, MllcError
-from mllc.output import error, run_validate, unexpected, use_color
 
 app = typer.Typer(
     name="mllc",
@@ -299,20 +299,19 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the V2 response.")] = False,
 ) -> None:
     """Send rows to a deployed environment (Open Inference Protocol V2) and print predictions."""
-    from pathlib import Path
-
-    from mllc import predict as client
+    from mllc import api
+    from mllc.ops.predict import render
 
     source = input_ or rows
     if not source:
         raise MllcError("give rows: --input FILE or inline JSON")
-    answer = client.predict(Path("."), lifecycle, env, client.read_rows(source))
+    answer = api.predict(lifecycle, env, api.read_rows(source))
     if as_json:
         print(json.dumps(answer, indent=2))
     else:
         version = str(answer.get("model_version") or "")
-        classes = client.version_classes(Path("."), lifecycle, version) if version else None
-        sys.stdout.write(client.render(answer, classes))
+        classes = api.version_classes(lifecycle, version) if version else None
+        sys.stdout.write(render(answer, classes))
 
 
 @app.command()
@@ -340,24 +339,14 @@ def monitor(
 
     Exit 0: no breach. 2: a breach (the next plan shows it). 1: an error.
     """
-    from pathlib import Path
+    from mllc import api
+    from mllc.monitor.text import summary
 
-    from mllc.monitor import monitor as run_monitor
-
-    outcome = run_monitor(
-        Path("."),
-        specs or ["specs"],
-        lifecycle,
-        env,
-        data,
-        captured,
-    )
+    outcome = api.monitor(specs or ["specs"], lifecycle, env, data, captured)
     report = outcome.report
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
-        from mllc.monitor.text import summary
-
         sys.stdout.write(summary(report, outcome.written))
     if report.breach:
         raise typer.Exit(EXIT_CHANGES)
@@ -388,11 +377,10 @@ def promote(
 
     Refused when apply would block it (gates, after, beats_champion).
     """
-    from mllc import promote as promotion
+    from mllc import api
+    from mllc.ops.promote import render
 
-    root = promotion.repo_root(Path("."))
-    proposal = promotion.promote(root, specs or ["specs"], lifecycle, version, to)
-    sys.stdout.write(promotion.render(proposal))
+    sys.stdout.write(render(api.promote(specs or ["specs"], lifecycle, version, to)))
 
 
 @app.command()
@@ -405,11 +393,10 @@ def rollback(
     ] = None,
 ) -> None:
     """Pin the version an environment ran before its current one, on a new branch."""
-    from mllc import promote as promotion
+    from mllc import api
+    from mllc.ops.promote import render
 
-    root = promotion.repo_root(Path("."))
-    proposal = promotion.rollback(root, specs or ["specs"], lifecycle, env)
-    sys.stdout.write(promotion.render(proposal))
+    sys.stdout.write(render(api.rollback(specs or ["specs"], lifecycle, env)))
 
 
 @app.command(name="diff")
@@ -423,9 +410,10 @@ def diff_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the spec changes between two Git refs mean: retrain, re-evaluate, redeploy."""
-    from mllc.semdiff import render, semantic_diff, to_json
+    from mllc import api
+    from mllc.ops.diff import render, to_json
 
-    result = semantic_diff(Path("."), base, head, paths or ["specs"])
+    result = api.diff(base, head, paths or ["specs"])
     sys.stdout.write(to_json(result) if as_json else render(result))
 
 
@@ -448,7 +436,7 @@ def status(
 ) -> None:
     """Per lifecycle: pipeline freshness, versions and their metrics, gates, deployments."""
     from mllc import api
-    from mllc.status import render
+    from mllc.ops.status import render
 
     report = api.status(paths or ["specs"])
     if as_json:

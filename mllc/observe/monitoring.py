@@ -1,16 +1,25 @@
-"""The monitoring report as data: the versioned JSON contract (``format_version``).
+"""The monitoring report as data (the versioned JSON contract), and where it is kept.
 
 One report per run of ``mllc monitor NAME --env ENV``. Its JSON form is written to
 ``monitoring/<name>/<env>/report.json`` (with ``report.md`` and ``report.html``
 rendered from the same object), where the reconciler reads it: a breach shows up
 in the next plan. ``schemas/monitor-report.v1.json`` is generated from these models.
+:mod:`mllc.monitor` writes reports; observation reads them (:func:`read_report`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mllc import saferead
+
+MONITORING = "monitoring"
+REPORT = "report.json"
+REPORT_MAX_BYTES = 16 << 20  # a report is tens of KiB; far more is not one mllc wrote
+BATCH = "batch.parquet"
 
 REPORT_FORMAT: Literal["1"] = "1"
 
@@ -19,7 +28,8 @@ Statistic = Literal["psi", "ks", "tvd"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # defer_build: every plan imports this model, few use it (start-up of `mllc plan`)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class Histogram(_Frozen):
@@ -130,3 +140,30 @@ class MonitorReport(_Frozen):
 def drift_reason(feature: FeatureDrift) -> str:
     """``drift: monthly_charges psi 0.41 > 0.2``."""
     return f"drift: {feature.name} {feature.statistic} {feature.value:.2f} > {feature.threshold:g}"
+
+
+def monitoring_dir(name: str, env: str) -> str:
+    """Repository-relative folder of an environment's latest report."""
+    return f"{MONITORING}/{name}/{env}"
+
+
+def read_report(root: Path, name: str, env: str) -> MonitorReport | None:
+    """The latest report of ``name``/``env``, None when there is none or it is unreadable."""
+    path = root / monitoring_dir(name, env) / REPORT
+    try:  # inside the repository, a regular file, capped on stat (refused and named if not)
+        raw = saferead.read_bytes(path, root, max_bytes=REPORT_MAX_BYTES)
+        return None if raw is None else MonitorReport.model_validate_json(raw)
+    except (OSError, ValueError):
+        return None
+
+
+def feedback_ids(root: Path, name: str) -> set[str]:
+    """Report ids whose batches are in the training data: ``<time>-<id>.parquet.dvc``
+    (a batch counts once DVC tracks it: apply's last step before removing it)."""
+    folder = root / f"pipelines/{name}/feedback"
+    ids = set()
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        stem = entry.name.removesuffix(".parquet.dvc")
+        if entry.name.endswith(".parquet.dvc") and "-" in stem:
+            ids.add(stem.rsplit("-", 1)[1])
+    return ids

@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc import gitcmd
 from mllc.errors import MllcError
+from mllc.spec.repository import load_specs
+from mllc.targets import local
 
 
 def _number(text: str) -> Any:
@@ -74,9 +77,6 @@ def _tensor(name: str, values: list[Any]) -> dict[str, Any]:
 
 
 def predict(root: Path, lifecycle: str, environment: str, body: dict[str, Any]) -> dict[str, Any]:
-    from mllc.api import load_specs
-    from mllc.targets import local
-
     specs = {spec.metadata.name: spec for _, spec in load_specs(["specs"])}
     spec = specs.get(lifecycle)
     if spec is None:
@@ -126,8 +126,6 @@ def _sorted_labels(values: set[str]) -> list[str]:
 def version_classes(root: Path, lifecycle: str, version: str) -> list[str] | None:
     """The classes of a registered classifier, from the confusion plot its tagged
     commit holds (the test split's actual labels); None when that cannot be told."""
-    from mllc import gitcmd
-
     plot = f"{lifecycle}@{version}:pipelines/{lifecycle}/plots/confusion.csv"
     proc = gitcmd.run(root, "show", plot)
     if proc.returncode != 0:

@@ -9,17 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mllc.gates import evaluate
-from mllc.targets import held_out_metrics
+from mllc.observe.world import new_hasher, observe_lifecycle
+from mllc.ops.plan import desired_lifecycles
+from mllc.policy.gates import evaluate
+from mllc.policy.promotion import held_out_metrics
+from mllc.registry import list_versions
 
 STATUS_VERSION = 1
 
 
 def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
-    from mllc.observe.world import new_hasher, observe_lifecycle
-    from mllc.plan import desired_lifecycles
-    from mllc.registry import list_versions
-
     desired, _ = desired_lifecycles(root, paths)
     versions = list_versions(root)
     hasher = new_hasher(root)

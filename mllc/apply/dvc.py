@@ -1,0 +1,98 @@
+"""Running DVC for apply: its environment, its output, and the locks a killed DVC left.
+
+DVC runs as a child process (``python -m dvc``) that dies with apply and whose
+stage commands find this installation's ``mllc``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mllc.errors import MllcError
+from mllc.procs import WATCH_ENV, preexec_die_with_parent
+
+Progress = Callable[[str], None]
+
+
+class ApplyFailed(MllcError):
+    message = "apply failed"
+
+
+def dvc_env() -> dict[str, str]:
+    """DVC runs ``mllc stage ...``: make this installation's mllc the one it finds."""
+    env = dict(os.environ)
+    scripts = str(Path(sys.executable).parent)
+    env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
+    env[WATCH_ENV] = str(os.getpid())  # its stages end when this apply ends
+    return env
+
+
+def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=dvc_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=preexec_die_with_parent(),
+    )
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = [*tail[-30:], line]
+        if line.startswith(("Running stage", "Stage '")) or line.startswith(("ERROR", "error")):
+            progress(f"    {line}")
+    if proc.wait() != 0:
+        detail = "\n".join(t for t in tail if t.strip())
+        raise ApplyFailed(f"dvc {' '.join(args)} failed (exit {proc.returncode}):\n{detail}")
+
+
+def _is_running_dvc(pid: int) -> bool:
+    """A live (not zombie) process whose command line is DVC's."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"dvc" in fh.read()
+    except (OSError, IndexError):
+        return False
+
+
+def clear_dead_dvc_locks(root: Path) -> list[int]:
+    """Drop DVC rwlock entries of processes that are gone (a killed apply's DVC).
+
+    DVC itself only checks that the pid exists, so an unreaped zombie or a reused
+    pid would block every later run with "is busy". We hold mllc's lock: no DVC of
+    ours runs; entries of live DVC processes are kept.
+    """
+    path = root / ".dvc" / "tmp" / "rwlock"
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(lock, dict) or not sys.platform.startswith("linux"):
+        return []
+    dropped: list[int] = []
+    for mode in ("read", "write"):
+        entries = lock.get(mode) or {}
+        for key in list(entries):
+            infos = entries[key] if isinstance(entries[key], list) else [entries[key]]
+            alive = [i for i in infos if isinstance(i, dict) and _is_running_dvc(int(i["pid"]))]
+            dropped += [int(i["pid"]) for i in infos if isinstance(i, dict) and i not in alive]
+            if not alive:
+                del entries[key]
+            elif len(alive) != len(infos):
+                entries[key] = alive if isinstance(entries[key], list) else alive[0]
+    if dropped:
+        tmp = path.with_name(path.name + ".mllc.tmp")
+        tmp.write_text(json.dumps(lock), encoding="utf-8")
+        os.replace(tmp, path)
+    return sorted(set(dropped))

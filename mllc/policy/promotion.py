@@ -1,0 +1,177 @@
+"""Which registered version each environment should run, and why. Pure: no I/O.
+
+``resolve`` turns an environment's ``model`` (``latest`` or a pinned ``vX.Y.Z``)
+into a registered version, or says what blocks it: the gates on the version's
+held-out metrics, then the environment's promotion rules (``after``,
+``require: [beats_champion]``) read from the registry's assignment history.
+:func:`resolve_environment` is the one entry plan, apply, promote and status use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mllc.policy.gates import GateResult, evaluate
+from mllc.registry.semver import sort_key
+from mllc.spec.vocab import higher_is_better
+from mllc.types import Assignment, RegisteredVersion
+
+History = Mapping[str, Sequence[Assignment]]  # environment -> its assignments, oldest first
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The version an environment should run, or why none can."""
+
+    environment: str
+    version: RegisteredVersion | None
+    reason: str
+    blocked: str | None = None  # set when the spec asks for something that cannot run
+    gates: tuple[GateResult, ...] = ()
+    # newer versions that ``latest`` passed over because they fail the gates or rules
+    skipped: tuple[str, ...] = ()
+
+
+def held_out_metrics(version: RegisteredVersion) -> dict[str, Any]:
+    """The version's held-out (test) metrics; empty when the registry has none."""
+    test = version.metrics.get("test") if isinstance(version.metrics, dict) else None
+    return test if isinstance(test, dict) else {}
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What an environment's promotion rules need: ``after`` and ``require``."""
+
+    after: str | None = None
+    ran_after: frozenset[str] = frozenset()  # versions that have run in ``after``
+    beats_champion: bool = False
+    champion: RegisteredVersion | None = None  # the version the environment runs now
+    metric: str = ""
+    higher_is_better: bool = True
+
+
+def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
+    """Why the promotion rules keep ``version`` out, or None."""
+    if rules.after and version.version not in rules.ran_after:
+        return f"{version.version} has not run in {rules.after} yet (after: {rules.after})"
+    champ = rules.champion
+    if rules.beats_champion and champ is not None and champ.version != version.version:
+        mine = held_out_metrics(version).get(rules.metric)
+        theirs = held_out_metrics(champ).get(rules.metric)
+        if not isinstance(mine, int | float) or not isinstance(theirs, int | float):
+            unknown = f"{version.version} or {champ.version}"
+            return f"beats_champion: {rules.metric} is unknown for {unknown}"
+        worse = mine < theirs if rules.higher_is_better else mine > theirs
+        if worse:
+            return (
+                f"beats_champion: {version.version} {rules.metric} {mine:.4g} does not beat "
+                f"{champ.version}'s {theirs:.4g}"
+            )
+    return None
+
+
+def promotion_rules(
+    env_cfg: Mapping[str, Any],
+    env: str,
+    versions: Sequence[RegisteredVersion],
+    metric: str,
+    history: History,
+) -> Promotion:
+    """The environment's ``after``/``require`` facts from the assignment ``history`` (as
+    it was when an apply began: a version deployed to the earlier environment by the same
+    apply has not *run* there yet)."""
+    after = env_cfg.get("after")
+    require = list(env_cfg.get("require") or [])
+    if not after and "beats_champion" not in require:
+        return Promotion()
+    by_version = {v.version: v for v in versions}
+    ran = (
+        frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
+    )
+    current = [a for a in history.get(env, []) if a.version and not a.unassign]
+    champion = by_version.get(current[-1].version or "") if current else None
+    return Promotion(
+        after=after,
+        ran_after=ran,
+        beats_champion="beats_champion" in require,
+        champion=champion,
+        metric=metric,
+        higher_is_better=higher_is_better(metric),
+    )
+
+
+def needs_history(env_cfg: Mapping[str, Any]) -> bool:
+    """Whether the environment's rules read the assignment history at all."""
+    return bool(env_cfg.get("after")) or "beats_champion" in (env_cfg.get("require") or [])
+
+
+def resolve_environment(
+    env: str,
+    env_cfg: Mapping[str, Any],
+    versions: Sequence[RegisteredVersion],
+    gates: Sequence[str],
+    metric: str,
+    history: Callable[[], History],
+    model: str | None = None,
+) -> tuple[Resolution, Promotion]:
+    """The version ``env`` should run (its spec's ``model``, or ``model`` when given):
+    the one decision plan, apply, promote and status share. ``history`` is called only
+    when the environment's rules need it."""
+    past: History = history() if needs_history(env_cfg) else {}
+    rules = promotion_rules(env_cfg, env, versions, metric, past)
+    wanted = model if model is not None else str(env_cfg.get("model", "latest"))
+    return resolve(env, wanted, versions, gates, rules), rules
+
+
+def resolve(
+    environment: str,
+    model: str,
+    versions: Sequence[RegisteredVersion],
+    gates: Sequence[str],
+    rules: Promotion | None = None,
+) -> Resolution:
+    """``latest``: the newest version that passes every gate and promotion rule; else the
+    pinned version, which must pass them too."""
+    rules = rules or Promotion()
+    ordered = sorted(versions, key=lambda v: sort_key(v.version))
+    if model == "latest":
+        if not ordered:
+            return Resolution(environment, None, "no version registered yet")
+        for version in reversed(ordered):
+            results = tuple(evaluate(gates, held_out_metrics(version)))
+            if all(r.passed for r in results) and _rules_block(version, rules) is None:
+                skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
+                why = "latest version passing the gates"
+                if skipped:
+                    why += f" ({', '.join(skipped)} fail them)"
+                return Resolution(environment, version, why, gates=results, skipped=tuple(skipped))
+        newest = ordered[-1]
+        failing = [r.text() for r in evaluate(gates, held_out_metrics(newest)) if not r.passed]
+        held = _rules_block(newest, rules)
+        return Resolution(
+            environment,
+            None,
+            f"no registered version passes the gates and promotion rules; {newest.version}: "
+            + "; ".join([*failing, *([held] if held else [])]),
+        )
+    pinned = next((v for v in ordered if v.version == model), None)
+    if pinned is None:
+        known = ", ".join(v.version for v in ordered) or "none"
+        return Resolution(
+            environment, None, "", blocked=f"{model} is not registered (registered: {known})"
+        )
+    results = tuple(evaluate(gates, held_out_metrics(pinned)))
+    failed = [r.text() for r in results if not r.passed]
+    held = _rules_block(pinned, rules)
+    if failed or held:
+        parts = [f"{model} fails its gates: {'; '.join(failed)}"] if failed else []
+        return Resolution(
+            environment,
+            pinned,
+            "",
+            blocked="; ".join([*parts, *([held] if held else [])]),
+            gates=results,
+        )
+    return Resolution(environment, pinned, f"pinned to {model}", gates=results)

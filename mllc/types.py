@@ -1,0 +1,60 @@
+"""Shared value types: what several layers pass between them, frozen and behaviour-free.
+
+The registry produces :class:`RegisteredVersion` and :class:`Assignment`; the
+deployment targets produce :class:`DeploymentState`; the promotion policy,
+observation, the plan and apply read them. Keeping them here, below all of those,
+is what lets each layer import its neighbours' results without importing the
+neighbour (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A model version in the registry: an annotated Git tag ``<name>@vX.Y.Z`` (GTO format)."""
+
+    name: str
+    version: str  # "v1.2.0"
+    commit: str
+    model_md5: str  # the DVC hash of pipelines/<name>/model.joblib at that commit
+    created: str  # ISO 8601
+    metrics: dict[str, Any] = field(default_factory=dict, compare=False)
+    in_cache: bool = True  # the binary is in the local DVC cache
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """What a target reports it runs (filled in by deployment targets)."""
+
+    lifecycle: str
+    environment: str
+    target: str
+    version: str | None  # None: nothing deployed
+    healthy: bool
+    detail: str = ""
+    reachable: bool = True
+    host: str | None = None
+    port: int | None = None
+    model_md5: str | None = None
+    # how what runs differs from what is asked besides the version ('token: none → env:X'):
+    # each line is a reason to redeploy
+    drift: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One stage tag ``<name>#<env>#<N>``: an environment was assigned (or unassigned) a version."""
+
+    name: str
+    env: str
+    version: str | None  # the version registered at the tag's commit; None if none is
+    commit: str
+    tag: str
+    counter: int | None  # GTO's per-artifact counter N; None for a GTO "simple" tag
+    created: str  # ISO 8601
+    unassign: bool = False  # `gto deprecate NAME VERSION STAGE`; mllc never unassigns
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
