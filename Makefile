@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check mllc tests bench
 	$(VENV)/bin/ruff format --check mllc tests bench
 	$(VENV)/bin/mypy mllc
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format mllc tests bench

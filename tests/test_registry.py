@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mllc import semver
 from mllc.errors import MllcError
 from mllc.gitenv import identity_env
 from mllc.registry import (
@@ -34,7 +35,6 @@ from mllc.registry import (
     next_version,
     register,
     registration_record,
-    semver,
     store,
     tags,
 )

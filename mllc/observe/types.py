@@ -7,6 +7,7 @@ against what the specs ask for.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,8 +19,6 @@ ReasonKind = Literal["never-run", "cmd", "param", "dep", "out", "definition", "c
 
 def short_value(value: Any) -> str:
     """A value in a reason, at most 60 characters: strings as they are, the rest as JSON."""
-    import json
-
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
     return text if len(text) <= 60 else text[:57] + "..."
 

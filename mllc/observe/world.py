@@ -74,7 +74,8 @@ def _check_yaml(files: Mapping[str, str | None], wanted: Mapping[str, str]) -> l
 
 
 def _read_all(root: Path, paths: Sequence[str]) -> tuple[dict[str, str | None], list[Diagnostic]]:
-    """:func:`read_checkout_file` of each path; the refused ones are None, with their diagnostics."""
+    """:func:`read_checkout_file` of each path; the refused ones are None, with their
+    diagnostics."""
     files: dict[str, str | None] = {}
     refused: list[Diagnostic] = []
     for path in paths:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mllc.policy.gates import GateResult, evaluate
-from mllc.registry.semver import sort_key
+from mllc.semver import sort_key
 from mllc.spec.vocab import higher_is_better
 from mllc.types import Assignment, RegisteredVersion
 

@@ -8,7 +8,6 @@ Plain functions: they read or write tags and return values; they never print and
 never delete a tag (registry history is kept).
 """
 
-from mllc.registry.semver import next_version
 from mllc.registry.store import (
     RegistryError,
     assign,
@@ -21,6 +20,7 @@ from mllc.registry.store import (
     registration_record,
     versions_and_tags,
 )
+from mllc.semver import next_version
 from mllc.types import Assignment
 
 __all__ = [

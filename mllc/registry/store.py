@@ -28,12 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mllc import __version__, gitcmd
+from mllc import __version__, gitcmd, semver
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.gitenv import identity_env
 from mllc.names import is_dns_label
-from mllc.registry import semver, tags
+from mllc.registry import tags
 from mllc.registry.tags import Registration, TagName, TagRecord
 from mllc.types import Assignment, RegisteredVersion
 

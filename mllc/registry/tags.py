@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mllc.registry.semver import SEMVER
+from mllc.semver import SEMVER
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
 

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import difflib  # lazily: only on the error path
 import os
 import re
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -69,7 +71,6 @@ def load_estimators(config: FsPath | None) -> tuple[dict[str, str], list[Diagnos
     allowed: dict[str, str] = dict(vocab.ESTIMATORS)
     if config is None:
         return allowed, []
-    import tomllib
 
     try:
         data = tomllib.loads(saferead.read_text(config, shown=str(config)) or "")
@@ -155,8 +156,6 @@ def _from_pydantic(file: str, exc: ValidationError, pos: Positions) -> Iterable[
             line, col = pos.of_key(tuple(loc))
             model = _model_at(loc[:-1])
             if model is not None:
-                import difflib  # lazily: only on the error path
-
                 close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
                 if close:
                     hint = f"did you mean {close[0]!r}?"
@@ -167,7 +166,6 @@ def _from_pydantic(file: str, exc: ValidationError, pos: Positions) -> Iterable[
         msg = _message(err)
         if kind == "literal_error" and isinstance(err.get("input"), str):
             expected = re.findall(r"'([^']*)'", str(err["ctx"]["expected"]))
-            import difflib  # lazily: only on the error path
 
             close = difflib.get_close_matches(err["input"], expected, n=1)
             if close:

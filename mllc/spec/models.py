@@ -10,6 +10,7 @@ Schema are generated from them.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
@@ -402,8 +403,6 @@ class Candidate(Strict):
             return v
         allowed: dict[str, str] = (info.context or {}).get("estimators", vocab.ESTIMATORS)
         if v not in allowed:
-            import difflib
-
             close = difflib.get_close_matches(v, list(allowed), n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(

@@ -11,6 +11,7 @@ from what validation accepts.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import types
 import typing
@@ -194,7 +195,6 @@ def explain(path: str) -> str:
             if direct:
                 lines += ["", "fields:"] + ["  " + _line(c) for c in direct]
             return "\n".join(line for line in lines if line is not None)
-    import difflib
 
     close = difflib.get_close_matches(wanted, [d.path for d in docs], n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""

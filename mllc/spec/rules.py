@@ -8,6 +8,7 @@ run as its structural ones: every error at once. Each rule yields
 
 from __future__ import annotations
 
+import difflib  # lazily: only on the error path
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,7 +36,6 @@ def _task(doc: Any) -> str | None:
 
 def _unknown_metric(metric: str, task: str) -> str:
     known = vocab.METRICS[task]
-    import difflib  # lazily: only on the error path
 
     close = difflib.get_close_matches(metric, list(known), n=1, cutoff=0.6)
     other = "regression" if task == "classification" else "classification"
@@ -179,8 +179,6 @@ def environment_order(doc: Any) -> Iterator[Finding]:
         if prev == name:
             yield ("environments", name, "after"), "an environment cannot come after itself"
         elif prev not in envs:
-            import difflib  # lazily: only on the error path
-
             close = difflib.get_close_matches(prev, [str(e) for e in envs], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             yield ("environments", name, "after"), f"no environment named {prev!r}{hint}"

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mllc.stages import metrics
 from mllc.stages.io import Layout, Outputs, Params, StageError, brief, progress, read_frame, require
 
@@ -134,7 +136,6 @@ def _cross_validate(
 
 def _out_of_fold(model: Any, X: Any, y: Any, task: str, seed: int) -> metrics.Predictions:
     """Predictions for every training row by a clone fitted on the other folds."""
-    import numpy as np
     from sklearn.base import clone
 
     if len(y) < CV_FOLDS:

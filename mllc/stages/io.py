@@ -16,17 +16,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mllc import atomic
 from mllc.errors import MllcError
 from mllc.names import is_dns_label
+from mllc.spec import rules
+from mllc.spec.load import find_config, format_path, load_estimators
 from mllc.spec.models import Candidate, Data, DnsLabel, Features, Problem
 
 PIPELINES = Path("pipelines")
@@ -157,8 +161,6 @@ def check_lifecycle_name(name: str) -> None:
 
 def allowed_estimators() -> dict[str, str]:
     """The estimator allow-list: the built-in one extended by the repository's mllc.toml."""
-    from mllc.spec.load import find_config, load_estimators
-
     config = find_config(Path.cwd())
     allowed, problems = load_estimators(config)
     if problems:
@@ -171,10 +173,6 @@ def allowed_estimators() -> dict[str, str]:
 
 def load_params(lifecycle: str) -> Params:
     """Read and validate ``pipelines/<lifecycle>/params.yaml``; StageError when unusable."""
-    import yaml
-
-    from mllc.spec import rules
-    from mllc.spec.load import format_path
 
     check_lifecycle_name(lifecycle)
     layout = Layout(lifecycle)
@@ -353,7 +351,6 @@ class Outputs:
         process) would change the bytes. Fast mode turns the memo off: every value
         is written out where it occurs, so the bytes depend on the values only.
         """
-        import pickle
 
         def write(fh: IO[bytes]) -> None:
             pickler = pickle.Pickler(fh, protocol=4)

@@ -14,8 +14,12 @@ decimals so reports are byte-stable.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from mllc.spec import vocab
 from mllc.stages.io import round_float
@@ -65,8 +69,6 @@ class Predictions:
 
 
 def _call(model: Any, method: str, X: Any) -> Any:
-    import numpy as np
-
     function = getattr(model, method, None)  # getattr also swallows available_if's refusal
     if function is None:
         return None
@@ -77,8 +79,6 @@ def _call(model: Any, method: str, X: Any) -> Any:
 
 
 def predict(model: Any, X: Any, task: str) -> Predictions:
-    import numpy as np
-
     predicted = np.asarray(model.predict(X))
     if task != "classification":
         return Predictions(predicted)
@@ -99,8 +99,6 @@ def predict(model: Any, X: Any, task: str) -> Predictions:
 
 def score(task: str, y_true: Any, predictions: Predictions) -> dict[str, float | None]:
     """Every metric of ``task``, rounded; None where it is undefined."""
-    import warnings
-
     with warnings.catch_warnings():
         # Undefined values (r2 of one row, precision of a class never predicted) come
         # back as NaN or 0 and are reported as such; the warnings would only be noise.
@@ -127,7 +125,6 @@ def _classification(y: Any, p: Predictions) -> dict[str, float | None]:
 
 
 def _roc_auc(y: Any, p: Predictions) -> float | None:
-    import numpy as np
     from sklearn import metrics
 
     if p.classes is None or len(p.classes) < 2 or len(np.unique(y)) < 2:
@@ -150,7 +147,6 @@ def _roc_auc(y: Any, p: Predictions) -> float | None:
 
 
 def _log_loss(y: Any, p: Predictions) -> float | None:
-    import numpy as np
     from sklearn import metrics
 
     if p.proba is None or not set(np.unique(y)) <= set(p.classes):
@@ -162,8 +158,6 @@ def _log_loss(y: Any, p: Predictions) -> float | None:
 
 
 def _regression(y: Any, predicted: Any) -> dict[str, float | None]:
-    import math
-
     from sklearn import metrics
 
     return {

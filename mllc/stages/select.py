@@ -16,10 +16,14 @@ per test row) or ``plots/residuals.csv`` (regression:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import platform
 from typing import Any
 
+import numpy
+
+import mllc
 from mllc.spec import vocab
 from mllc.stages.evaluate import load_model
 from mllc.stages.io import (
@@ -53,8 +57,6 @@ def choose(scores: dict[str, Any], metric: str) -> str:
 
 
 def run(params: Params) -> None:
-    import hashlib
-
     layout = params.layout
     task = params.problem.task
     metric = params.problem.metric
@@ -145,11 +147,8 @@ def _number(value: Any) -> str:
 
 
 def _versions() -> dict[str, str]:
-    import numpy
     import pandas
     import sklearn
-
-    import mllc
 
     return {
         "python": platform.python_version(),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mllc.stages import features, metrics
 from mllc.stages.io import Outputs, Params, StageError, brief, progress, read_frame, round_float
 
@@ -21,7 +23,6 @@ RANDOM_SEARCH_ITERATIONS = 10
 
 
 def run(params: Params, name: str) -> None:
-    import numpy as np
     from sklearn.pipeline import Pipeline
 
     layout = params.layout
