@@ -216,7 +216,12 @@ def assigned(env: str, v: str | None, n: int, unassign: bool = False) -> Assignm
 
 def test_no_rules_give_the_empty_promotion() -> None:
     cfg = {"target": "local", "require": []}
-    assert promotion_rules(cfg, "production", [V1], "accuracy", {}) == Promotion()
+    assert (
+        promotion_rules(
+            cfg.get("after"), cfg.get("require", []), "production", [V1], "accuracy", {}
+        )
+        == Promotion()
+    )
 
 
 def test_after_collects_every_version_that_ran_in_the_earlier_environment() -> None:
@@ -226,7 +231,9 @@ def test_after_collects_every_version_that_ran_in_the_earlier_environment() -> N
         "dev": [assigned("dev", "v1.1.0", 4)],
     }
     cfg = {"after": "staging"}
-    rules = promotion_rules(cfg, "production", [V1, V2], "accuracy", history)
+    rules = promotion_rules(
+        cfg.get("after"), cfg.get("require", []), "production", [V1, V2], "accuracy", history
+    )
     assert rules == Promotion(
         after="staging",
         ran_after=frozenset({"v1.0.0"}),
@@ -247,7 +254,9 @@ def test_beats_champion_takes_the_last_assignment_as_champion() -> None:
         ]
     }
     cfg = {"require": ["beats_champion"]}
-    rules = promotion_rules(cfg, "production", [V1, V2], "rmse", history)
+    rules = promotion_rules(
+        cfg.get("after"), cfg.get("require", []), "production", [V1, V2], "rmse", history
+    )
     assert rules == Promotion(
         after=None,
         ran_after=frozenset(),
@@ -261,13 +270,19 @@ def test_beats_champion_takes_the_last_assignment_as_champion() -> None:
 def test_a_champion_that_is_no_longer_registered_is_none() -> None:
     history = {"production": [assigned("production", "v0.1.0", 1)]}
     cfg = {"require": ["beats_champion"]}
-    rules = promotion_rules(cfg, "production", [V1], "accuracy", history)
+    rules = promotion_rules(
+        cfg.get("after"), cfg.get("require", []), "production", [V1], "accuracy", history
+    )
     assert rules.champion is None and rules.beats_champion
-    empty = promotion_rules(cfg, "production", [V1], "accuracy", {})
+    empty = promotion_rules(
+        cfg.get("after"), cfg.get("require", []), "production", [V1], "accuracy", {}
+    )
     assert empty == Promotion(beats_champion=True, metric="accuracy", higher_is_better=True)
 
 
 def test_after_an_environment_with_no_assignment_yet() -> None:
     cfg = {"after": "staging"}
-    rules = promotion_rules(cfg, "production", [V1], "accuracy", {})
+    rules = promotion_rules(
+        cfg.get("after"), cfg.get("require", []), "production", [V1], "accuracy", {}
+    )
     assert rules == Promotion(after="staging", metric="accuracy", higher_is_better=True)

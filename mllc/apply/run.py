@@ -54,8 +54,8 @@ def _commit_paths(want: Desired) -> list[str]:
     one committed by a monitoring pull request is committed again only as removed)."""
     folder = f"pipelines/{want.name}"
     reports = []
-    if want.lifecycle.get("monitoring"):
-        for env in want.lifecycle.get("environments") or {}:
+    if want.lifecycle.monitoring is not None:
+        for env in want.lifecycle.environments:
             base = f"monitoring/{want.name}/{env}"
             reports += [f"{base}/report.json", f"{base}/report.md", f"{base}/report.html"]
             reports += [f"{base}/batch.parquet", f"{base}/batch.parquet.dvc"]
@@ -151,8 +151,9 @@ class Executor:
                 stopped = local.stop(self.root, settings)
                 self.progress(f"    {env}: stopped server pid {', '.join(map(str, stopped))}")
             return {"stopped": env}
-        cfg = dict((want.lifecycle.get("environments") or {})[env])
-        gates = list(want.lifecycle.get("gates") or [])
+        cfg = want.lifecycle.environments[env]
+        record = cfg.model_dump(mode="json")
+        gates = list(want.lifecycle.gates)
         versions = list_versions(self.root, want.name)
         metric = want.spec.problem.metric if want.spec is not None else ""
         res, _ = resolve_environment(
@@ -161,8 +162,8 @@ class Executor:
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         if res.version is None:
-            if cfg.get("target") == "local":  # what runs keeps running, with the spec's settings
-                settings = local.Settings.from_record(want.name, env, cfg)
+            if cfg.target == "local":  # what runs keeps running, with the spec's settings
+                settings = local.Settings.from_record(want.name, env, record)
                 kept = local.keep_with_settings(self.root, settings, versions, self.progress)
                 if kept is not None:
                     return {"version": kept, "settings": True}
@@ -170,11 +171,11 @@ class Executor:
             return {"version": None}
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.
         record = {"reason": res.reason, "gates": [g.text() for g in res.gates]}
-        if cfg.get("target") == "kubernetes":
+        if cfg.target == "kubernetes":
             done = self.deploy_kubernetes(want, env, res.version)
             assign(self.root, want.name, res.version.version, env, record)
             return done
-        settings = local.Settings.from_record(want.name, env, cfg)
+        settings = local.Settings.from_record(want.name, env, record)
         now = local.observe(self.root, settings)
         if (
             now.healthy

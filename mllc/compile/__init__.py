@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from mllc.compile.desired import LifecycleRecord
 from mllc.compile.dvc import (
     FEEDBACK_README,
     dvc_document,
@@ -91,18 +92,16 @@ def spec_sha256(spec: Lifecycle) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def lifecycle_document(spec: Lifecycle) -> dict[str, Any]:
-    """What DVC does not track: the record that lets a plan tell a gate, an environment or
-    a metadata change from a retraining, and a hand edit of the other files from a spec
-    change (same spec hash, different file: drift)."""
+def lifecycle_document(spec: Lifecycle) -> LifecycleRecord:
+    """The lifecycle record of ``spec`` (see :class:`~mllc.compile.desired.LifecycleRecord`)."""
     dumped = spec.model_dump(mode="json")
-    return {
-        "spec_sha256": spec_sha256(spec),
-        "metadata": dumped["metadata"],
-        "gates": dumped["gates"],
-        "environments": dumped["environments"],
-        "monitoring": dumped["monitoring"],
-    }
+    return LifecycleRecord(
+        spec_sha256=spec_sha256(spec),
+        metadata=dumped["metadata"],
+        gates=tuple(spec.gates),
+        environments=dict(spec.environments),
+        monitoring=spec.monitoring,
+    )
 
 
 def compile_spec(spec: Lifecycle, source: str) -> Bundle:
@@ -112,7 +111,8 @@ def compile_spec(spec: Lifecycle, source: str) -> Bundle:
     files = {
         f"{root}/dvc.yaml": header + dump_yaml(dvc_document(spec), sort_keys=False),
         f"{root}/params.yaml": header + dump_yaml(params_document(spec), sort_keys=True),
-        f"{root}/lifecycle.yaml": header + dump_yaml(lifecycle_document(spec), sort_keys=False),
+        f"{root}/lifecycle.yaml": header
+        + dump_yaml(lifecycle_document(spec).document(), sort_keys=False),
     }
     if spec.monitoring is not None:
         # Keeps the folder (prepare's dep) in Git before any batch arrives.

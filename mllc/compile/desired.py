@@ -11,7 +11,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mllc.spec.models import Lifecycle
+from pydantic import BaseModel, ConfigDict
+
+from mllc.spec.models import Environment, Lifecycle, Monitoring
+
+
+class LifecycleRecord(BaseModel):
+    """``pipelines/<name>/lifecycle.yaml``: what DVC does not track. It lets a plan tell a
+    gate, an environment or a metadata change from a retraining, and a hand edit of the
+    generated files from a spec change (same spec hash, different file: drift).
+
+    Typed for the code that reads it; :meth:`document` is the data written to disk
+    (and compared, leaf by leaf, with the record an earlier apply wrote)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec_sha256: str
+    metadata: dict[str, Any]
+    gates: tuple[str, ...]
+    environments: dict[str, Environment]
+    monitoring: Monitoring | None
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -21,7 +43,7 @@ class Desired:
     name: str
     spec_file: str
     files: Mapping[str, str]  # generated path -> text
-    lifecycle: Mapping[str, Any]  # the lifecycle record (gates, metadata, environments, ...)
+    lifecycle: LifecycleRecord  # gates, metadata, environments, monitoring
     spec: Lifecycle | None = None  # for the targets' own rendering (Kubernetes manifests)
 
 

@@ -163,12 +163,12 @@ def observe_lifecycle(
 
 def observe_monitoring(root: Path, want: Desired) -> tuple[MonitorState, ...]:
     """The latest report of each environment the spec monitors."""
-    if not want.lifecycle.get("monitoring"):
+    if want.lifecycle.monitoring is None:
         return ()
 
     answered = feedback_ids(root, want.name)
     found = []
-    for env in want.lifecycle.get("environments") or {}:
+    for env in want.lifecycle.environments:
         report = read_report(root, want.name, env)
         if report is None or report.lifecycle != want.name or report.environment != env:
             continue
@@ -190,12 +190,13 @@ def observe_monitoring(root: Path, want: Desired) -> tuple[MonitorState, ...]:
 
 def observe_deployments(root: Path, want: Desired) -> tuple[DeploymentState, ...]:
     """Ask each environment's target what it runs, plus local servers of removed environments."""
-    envs: dict[str, Any] = dict(want.lifecycle.get("environments") or {})
+    envs = want.lifecycle.environments
     found = []
     for env, cfg in envs.items():
-        if cfg.get("target") == "local":
-            found.append(local.observe(root, local.Settings.from_record(want.name, env, cfg)))
-        elif cfg.get("target") == "kubernetes" and want.spec is not None:
+        if cfg.target == "local":
+            record = cfg.model_dump(mode="json")
+            found.append(local.observe(root, local.Settings.from_record(want.name, env, record)))
+        elif cfg.target == "kubernetes" and want.spec is not None:
             found.append(kubernetes.observe(want.spec, env))
     folder = root / ".mllc" / "serve" / want.name
     for extra in sorted(folder.iterdir()) if folder.is_dir() else []:

@@ -82,8 +82,8 @@ def resolve_all(
     root: Path, want: Desired, versions: Sequence[RegisteredVersion]
 ) -> dict[str, Resolution]:
     """The version each environment of ``want`` should run, given the registry now."""
-    gates = list(want.lifecycle.get("gates") or [])
-    envs = want.lifecycle.get("environments") or {}
+    gates = list(want.lifecycle.gates)
+    envs = want.lifecycle.environments
     metric = want.spec.problem.metric if want.spec is not None else ""
     return {
         env: resolve_environment(
@@ -95,8 +95,8 @@ def resolve_all(
 
 def with_manifests(want: Desired, resolutions: dict[str, Resolution]) -> Desired:
     """Add the Kubernetes manifests of each resolved kubernetes environment to the files."""
-    envs = want.lifecycle.get("environments") or {}
-    kube = [e for e, cfg in envs.items() if cfg.get("target") == "kubernetes"]
+    envs = want.lifecycle.environments
+    kube = [e for e, cfg in envs.items() if cfg.target == "kubernetes"]
     if want.spec is None or not kube:
         return want
     files = dict(want.files)
@@ -154,8 +154,8 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     reports = [  # a new monitoring report moves a saved plan too
         f"monitoring/{d.name}/{env}/report.json"
         for d in desired
-        if d.lifecycle.get("monitoring")
-        for env in d.lifecycle.get("environments") or {}
+        if d.lifecycle.monitoring is not None
+        for env in d.lifecycle.environments
     ]
     bound: Binding = binding(root, spec_texts, desired, orphans, registry, [*repository, *reports])
     bound = bound.model_copy(update={"deployments": dict(sorted(deployments.items()))})

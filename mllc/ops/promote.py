@@ -140,9 +140,8 @@ def check(
 ) -> tuple[Resolution, tuple[str, ...]]:
     """Resolve ``version`` for ``env`` exactly as apply would; MllcError when it is blocked."""
     name = spec.metadata.name
-    dumped = spec.model_dump(mode="json")
-    cfg = dumped["environments"][env]
-    gates = list(dumped["gates"] or [])
+    cfg = spec.environments[env]
+    gates = list(spec.gates)
     versions = list_versions(root, name)
     res, rules = resolve_environment(
         env, cfg, versions, gates, spec.problem.metric, lambda: assignments(root, name), version

@@ -26,7 +26,7 @@ def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
     for want in desired:
         actual = observe_lifecycle(root, want, versions, hasher)
         stale = [s.name for s in actual.stages if s.stale]
-        gates = list(want.lifecycle.get("gates") or [])
+        gates = list(want.lifecycle.gates)
         rows = []
         for v in actual.versions:
             test = held_out_metrics(v)
@@ -67,12 +67,12 @@ def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
                 or [
                     {
                         "environment": env,
-                        "target": cfg.get("target"),
+                        "target": cfg.target,
                         "version": None,
                         "healthy": None,
                         "detail": "not observed yet",
                     }
-                    for env, cfg in (want.lifecycle.get("environments") or {}).items()
+                    for env, cfg in want.lifecycle.environments.items()
                 ],
                 "monitoring": [
                     {

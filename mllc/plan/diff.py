@@ -81,7 +81,7 @@ def _record_path(name: str) -> str:
 def _same_spec(old_record: Any, want: Desired) -> bool:
     """The lifecycle record on disk was written from this very spec."""
     return isinstance(old_record, dict) and (
-        old_record.get("spec_sha256") == want.lifecycle.get("spec_sha256")
+        old_record.get("spec_sha256") == want.lifecycle.spec_sha256
     )
 
 
@@ -268,7 +268,7 @@ def _record_changes(want: Desired, actual: LifecycleActual, old: Any) -> Iterato
     """Gates, metadata, environments, monitoring: from the lifecycle record's diff."""
     if not isinstance(old, dict) or _same_spec(old, want):
         return
-    new = want.lifecycle
+    new = want.lifecycle.document()
     name = want.name
     if old.get("gates") != new.get("gates"):
         before, after = list(old.get("gates") or []), list(new.get("gates") or [])
@@ -317,7 +317,7 @@ def _deployment_changes(
 ) -> Iterator[Change]:
     """Each environment: the version it should run against what its target reports."""
     old_envs = (old.get("environments") if isinstance(old, dict) else None) or {}
-    new_envs = want.lifecycle.get("environments") or {}
+    new_envs = want.lifecycle.document()["environments"]
     observed = {d.environment: d for d in actual.deployments}
     for env in dict.fromkeys([*new_envs, *old_envs, *observed]):  # each environment once
         address = f"{want.name}/deployment/{env}"
@@ -356,7 +356,7 @@ def _deployment_changes(
             continue
         wanted = res.version.version if res is not None and res.version is not None else None
         after: tuple[str, ...] = ()
-        if pipeline_runs and cfg.get("model") == "latest":
+        if pipeline_runs and want.lifecycle.environments[env].model == "latest":
             after = (
                 "the version: the new one if the pipeline registers one that passes the gates",
             )
@@ -440,8 +440,8 @@ def _monitoring_changes(want: Desired, actual: LifecycleActual) -> tuple[list[Ch
     rules like any other). Without labels, or with ``alert``, the breach is shown and
     nothing changes: retraining on the same data would give the same model.
     """
-    monitoring = want.lifecycle.get("monitoring") or {}
-    on_breach = monitoring.get("on_breach", "alert")
+    monitoring = want.lifecycle.monitoring
+    on_breach = monitoring.on_breach if monitoring is not None else "alert"
     changes: list[Change] = []
     batches: list[str] = []
     for state in actual.monitoring:

@@ -15,6 +15,7 @@ from typing import Any
 
 from mllc.policy.gates import GateResult, evaluate
 from mllc.semver import sort_key
+from mllc.spec.models import Environment
 from mllc.spec.vocab import higher_is_better
 from mllc.types import Assignment, RegisteredVersion
 
@@ -73,7 +74,8 @@ def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
 
 
 def promotion_rules(
-    env_cfg: Mapping[str, Any],
+    after: str | None,
+    require: Sequence[str],
     env: str,
     versions: Sequence[RegisteredVersion],
     metric: str,
@@ -82,8 +84,6 @@ def promotion_rules(
     """The environment's ``after``/``require`` facts from the assignment ``history`` (as
     it was when an apply began: a version deployed to the earlier environment by the same
     apply has not *run* there yet)."""
-    after = env_cfg.get("after")
-    require = list(env_cfg.get("require") or [])
     if not after and "beats_champion" not in require:
         return Promotion()
     by_version = {v.version: v for v in versions}
@@ -102,14 +102,14 @@ def promotion_rules(
     )
 
 
-def needs_history(env_cfg: Mapping[str, Any]) -> bool:
+def needs_history(env_cfg: Environment) -> bool:
     """Whether the environment's rules read the assignment history at all."""
-    return bool(env_cfg.get("after")) or "beats_champion" in (env_cfg.get("require") or [])
+    return bool(env_cfg.after) or "beats_champion" in env_cfg.require
 
 
 def resolve_environment(
     env: str,
-    env_cfg: Mapping[str, Any],
+    env_cfg: Environment,
     versions: Sequence[RegisteredVersion],
     gates: Sequence[str],
     metric: str,
@@ -120,8 +120,8 @@ def resolve_environment(
     the one decision plan, apply, promote and status share. ``history`` is called only
     when the environment's rules need it."""
     past: History = history() if needs_history(env_cfg) else {}
-    rules = promotion_rules(env_cfg, env, versions, metric, past)
-    wanted = model if model is not None else str(env_cfg.get("model", "latest"))
+    rules = promotion_rules(env_cfg.after, env_cfg.require, env, versions, metric, past)
+    wanted = model if model is not None else env_cfg.model
     return resolve(env, wanted, versions, gates, rules), rules
 
 
