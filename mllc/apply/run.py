@@ -1,17 +1,8 @@
-"""Carry out a plan, one lifecycle at a time, under the lock, journaling every step.
+"""Carry out a plan's steps (:func:`mllc.apply.steps.plan_steps`) under the lock,
+journaling every step, after finishing what a killed apply left half-done.
 
-Steps per lifecycle (each idempotent, so a rerun after a crash converges):
-
-1. ``files``    write the generated files (each atomically) — or, for a removed
-                spec, delete its pipeline folder;
-2. ``pipeline`` ``dvc repro pipelines/<name>/dvc.yaml``: DVC reruns exactly the
-                stale stages and records each in dvc.lock as it finishes;
-3. ``commit``   commit the spec, the generated files, dvc.lock and the small
-                uncached outputs (metrics, lineage, plots, .gitignore) — so the
-                commit pins the model's hash;
-4. ``register`` tag that commit ``<name>@vX.Y.Z`` when its model hash is new.
-
-Nothing here decides *what* to do: the plan did. Dry-run is not calling this.
+Each step is idempotent, so a rerun after a crash converges. Nothing here decides
+*what* to do: the plan did, and :mod:`mllc.apply.steps` put it in order.
 """
 
 from __future__ import annotations
@@ -29,12 +20,13 @@ from mllc.apply import dvcstate, gitops, sources
 from mllc.apply.dvc import ApplyFailed, Progress, clear_dead_dvc_locks, run_dvc
 from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
+from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
 from mllc.gitenv import head
 from mllc.observe.pipeline import read_lock
 from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_json_object
-from mllc.plan.model import REPOSITORY, Change, Planned
+from mllc.plan.model import REPOSITORY, Planned
 from mllc.policy.promotion import History, resolve_environment
 from mllc.registry import assign, assignments, find_by_md5, list_versions, register
 from mllc.targets import kubernetes, local
@@ -47,19 +39,6 @@ class ApplyResult:
     steps: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
-
-
-def _commit_paths(want: Desired) -> list[str]:
-    """The spec, the pipeline folder and the latest monitoring reports (never a batch:
-    one committed by a monitoring pull request is committed again only as removed)."""
-    folder = f"pipelines/{want.name}"
-    reports = []
-    if want.lifecycle.monitoring is not None:
-        for env in want.lifecycle.environments:
-            base = f"monitoring/{want.name}/{env}"
-            reports += [f"{base}/report.json", f"{base}/report.md", f"{base}/report.html"]
-            reports += [f"{base}/batch.parquet", f"{base}/batch.parquet.dvc"]
-    return [want.spec_file, folder, *reports]
 
 
 class Executor:
@@ -84,6 +63,40 @@ class Executor:
             self.journal.failed(name, exc if isinstance(exc, Exception) else repr(exc))
             raise
         self.journal.done(name, seconds=round(time.monotonic() - started, 3), **detail)
+
+    def run(self, step: Step, planned: Planned, result: ApplyResult) -> None:
+        """Carry out one step of :func:`mllc.apply.steps.plan_steps`, journaled."""
+        name = step.lifecycle
+        want = next((d for d in planned.desired if d.name == name), None)
+        repository = dict(planned.repository) if step.with_repository else {}
+        if step.kind == "begin":
+            self.progress("repository:" if name == REPOSITORY else f"{name}:")
+            if want is not None:  # (a removed lifecycle has no spec: nothing to deploy)
+                self.history(name)  # before any deploy of this apply
+                self.clear_answered_batches(want)
+        elif step.kind == "delete-lifecycle":
+            self.step(step.name, self.delete_lifecycle, name)
+        elif step.kind == "files" and want is None:
+            self.step(step.name, self.write_repository, repository)
+        elif step.kind == "files":
+            assert want is not None
+            self.step(step.name, self.write_files, want, repository)
+        elif step.kind == "data":
+            assert want is not None
+            self.step(step.name, self.track_sources, want)
+        elif step.kind == "feedback":
+            self.step(step.name, self.add_feedback, name, step.batch, step.target)
+        elif step.kind == "pipeline":
+            self.step(step.name, self.repro, name, step.stage)
+        elif step.kind == "commit":
+            found = sources.commit_paths(self.root, want) if want is not None else []
+            paths = [*step.paths, *found, *sorted(repository)]
+            self.step(step.name, self.commit, paths, step.message, result)
+        elif step.kind == "register":
+            self.step(step.name, self.register, name, result)
+        elif step.kind == "deploy":
+            assert want is not None
+            self.step(step.name, self.deploy, want, step.environment, step.action)
 
     def write_files(self, want: Desired, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
         folders = (f"pipelines/{want.name}", f"deploy/{want.name}")
@@ -218,9 +231,8 @@ class Executor:
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")
         return {"removed": f"pipelines/{name}"}
 
-    def repro(self, name: str, target: str | None) -> dict[str, Any]:
+    def repro(self, name: str, stage: str | None) -> dict[str, Any]:
         dvc_yaml = f"pipelines/{name}/dvc.yaml"
-        stage = target.split("/stage/", 1)[1] if target and "/stage/" in target else None
         run_dvc(self.root, ["repro", f"{dvc_yaml}:{stage}" if stage else dvc_yaml], self.progress)
         return {}
 
@@ -313,53 +325,6 @@ def apply(
         journal = Journal(root)
         result = ApplyResult(apply_id=journal.apply_id)
         ex = Executor(root, journal, progress)
-        by_name = {d.name: d for d in planned.desired}
-        # The repository's own files (the CI workflow) ride along with the first lifecycle
-        # applied — written in its files step, committed in its commit — or get steps of
-        # their own when no lifecycle changes.
-        repo_files: Mapping[str, str] = (
-            planned.repository if any(c.lifecycle == REPOSITORY for c in plan.changes) else {}
-        )
-        for name in [n for n in plan.lifecycles if n != REPOSITORY]:
-            changes = [c for c in plan.changes if c.lifecycle == name and c.action != "no-op"]
-            if not changes:
-                continue
-            progress(f"{name}:")
-            if any(c.kind == "lifecycle" and c.action == "delete" for c in changes):
-                ex.step(f"{name}/files", ex.delete_lifecycle, name)
-                message = f"mllc apply: remove lifecycle {name}"
-                ex.step(f"{name}/commit", ex.commit, [f"pipelines/{name}"], message, result)
-                continue
-            want = by_name[name]
-            ex.history(name)  # before any deploy of this apply
-            ex.clear_answered_batches(want)
-            ex.step(f"{name}/files", ex.write_files, want, repo_files)
-            if any(c.address == f"{name}/data/source" for c in changes):
-                ex.step(f"{name}/data", ex.track_sources, want)
-            for change in changes:
-                if change.kind == "data" and change.address != f"{name}/data/source":
-                    batch, target = str(change.before), str(change.after)
-                    ex.step(f"{name}/feedback", ex.add_feedback, name, batch, target)
-            if any(c.kind == "stage" for c in changes):
-                ex.step(f"{name}/pipeline", ex.repro, name, plan.target)
-            message = f"mllc apply: {name} ({_what(changes)})"
-            paths = [*_commit_paths(want), *sources.commit_paths(root, want), *sorted(repo_files)]
-            ex.step(f"{name}/commit", ex.commit, paths, message, result)
-            repo_files = {}
-            if any(c.kind == "model" for c in changes):
-                ex.step(f"{name}/register", ex.register, name, result)
-            for change in changes:
-                if change.kind == "deployment":
-                    env = change.address.rsplit("/", 1)[1]
-                    ex.step(f"{name}/deploy/{env}", ex.deploy, want, env, change.action)
-        if repo_files:  # only the CI workflow changed
-            progress("repository:")
-            ex.step(f"{REPOSITORY}/files", ex.write_repository, repo_files)
-            message = "mllc apply: CI workflow"
-            ex.step(f"{REPOSITORY}/commit", ex.commit, sorted(repo_files), message, result)
+        for step in plan_steps(planned):
+            ex.run(step, planned, result)
         return result
-
-
-def _what(changes: list[Change]) -> str:
-    categories = sorted({c.category for c in changes})
-    return ", ".join(categories)
