@@ -22,7 +22,7 @@ from pathlib import Path
 from mllc import gitcmd
 from mllc.errors import MllcError
 from mllc.gates import GateResult
-from mllc.gitenv import head
+from mllc.gitcmd import head
 from mllc.observe.types import RegisteredVersion
 from mllc.spec.models import Lifecycle
 from mllc.specedit import Edit, set_env_model

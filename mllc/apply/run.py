@@ -32,7 +32,7 @@ from mllc.apply import gitops, sources
 from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
 from mllc.errors import MllcError
-from mllc.gitenv import head
+from mllc.gitcmd import head
 from mllc.observe.pipeline import read_lock
 from mllc.observe.types import RegisteredVersion
 from mllc.observe.world import model_md5_from_lock, read_json_object
