@@ -39,7 +39,7 @@ from mllc.observe.world import model_md5_from_lock, read_json_object
 from mllc.plan import REPOSITORY, Planned
 from mllc.plan.diff import Desired
 from mllc.plan.model import Change
-from mllc.procs import WATCH_ENV, preexec_die_with_parent
+from mllc.procs import WATCH_ENV, cmdline, exited, preexec_die_with_parent
 
 Progress = Callable[[str], None]
 
@@ -324,14 +324,9 @@ class Executor:
 
 def _is_running_dvc(pid: int) -> bool:
     """A live (not zombie) process whose command line is DVC's."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"dvc" in fh.read()
-    except (OSError, IndexError):
+    if exited(pid):
         return False
+    return any("dvc" in arg for arg in cmdline(pid) or [])
 
 
 def clear_dead_dvc_locks(root: Path) -> list[int]:
