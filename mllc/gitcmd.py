@@ -6,10 +6,11 @@ question read ``returncode``); :func:`output` and :func:`git` raise
 ``FileNotFoundError``, or with ``missing=`` that error type (the caller's
 subclass of MllcError) with :data:`NOT_INSTALLED`.
 
-Writes run with mllc's fallback identity (:func:`identity_env`): CI runners often
-have no ``user.name``/``user.email``, and without a fallback the apply's commit or
-registry tag would fail after the pipeline already ran. A configured identity
-always wins: the fallback only fills what Git lacks.
+:func:`output` and :func:`git` (and :func:`run` with ``identity=True``) run with
+mllc's fallback identity (:func:`identity_env`): CI runners often have no
+``user.name``/``user.email``, and without a fallback the apply's commit or registry
+tag would fail after the pipeline already ran. A configured identity always wins:
+the fallback only fills what Git lacks.
 """
 
 from __future__ import annotations
