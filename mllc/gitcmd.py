@@ -1,21 +1,36 @@
-"""Running ``git``: one subprocess call, and one way to turn its failure into an MllcError.
+"""Running ``git``: the one place mllc starts a git process, and how its failures read.
 
 :func:`run` never raises for git's exit status (callers that ask a yes/no
 question read ``returncode``); :func:`output` and :func:`git` raise
-``MllcError("git ARG failed: DETAIL")`` and run with mllc's fallback identity
-(:func:`mllc.gitenv.identity_env`), so commits and tags work on a runner
-without ``user.name``.
+``MllcError("git ARG failed: DETAIL")``. A git that cannot be started raises
+``FileNotFoundError``, or with ``missing=`` that error type (the caller's
+subclass of MllcError) with :data:`NOT_INSTALLED`.
+
+:func:`output` and :func:`git` (and :func:`run` with ``identity=True``) run with
+mllc's fallback identity (:func:`identity_env`): CI runners often have no
+``user.name``/``user.email``, and without a fallback the apply's commit or registry
+tag would fail after the pipeline already ran. A configured identity always wins:
+the fallback only fills what Git lacks.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from mllc.errors import MllcError
-from mllc.gitenv import identity_env
+
+NOT_INSTALLED = "git is not installed (or not on PATH)"
+
+FALLBACK = {
+    "GIT_AUTHOR_NAME": "mllc",
+    "GIT_AUTHOR_EMAIL": "mllc@localhost",
+    "GIT_COMMITTER_NAME": "mllc",
+    "GIT_COMMITTER_EMAIL": "mllc@localhost",
+}
 
 
 def run(
@@ -23,26 +38,61 @@ def run(
     *args: str,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
+    identity: bool = False,
+    missing: type[MllcError] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """``git ARGS`` in ``cwd``, output captured as bytes; ``env`` replaces the environment."""
-    return subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        check=False,
-        env=None if env is None else dict(env),
-    )
+    """``git ARGS`` in ``cwd``, output captured as bytes, whatever git's exit status.
+
+    ``env`` is added to the environment, after mllc's fallback identity when
+    ``identity`` is set (only a write needs one: a read starts no ``git var``).
+    A git that cannot be started raises ``missing(NOT_INSTALLED)`` when ``missing``
+    is given, else the ``OSError``.
+    """
+    try:
+        extra = {**(identity_env(cwd) if identity else {}), **(env or {})}
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            check=False,
+            env=None if not identity and env is None else {**os.environ, **extra},
+        )
+    except FileNotFoundError as exc:
+        if missing is None:
+            raise
+        raise missing(NOT_INSTALLED) from exc
+
+
+def _failure(
+    args: tuple[str, ...], proc: subprocess.CompletedProcess[bytes], last_line: bool
+) -> MllcError:
+    """``MllcError("git ARG failed: DETAIL")`` for a failed ``git ARGS``.
+
+    DETAIL is git's stderr (its stdout when stderr is empty), or with ``last_line``
+    the last line of its stderr (its exit status when stderr is empty).
+    """
+    if last_line:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        return MllcError(f"git {args[0]} failed: {lines[-1] if lines else proc.returncode}")
+    detail = proc.stderr.strip() or proc.stdout.strip()
+    return MllcError(f"git {args[0]} failed: {detail.decode('utf-8', 'replace')}")
 
 
 def output(
-    root: Path, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None
+    root: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    identity: bool = True,
+    missing: type[MllcError] | None = None,
+    last_line: bool = False,
 ) -> bytes:
-    """The stdout of ``git ARGS`` (``env`` added to the environment); MllcError if it fails."""
-    proc = run(root, *args, env={**os.environ, **identity_env(root), **(env or {})}, stdin=stdin)
+    """The stdout of ``git ARGS``; MllcError when git fails (see :func:`_failure` for
+    ``last_line``). The arguments are :func:`run`'s; ``identity`` is on by default."""
+    proc = run(root, *args, env=env, stdin=stdin, identity=identity, missing=missing)
     if proc.returncode != 0:
-        detail = proc.stderr.strip() or proc.stdout.strip()
-        raise MllcError(f"git {args[0]} failed: {detail.decode('utf-8', 'replace')}")
+        raise _failure(args, proc, last_line)
     return proc.stdout
 
 
@@ -51,3 +101,16 @@ def git(
 ) -> str:
     """:func:`output` as text, stripped."""
     return output(root, *args, env=env, stdin=stdin).decode("utf-8", "replace").strip()
+
+
+@functools.cache
+def identity_env(root: Path) -> dict[str, str]:
+    """Extra environment for git: empty when Git already knows who commits."""
+    proc = run(root, "var", "GIT_COMMITTER_IDENT")
+    return {} if proc.returncode == 0 else dict(FALLBACK)
+
+
+def head(root: Path) -> str | None:
+    """The commit HEAD points at; None in a repository without commits."""
+    proc = run(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+    return proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None

@@ -1,4 +1,12 @@
-"""Child processes that die with their parent (Linux ``PR_SET_PDEATHSIG``).
+"""Processes: facts about one by pid (through psutil), and children that die with their parent.
+
+Facts (:func:`exists`, :func:`exited`, :func:`running`, :func:`start_time`,
+:func:`cmdline`) are read through psutil, never by parsing ``/proc`` by hand: the
+apply lock asks whether its holder still runs, the local target whether a server
+does, and apply whether a DVC lock's owner is still DVC. Each answers "cannot be
+told" (``False`` or ``None``, as documented) instead of raising.
+
+Children that die with their parent (Linux ``PR_SET_PDEATHSIG``):
 
 A killed ``mllc apply`` must not leave DVC, or the stage DVC started, running on
 alone and writing outputs behind the next apply's back. ``prctl`` is resolved in
@@ -9,6 +17,7 @@ one that forked it (the parent may have died in between).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import select
 import signal
@@ -16,6 +25,8 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import psutil
 
 PR_SET_PDEATHSIG = 1
 # The process whose death ends a stage: set by apply in DVC's environment. DVC starts
@@ -29,14 +40,84 @@ def _prctl() -> Any:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        import ctypes
-
         return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
 
 
 _PRCTL = _prctl()
+
+
+# --- facts about a process -------------------------------------------------------------
+
+
+def exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists: a zombie does, and so does another user's.
+
+    The harmless signal 0 answers this on POSIX; psutil's own check is stricter (it
+    refuses a thread id) and would change which reason a stale apply lock reports.
+    """
+    if pid <= 0:  # 0 and negative pids name process groups to kill(), not a process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _process(pid: int) -> psutil.Process | None:
+    if pid <= 0:
+        return None
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def exited(pid: int) -> bool:
+    """Whether ``pid`` has exited but is not yet reaped by its parent (a zombie):
+    it holds, serves and writes nothing. False when it is gone or cannot be told."""
+    proc = _process(pid)
+    try:
+        return proc is not None and proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
+        return False
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` exists and has not exited (a zombie is not running)."""
+    return exists(pid) and not exited(pid)
+
+
+def start_time(pid: int) -> float | None:
+    """When ``pid`` started, in seconds since the epoch; None when it is gone or cannot be told.
+
+    On Linux this is the boot time plus the start time in clock ticks, as ``ps`` has it:
+    whole seconds of boot time, so it can be off by up to a second either way.
+    """
+    proc = _process(pid)
+    try:
+        return None if proc is None else proc.create_time()
+    except psutil.Error:
+        return None
+
+
+def cmdline(pid: int) -> list[str] | None:
+    """The command line of ``pid``; None when it is gone or cannot be read
+    (empty for a zombie, whose command line the kernel has already dropped)."""
+    proc = _process(pid)
+    try:
+        return None if proc is None else proc.cmdline()
+    except psutil.ZombieProcess:
+        return []
+    except psutil.Error:
+        return None
+
+
+# --- children that die with their parent -------------------------------------------------
 
 
 def preexec_die_with_parent() -> Callable[[], None] | None:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from mllc import semver
 from mllc.errors import MllcError
-from mllc.gitenv import identity_env
+from mllc.gitcmd import identity_env
 from mllc.registry import (
     assign,
     assignments,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mllc.errors import MllcError
-from mllc.procs import WATCH_ENV, preexec_die_with_parent
+from mllc.procs import WATCH_ENV, cmdline, exited, preexec_die_with_parent
 
 Progress = Callable[[str], None]
 
@@ -56,14 +56,9 @@ def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
 
 def _is_running_dvc(pid: int) -> bool:
     """A live (not zombie) process whose command line is DVC's."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"dvc" in fh.read()
-    except (OSError, IndexError):
+    if exited(pid):
         return False
+    return any("dvc" in arg for arg in cmdline(pid) or [])
 
 
 def clear_dead_dvc_locks(root: Path) -> list[int]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mllc import gitcmd
-from mllc.gitenv import head
+from mllc.gitcmd import head
 
 # Stage outputs are staged as ".<name>.<random>.tmp" next to their target; a kill
 # can leave one behind, and it must never be committed.

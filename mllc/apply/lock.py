@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from mllc import procs
 from mllc.errors import MllcError
 
 __all__ = [
@@ -56,10 +57,12 @@ TMP_DIR = "tmp"  # ignored by Git (see mllc.scaffold.GITIGNORE_LINES)
 CORRUPT_ID = "corrupt"  # the id force-unlock accepts for a lock file that cannot be read
 POLL_INTERVAL = 0.1  # seconds between attempts while waiting for the lock
 
-# The holder's process start time is computed from /proc with whole-second boot
-# time and clock ticks, and ``since`` is written with whole seconds; a process that
-# started up to this long after ``since`` is still taken to be the holder, so a
-# live holder is never misreported as stale because of rounding.
+# The holder's process start time (:func:`mllc.procs.start_time`) is computed with a
+# whole-second boot time and clock ticks, and ``since`` is written with whole seconds;
+# a process that started up to this long after ``since`` is still taken to be the
+# holder, so a live holder is never misreported as stale because of rounding. The
+# lock file holds no start time of its own, only ``since``: a lock written by any
+# mllc version is judged the same way.
 _START_SLACK = 2.0
 
 
@@ -183,32 +186,6 @@ def read_lock(root: Path) -> LockInfo | None:
 HolderState = Literal["running", "gone", "unknown"]
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks after boot) from /proc, or None."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # Field 2 is the command name in parentheses and may itself hold spaces and
-    # parentheses, so split after the LAST ')': then field 3 (state) is first and
-    # field 22 (starttime) is at index 22 - 3.
-    rest = raw[raw.rfind(")") + 1 :].split()
-    try:
-        return rest[0], int(rest[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _boot_time() -> float | None:
-    try:
-        for line in Path("/proc/stat").read_text(encoding="utf-8").splitlines():
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _holder_state(holder: LockInfo) -> tuple[HolderState, str]:
     """Whether the holder's process still runs, with the reason when it does not."""
     if holder.host != socket.gethostname():
@@ -218,30 +195,20 @@ def _holder_state(holder: LockInfo) -> tuple[HolderState, str]:
         )
     if os.name != "posix":  # os.kill(pid, 0) is not a harmless probe elsewhere
         return "unknown", "whether it still runs cannot be checked on this platform"
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
+    if not procs.exists(holder.pid):  # another user's process exists: compare start times
         return "gone", f"no process {holder.pid} is running"
-    except PermissionError:
-        pass  # exists, owned by another user: go on to compare start times
-    stat = _proc_stat(holder.pid)
-    if stat is None:
-        return "running", ""  # no /proc (e.g. macOS): a live pid is all we can know
-    state, start_ticks = stat
-    if state in ("Z", "X"):  # killed but not yet reaped by its parent: it holds nothing
+    if procs.exited(holder.pid):  # killed but not yet reaped by its parent: it holds nothing
         return "gone", f"process {holder.pid} has exited"
-    boot = _boot_time()
+    started = procs.start_time(holder.pid)  # None: a live pid is all we can know
     since = _since_epoch(holder.since)
-    if boot is not None and since is not None:
-        started = boot + start_ticks / os.sysconf("SC_CLK_TCK")
-        # The holder wrote ``since`` after it started; a process that started later
-        # only got the same pid after the holder was gone.
-        if started > since + _START_SLACK:
-            when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            return "gone", (
-                f"pid {holder.pid} now belongs to another process (started {when}, "
-                "after the lock was taken)"
-            )
+    # The holder wrote ``since`` after it started; a process that started later only
+    # got the same pid after the holder was gone.
+    if started is not None and since is not None and started > since + _START_SLACK:
+        when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return "gone", (
+            f"pid {holder.pid} now belongs to another process (started {when}, "
+            "after the lock was taken)"
+        )
     return "running", ""
 
 

@@ -27,12 +27,12 @@ Read-only except for what the caller writes; reads nothing outside the repositor
 from __future__ import annotations
 
 import functools
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mllc import gitcmd
 from mllc.observe.types import Reason, ReasonKind, StageState
 from mllc.saferead import RefusedRead, read_bytes
 from mllc.spec.yamlsafe import YamlProblem, load_text
@@ -255,12 +255,7 @@ def committed_lock(path: Path) -> str | None:
     """The copy of the lock at ``path`` committed at HEAD; None when there is none."""
     if not path.parent.is_dir():
         return None
-    proc = subprocess.run(
-        ["git", "show", f"HEAD:./{path.name}"],
-        cwd=path.parent,
-        capture_output=True,
-        check=False,
-    )
+    proc = gitcmd.run(path.parent, "show", f"HEAD:./{path.name}")
     if proc.returncode != 0:
         return None
     return proc.stdout.decode("utf-8", "replace")

@@ -116,24 +116,18 @@ class SemanticDiff:
 # --------------------------------------------------------------------------- Git
 
 
-def _git(root: Path, args: Sequence[str], stdin: bytes | None = None) -> bytes:
-    try:
-        proc = gitcmd.run(root, *args, stdin=stdin)
-    except FileNotFoundError as exc:
-        raise MllcError("git is not installed (or not on PATH)") from exc
-    if proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise MllcError(f"git {args[0]} failed: {detail[-1] if detail else proc.returncode}")
-    return proc.stdout
+def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    """A read: no identity; a failure reads ``git ARG failed: LAST LINE OF ITS STDERR``."""
+    return gitcmd.output(
+        root, *args, stdin=stdin, identity=False, missing=MllcError, last_line=True
+    )
 
 
 def _commit(root: Path, ref: str) -> str:
     if ref.startswith("-"):
         raise MllcError(f"not a Git ref: {ref!r}")
     try:
-        return (
-            _git(root, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]).decode().strip()
-        )
+        return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
     except MllcError:
         raise MllcError(f"not a Git commit: {ref!r}") from None
 
@@ -142,7 +136,7 @@ def read_specs(root: Path, ref: str, paths: Sequence[str]) -> dict[str, str | No
     """``path -> text`` of every spec file (``*.yaml``/``*.yml``) under ``paths`` at ``ref``;
     ``None`` for a file that is not UTF-8."""
     commit = _commit(root, ref)
-    listing = _git(root, ["ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths])
+    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
     blobs: list[tuple[str, str]] = []
     for entry in listing.split(b"\0"):
         if not entry:
@@ -153,7 +147,7 @@ def read_specs(root: Path, ref: str, paths: Sequence[str]) -> dict[str, str | No
             blobs.append((path, sha))
     if not blobs:
         return {}
-    out = _git(root, ["cat-file", "--batch"], "".join(f"{s}\n" for _, s in blobs).encode())
+    out = _git(root, "cat-file", "--batch", stdin="".join(f"{s}\n" for _, s in blobs).encode())
     texts: dict[str, str | None] = {}
     pos = 0
     for path, _sha in blobs:

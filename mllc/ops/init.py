@@ -7,27 +7,37 @@ Existing files are kept as they are, and said to be kept.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
 
+from mllc import gitcmd
 from mllc.errors import MllcError
 
 GITIGNORE_LINES = ("/.mllc/",)  # lock, journal, caches: local state, never committed
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A program other than git (which runs through :mod:`mllc.gitcmd`)."""
     try:
         return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
         raise MllcError(f"cannot run {args[0]!r}: {exc.strerror}") from None
 
 
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return gitcmd.run(root, *args)
+    except FileNotFoundError as exc:  # as _run says it for any program
+        raise MllcError(f"cannot run 'git': {exc.strerror}") from None
+
+
 def _git_top(root: Path) -> Path | None:
     """The top of the Git work tree holding ``root``, or None."""
-    proc = _run(["git", "rev-parse", "--show-toplevel"], root)
-    return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
+    proc = _git(root, "rev-parse", "--show-toplevel")
+    return Path(os.fsdecode(proc.stdout.strip())).resolve() if proc.returncode == 0 else None
 
 
 def _create(path: Path, text: str, root: Path, done: list[str]) -> None:
@@ -51,9 +61,9 @@ def scaffold(root: Path) -> list[str]:
     if top is not None:
         done.append("kept     Git repository (exists)")
     else:
-        proc = _run(["git", "init", "-q"], root)
-        if proc.returncode != 0:
-            raise MllcError(f"git init failed: {proc.stderr.strip()}")
+        init = _git(root, "init", "-q")
+        if init.returncode != 0:
+            raise MllcError(f"git init failed: {init.stderr.decode('utf-8', 'replace').strip()}")
         done.append("created  Git repository (git init)")
 
     if (root / ".dvc").is_dir():

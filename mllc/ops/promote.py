@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mllc import gitcmd
 from mllc.errors import MllcError
-from mllc.gitenv import head
+from mllc.gitcmd import head
 from mllc.policy.gates import GateResult
 from mllc.policy.promotion import Promotion, Resolution, held_out_metrics, resolve_environment
 from mllc.registry import assignments, list_versions

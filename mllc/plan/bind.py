@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mllc.compile.desired import Desired, Orphan
-from mllc.gitenv import head
+from mllc.gitcmd import head
 from mllc.observe.world import read_checkout_file
 from mllc.plan.model import Binding
 

@@ -19,19 +19,17 @@ random moments and checks exactly this).
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 from mllc import __version__, gitcmd, semver
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
-from mllc.gitenv import identity_env
 from mllc.names import is_dns_label
 from mllc.registry import tags
 from mllc.registry.tags import Registration, TagName, TagRecord
@@ -52,29 +50,19 @@ class RegistryError(MllcError):
 # ---------------------------------------------------------------------------- git
 
 
-def _git(
-    root: Path, args: list[str], stdin: str | None = None, identity: bool = False
-) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return gitcmd.run(
-            root,
-            *args,
-            stdin=stdin.encode("utf-8") if stdin is not None else None,
-            # only a write (a tag) needs an identity: a read starts no `git var`
-            env={**os.environ, **identity_env(root)} if identity else None,
-        )
-    except FileNotFoundError as exc:
-        raise RegistryError("git is not installed (or not on PATH)") from exc
+def _git(root: Path, *args: str) -> CompletedProcess[bytes]:
+    """A read: no identity, so it starts no ``git var`` (only :func:`_create_tag` writes)."""
+    return gitcmd.run(root, *args, missing=RegistryError)
 
 
-def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:
+def _stderr(proc: CompletedProcess[bytes]) -> str:
     return proc.stderr.decode("utf-8", "replace").strip()
 
 
 def _read_tags(root: Path) -> list[TagRecord]:
     # All of refs/tags, filtered in Python: for-each-ref globs do not let `*` cross "/",
     # and GTO stage names may contain "/", so a pattern could miss tags that GTO counts.
-    proc = _git(root, ["for-each-ref", f"--format={tags.FOR_EACH_REF_FORMAT}", "refs/tags/"])
+    proc = _git(root, "for-each-ref", f"--format={tags.FOR_EACH_REF_FORMAT}", "refs/tags/")
     if proc.returncode != 0:
         raise RegistryError(f"cannot read the registry (Git tags) in {root}: {_stderr(proc)}")
     return tags.parse_for_each_ref(proc.stdout.decode("utf-8", "replace"))
@@ -85,7 +73,7 @@ def _resolve_commit(root: Path, commit: str) -> str:
     # missing objects alike, and peels an annotated tag to its commit.
     if not commit or commit.startswith("-"):
         raise RegistryError(f"not a commit: {commit!r}")
-    proc = _git(root, ["rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"])
+    proc = _git(root, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     sha = proc.stdout.decode("ascii", "replace").strip()
     if proc.returncode != 0 or not sha:
         raise RegistryError(f"commit {commit!r} does not exist in {root}")
@@ -93,21 +81,23 @@ def _resolve_commit(root: Path, commit: str) -> str:
 
 
 def _tag_exists(root: Path, tag: str) -> bool:
-    return _git(root, ["rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"]).returncode == 0
+    return _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}").returncode == 0
 
 
 def _create_tag(root: Path, tag: str, commit: str, message: str) -> bool:
     """Create an annotated tag; False when the name was taken meanwhile (caller retries)."""
     # --cleanup=verbatim: keep the message byte for byte; git tag's default is "strip"
     # even with -F, which drops lines starting with "#" and trailing whitespace.
-    args = ["tag", "-a", "--cleanup=verbatim", "-F", "-", tag, commit]
-    proc = _git(root, args, stdin=message, identity=True)
+    args = ("tag", "-a", "--cleanup=verbatim", "-F", "-", tag, commit)
+    proc = gitcmd.run(
+        root, *args, stdin=message.encode("utf-8"), identity=True, missing=RegistryError
+    )
     if proc.returncode == 0:
         return True
     if _tag_exists(root, tag):
         return False
     detail = _stderr(proc)
-    lock = _git(root, ["rev-parse", "--git-path", f"refs/tags/{tag}.lock"])
+    lock = _git(root, "rev-parse", "--git-path", f"refs/tags/{tag}.lock")
     lock_path = root / lock.stdout.decode("utf-8", "replace").strip()
     if lock.returncode == 0 and lock_path.exists():
         detail += (

@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mllc import procs
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.saferead import RefusedRead, read_json
@@ -143,17 +144,8 @@ def capture_dir(root: Path, lifecycle: str, environment: str) -> Path:
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not serving
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    """Whether the server process ``pid`` runs; a zombie (exited, not yet reaped) is not serving."""
+    return procs.running(pid)
 
 
 def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
