@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mllc.monitor.render import MAX_BINS, REST, chart_bins, html, markdown
+from mllc.monitor.chart import MAX_BINS, REST, chart_bins
+from mllc.monitor.render import html, markdown
 from mllc.monitor.report import (
     BatchInfo,
     DriftResult,
