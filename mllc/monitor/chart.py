@@ -63,6 +63,12 @@ _MIN_WIDTH = 300.0
 _SQRT_HALF = math.sqrt(0.5)
 
 
+def coord(x: float) -> str:
+    """A coordinate as the SVG shows it: one decimal, no trailing zero."""
+    s = f"{x:.1f}"
+    return s[:-2] if s.endswith(".0") else s
+
+
 def _short(label: str) -> str:
     label = mdtext.one_line(label)
     return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"

@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from mllc import mdtext
 from mllc.monitor import fmt
-from mllc.monitor.chart import MAX_BINS, REST, Chart, chart
+from mllc.monitor.chart import MAX_BINS, REST, Chart, chart, coord
 from mllc.monitor.report import (
     DriftResult,
     FeatureDrift,
@@ -217,13 +217,8 @@ def _escape(value: object) -> object:
     Markup (a macro's output) goes through as it is."""
     if isinstance(value, Markup) or not isinstance(value, str):
         return value
+    # escaped here: Markup tells the autoescape not to escape it again
     return Markup(_html.escape(_CONTROLS.sub("", value), quote=True))
-
-
-def _f(x: float) -> str:
-    """A coordinate: one decimal, no trailing zero."""
-    s = f"{x:.1f}"
-    return s[:-2] if s.endswith(".0") else s
 
 
 _ENV = Environment(
@@ -235,7 +230,7 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.filters["coord"] = _f
+_ENV.filters["coord"] = coord
 
 
 @dataclass(frozen=True)
@@ -295,7 +290,6 @@ class Data:
     path: str
     rows: str
     digest: str | None
-    labelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,6 +304,7 @@ class Page:
     version: str
     time: str
     batch: Data
+    labelled: bool
     reference: Data
     on_breach: str
     id: str
@@ -381,7 +376,8 @@ def page(report: MonitorReport) -> Page:
         environment=report.environment,
         version=report.version or "none",
         time=report.time,
-        batch=Data(batch.source, fmt.rows(batch.rows), batch.sha256, batch.labelled),
+        batch=Data(batch.source, fmt.rows(batch.rows), batch.sha256),
+        labelled=batch.labelled,
         reference=Data(ref.path, fmt.rows(ref.rows), ref.md5),
         on_breach=report.on_breach,
         id=report.id,
@@ -392,9 +388,11 @@ def page(report: MonitorReport) -> Page:
         drift=_drift(report.drift) if report.drift is not None else None,
         features=tuple(
             _feature(i, f)
-            for i, f in enumerate(ordered_features(report.drift) if report.drift else [])
+            for i, f in enumerate(
+                ordered_features(report.drift) if report.drift is not None else []
+            )
         ),
-        performance=_performance(report.performance) if report.performance else None,
+        performance=(_performance(report.performance) if report.performance is not None else None),
         warnings=report.warnings,
     )
 
