@@ -2,7 +2,7 @@
 
 :func:`chart` turns a feature's histogram into a :class:`Chart`: per bin, a
 reference bar and a current bar side by side on a percentage axis, with every
-coordinate computed here; the ``svg_chart`` macro of ``templates/report.html.j2``
+coordinate computed here; the ``svg_chart`` macro of ``templates/chart.svg.j2``
 draws it as inline SVG.
 """
 
@@ -97,7 +97,7 @@ class Bin:
 
 @dataclass(frozen=True)
 class Chart:
-    """One feature's histogram, laid out: the template's ``svg_chart`` draws it."""
+    """One feature's histogram, laid out: ``templates/chart.svg.j2`` draws it."""
 
     aria_label: str
     title: str
