@@ -212,9 +212,11 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def _escape(value: object) -> object:
-    """What the template prints: data escaped with :func:`html.escape` (``quote=True``:
-    the spelling of the entities pages always had), control characters dropped.
-    Markup (a macro's output) goes through as it is."""
+    """The environment's finalize: every value a template prints passes here before
+    the autoescape. Text is escaped by :func:`html.escape` (``quote=True``: ``"`` and
+    ``'`` spelled ``&quot;`` and ``&#x27;`` as the page always had them, where
+    markupsafe writes ``&#34;`` and ``&#39;``) with control characters dropped
+    (markupsafe keeps them); Markup (a macro's output) goes through as it is."""
     if isinstance(value, Markup) or not isinstance(value, str):
         return value
     # escaped here: Markup tells the autoescape not to escape it again
