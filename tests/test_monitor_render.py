@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from mllc.monitor.render import MAX_BINS, REST, chart_bins, html, markdown
+from mllc.monitor.chart import MAX_BINS, REST, chart_bins
+from mllc.monitor.render import html, markdown
 from mllc.observe.monitoring import (
     BatchInfo,
     DriftResult,
@@ -22,6 +27,7 @@ from mllc.observe.monitoring import (
 )
 
 RETRAIN_DATA = "monitoring/churn/staging/retrain.parquet"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _feature(
@@ -617,3 +623,118 @@ def test_html_size_is_modest_for_fifty_features() -> None:
 def test_html_is_deterministic() -> None:
     again = MonitorReport.model_validate_json(BREACH.model_dump_json())
     assert html(BREACH) == html(again)
+
+
+class _Text(HTMLParser):
+    """Every piece of text and every attribute value of a page, unescaped."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.parts += [value for _, value in attrs if value is not None]
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def test_html_drops_control_characters_and_escapes_the_same_way_everywhere() -> None:
+    hostile = "c\x00t\x07l\x1b\x7f <i>\"q\" 'a' & {{ 7*7 }} {% raw %}"
+    shown = "ctl <i>\"q\" 'a' & {{ 7*7 }} {% raw %}"
+    escaped = "ctl &lt;i&gt;&quot;q&quot; &#x27;a&#x27; &amp; {{ 7*7 }} {% raw %}"
+    gate = GateCheck(gate=hostile, text=hostile, passed=False)
+    performance = PERFORMANCE.model_copy(
+        update={"metric": hostile, "gates": (gate,), "metrics": {hostile: 0.5}}
+    )
+    report = _report(
+        (_feature(hostile, 0.5, labels=(hostile, "b"), reference=(0.5, 0.5), current=(1, 0)),),
+        performance=performance,
+        warnings=(hostile,),
+        retrain_data=hostile,
+        lifecycle=hostile,
+    ).model_copy(update={"version": hostile, "environment": hostile, "id": hostile})
+    page = html(report)
+    _check(page)
+    assert re.search(r"[\x00-\x08\x0e-\x1f\x7f]", page) is None
+    # the one spelling of each entity (html.escape's), in text and attributes alike
+    assert "&#34;" not in page and "&#39;" not in page
+    # data is text: never markup, never template code
+    assert "<i>" not in page and "49" not in page
+    # every place the data shows, it shows whole and escaped the same way
+    places = sum(part.count(shown) for part in _Text(page).parts)
+    assert places >= 20
+    assert page.count(escaped) == places
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        BREACH,
+        QUIET,
+        _report(()),
+        _report((_feature("x", 0.5),), performance=PERFORMANCE, warnings=("a", "b")),
+        _report(
+            (
+                _feature(
+                    "a rather long feature name",
+                    0.5,
+                    labels=tuple(f"a long category label {i}" for i in range(45)),
+                    reference=(1 / 45,) * 45,
+                    current=(1 / 45,) * 45,
+                ),
+            ),
+            on_breach="alert",
+        ),
+    ],
+)
+def test_html_layout_one_element_a_line(report: MonitorReport) -> None:
+    """The page's lines as the template lays them out: no blank line, no indentation
+    or trailing space, one newline at the end; an element that spans lines (the
+    page's structure) opens and closes on lines of its own."""
+    page = html(report)
+    assert page.endswith("</html>\n") and not page.endswith("\n\n")
+    lines = page.split("\n")[:-1]
+    assert all(line and line == line.strip() for line in lines)
+    for alone in ("<head>", "</head>", "<body>", "</body>", "<main>", "</main>", "</section>"):
+        assert lines.count(alone) == page.count(alone), alone
+    assert lines[lines.index("<style>") + 1].startswith(":root{")
+    assert lines.count("</style>") == 1
+    # a chart: the svg, its title, the legend (a line with two texts), the grid, then a
+    # line for each axis label, each bin's bars and each bin's label; the three groups'
+    # tags, the axis, </svg>
+    for svg in _svgs(page):
+        chart_lines, bins = svg.split("\n"), len(_Svg(svg).bins)
+        assert sum(line.startswith("<g><title>") for line in chart_lines) == bins
+        assert len(chart_lines) == 4 + (svg.count("<text ") - 2) + bins + 6 + 2
+
+
+def test_html_template_ships_with_the_package(tmp_path: Path) -> None:
+    """The template is package data: a build of the package (setuptools' build_py, as
+    a wheel has it) holds it, with every other file under mllc/ that is not Python."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copy(ROOT / "README.md", tmp_path)
+    shutil.copytree(ROOT / "mllc", tmp_path / "mllc", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "build"
+    build = ["-q", "build_py", "-d", str(out)]
+    subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", *build],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+
+    def data(root: Path) -> set[str]:
+        return {
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix not in {".py", ".pyc"}
+        }
+
+    assert "monitor/templates/report.html.j2" in data(tmp_path / "mllc")
+    assert data(out) == {f"mllc/{p}" for p in data(tmp_path / "mllc")}
