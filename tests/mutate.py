@@ -37,13 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutate"
 THRESHOLD = 0.90
 
-# The pure core: spec rules and checks, promotion policy, gates, the plan's diff.
+# The pure core: spec rules and checks, promotion policy, gates, the plan's diff, and
+# the order of apply's steps.
 MODULES = (
     "mllc/spec/checks.py",
     "mllc/spec/rules.py",
-    "mllc/targets/__init__.py",
-    "mllc/gates.py",
+    "mllc/policy/promotion.py",
+    "mllc/policy/gates.py",
     "mllc/plan/diff.py",
+    "mllc/apply/steps.py",
 )
 # Pure, fast unit tests only (in memory, or a spec file under tmp_path).
 TESTS = (
@@ -55,9 +57,8 @@ TESTS = (
     "tests/test_checks_pinned.py",
     "tests/test_plan_diff.py",
     "tests/test_plan_diff_pinned.py",
+    "tests/test_apply_steps.py",
 )
-# Left as survivors, not excluded: promotion_rules reads the registry's assignments from
-# Git when no history is given; only the Git tests (test_promote) reach that line.
 COPY = ("mllc", "tests", "specs", "schemas", "data", "pyproject.toml")
 
 # (module, function, the mutated line as mutmut shows it after "+") -> why no test can
@@ -93,10 +94,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "the last dotted part is the same whatever the number of splits"
         for split in ("", "2")
     },
-    ("mllc/targets/__init__.py", "promotion_rules",
+    ("mllc/policy/promotion.py", "promotion_rules",
      "frozenset(a.version for a in history.get(after, []) if a.version) if (after) or True "
      "else frozenset()"): "without 'after', history.get(None) is [] (no environment is None)",
-    ("mllc/targets/__init__.py", "promotion_rules",
+    ("mllc/policy/promotion.py", "promotion_rules",
      'champion = by_version.get(current[-1].version or "XXXX") if current else None'):
         "current holds only assignments with a version: the fallback is never used",
     **{
@@ -111,7 +112,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "stages = _with_feedback(None, actual.stages, batches)"): "_with_feedback ignores the name",
     **{
         ("mllc/plan/diff.py", "_monitoring_changes",
-         f'on_breach = monitoring.get("on_breach", {default})'):
+         f'on_breach = monitoring.on_breach if monitoring is not None else {default}'):
             "only 'retrain' is compared: any other default reads as alert, the default"
         for default in ("None", "", '"XXalertXX"', '"ALERT"')
     },
