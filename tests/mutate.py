@@ -45,6 +45,8 @@ MODULES = (
     "mllc/policy/promotion.py",
     "mllc/policy/gates.py",
     "mllc/plan/diff.py",
+    "mllc/plan/environments.py",
+    "mllc/plan/values.py",
     "mllc/apply/steps.py",
 )
 # Pure, fast unit tests only (in memory, or a spec file under tmp_path).
@@ -106,12 +108,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "source_changes skips a missing file (md5 None) before it describes one"
         for shown in ("'XX(none)XX'", "'(NONE)'")
     },
-    ("mllc/plan/diff.py", "_deployment_changes", "if (res is not None) or True"):
+    ("mllc/plan/environments.py", "deployment_changes", "if (res is not None) or True"):
         "a wanted version comes from a resolution: res is never None there",
     ("mllc/plan/diff.py", "diff_lifecycle",
      "stages = _with_feedback(None, actual.stages, batches)"): "_with_feedback ignores the name",
     **{
-        ("mllc/plan/diff.py", "_monitoring_changes",
+        ("mllc/plan/environments.py", "monitoring_changes",
          f'on_breach = monitoring.on_breach if monitoring is not None else {default}'):
             "only 'retrain' is compared: any other default reads as alert, the default"
         for default in ("None", "", '"XXalertXX"', '"ALERT"')

@@ -9,9 +9,10 @@ import pytest
 from mllc.compile import compile_spec, lifecycle_document
 from mllc.compile.desired import Desired, Orphan
 from mllc.observe.types import LifecycleActual, Reason, StageState
-from mllc.plan.diff import diff_lifecycle, diff_orphan, leaf_diff
+from mllc.plan.diff import diff_lifecycle, diff_orphan
 from mllc.plan.model import Plan, summarize
 from mllc.plan.render import human, to_json
+from mllc.plan.values import leaf_diff
 from mllc.policy.promotion import Resolution
 from mllc.spec.load import load_text_as_spec
 from mllc.types import DeploymentState, RegisteredVersion

@@ -17,16 +17,10 @@ from test_plan_diff import IRIS, STAGES, V1, V2, actual, pipeline
 
 from mllc.compile.desired import Orphan
 from mllc.observe.types import MonitorState, Reason, SourceState
-from mllc.plan.diff import (
-    change_text,
-    diff_lifecycle,
-    diff_orphan,
-    feedback_file,
-    leaf_diff,
-    source_changes,
-    stage_category,
-)
+from mllc.plan.diff import diff_lifecycle, diff_orphan, source_changes, stage_category
+from mllc.plan.environments import feedback_file
 from mllc.plan.model import Change
+from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.promotion import Resolution
 from mllc.types import DeploymentState, RegisteredVersion
 

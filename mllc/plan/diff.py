@@ -16,46 +16,14 @@ from typing import Any
 import yaml
 
 from mllc.compile.desired import Desired, Orphan
-from mllc.observe.types import LifecycleActual, Reason, SourceState, StageState, short_value
+from mllc.observe.types import LifecycleActual, Reason, SourceState, StageState
+from mllc.plan.environments import deployment_changes, monitoring_changes
 from mllc.plan.model import Action, Category, Change
+from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.gates import evaluate
 from mllc.policy.promotion import Resolution
 
 _UPSTREAM = ("prepare", "split", "train")
-
-
-def leaf_diff(old: Any, new: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
-    """(path, old, new) for every leaf that differs; a missing side is ``None``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in [*old, *(k for k in new if k not in old)]:
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in new:
-                yield path, old[key], None
-            elif key not in old:
-                yield path, None, new[key]
-            else:
-                yield from leaf_diff(old[key], new[key], path)
-    elif (old != new or type(old) is not type(new)) and not _same_number(old, new):
-        yield prefix, old, new
-
-
-def _same_number(a: Any, b: Any) -> bool:
-    """1 and 1.0 are the same value in YAML; True and 1 are not."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return False
-    return isinstance(a, int | float) and isinstance(b, int | float) and a == b
-
-
-def _show(value: Any) -> str:
-    return "(none)" if value is None else short_value(value)
-
-
-def change_text(path: str, old: Any, new: Any) -> str:
-    if old is None:
-        return f"{path} added: {_show(new)}"
-    if new is None:
-        return f"{path} removed (was {_show(old)})"
-    return f"{path} {_show(old)} → {_show(new)}"
 
 
 def _parse(text: str | None) -> Any:
@@ -308,198 +276,6 @@ def _record_changes(want: Desired, actual: LifecycleActual, old: Any) -> Iterato
             )
 
 
-def _deployment_changes(
-    want: Desired,
-    actual: LifecycleActual,
-    old: Any,
-    resolutions: Mapping[str, Resolution],
-    pipeline_runs: bool,
-) -> Iterator[Change]:
-    """Each environment: the version it should run against what its target reports."""
-    old_envs = (old.get("environments") if isinstance(old, dict) else None) or {}
-    new_envs = want.lifecycle.document()["environments"]
-    observed = {d.environment: d for d in actual.deployments}
-    for env in dict.fromkeys([*new_envs, *old_envs, *observed]):  # each environment once
-        address = f"{want.name}/deployment/{env}"
-        dep = observed.get(env)
-        running = dep.version if dep is not None and dep.healthy else None
-        if env not in new_envs:
-            if dep is not None and dep.version is not None and dep.target == "local":
-                yield Change(
-                    address=address,
-                    lifecycle=want.name,
-                    kind="deployment",
-                    action="delete",
-                    category="redeploy",
-                    reasons=(f"environment {env} was removed: stop its server ({dep.detail})",),
-                    before=dep.version,
-                )
-            continue
-        cfg = new_envs[env]
-        res = resolutions.get(env)
-        reasons = [
-            change_text(*d)
-            for d in leaf_diff(old_envs.get(env), cfg, f"environments.{env}")
-            if env in old_envs
-        ]
-        if res is not None and res.blocked:
-            yield Change(
-                address=address,
-                lifecycle=want.name,
-                kind="deployment",
-                action="update" if running else "create",
-                category="redeploy",
-                reasons=(f"blocked: {res.blocked}", *reasons),
-                before=running,
-                blocking=True,
-            )
-            continue
-        wanted = res.version.version if res is not None and res.version is not None else None
-        after: tuple[str, ...] = ()
-        if pipeline_runs and want.lifecycle.environments[env].model == "latest":
-            after = (
-                "the version: the new one if the pipeline registers one that passes the gates",
-            )
-        if dep is not None and not dep.reachable:
-            reasons.append(dep.detail)
-        elif dep is not None and dep.version is not None and not dep.healthy:
-            reasons.append(f"unhealthy: {dep.detail}")
-        elif (
-            dep is not None
-            and wanted is not None
-            and dep.model_md5
-            and res is not None
-            and res.version is not None
-            and dep.model_md5 != res.version.model_md5
-        ):
-            reasons.append(f"serves model {dep.model_md5[:12]}, not {wanted}'s")
-        if dep is not None and dep.healthy:  # every setting the server runs with, by name
-            reasons += [line for line in dep.drift if line not in reasons]
-        if wanted is None and not after:
-            # Nothing deployable (nothing registered, or no version passes the gates):
-            # whatever runs keeps running; `mllc status` says why nothing moves. But it
-            # runs with the settings asked for: a token or a host must not wait for a version.
-            if dep is not None and dep.healthy and dep.drift:
-                yield Change(
-                    address=address,
-                    lifecycle=want.name,
-                    kind="deployment",
-                    action="update",
-                    category="redeploy",
-                    reasons=(f"{env} keeps {running} ({res.reason if res else 'nothing to deploy'})"
-                             ", restarted with the spec's settings", *reasons),
-                    before=running,
-                    after=running,
-                )  # fmt: skip
-            continue
-        if wanted is not None and wanted != running:
-            reasons.insert(
-                0,
-                f"{env}: {running or 'nothing running'} → {wanted} ({res.reason})"
-                if res is not None
-                else f"{env}: → {wanted}",
-            )
-        if not reasons and not after:
-            if res is not None and res.skipped:  # newer versions held back
-                yield Change(
-                    address=address,
-                    lifecycle=want.name,
-                    kind="deployment",
-                    action="no-op",
-                    category="redeploy",
-                    reasons=(f"{env} stays on {running}: {res.reason}",),
-                    before=running,
-                    after=running,
-                )
-            continue
-        yield Change(
-            address=address,
-            lifecycle=want.name,
-            kind="deployment",
-            action="create" if dep is None or dep.version is None else "update",
-            category="redeploy",
-            reasons=tuple(reasons)
-            or (f"{env}: {running or 'nothing running'} → a version known after apply",),
-            known_after_apply=after,
-            before=running,
-            after=wanted,
-        )
-
-
-def feedback_file(name: str, report: Any) -> str:
-    """Where apply puts a breaching labelled batch: oldest first when sorted by name."""
-    stamp = str(report.time).replace("-", "").replace(":", "")
-    return f"pipelines/{name}/feedback/{stamp}-{report.id}.parquet"
-
-
-def _monitoring_changes(want: Desired, actual: LifecycleActual) -> tuple[list[Change], list[str]]:
-    """Breaches in the latest reports: (changes, what the training data gets).
-
-    ``on_breach: retrain`` with a labelled batch adds it to the training data, which
-    retrains through the pipeline (and the new version meets the gates and promotion
-    rules like any other). Without labels, or with ``alert``, the breach is shown and
-    nothing changes: retraining on the same data would give the same model.
-    """
-    monitoring = want.lifecycle.monitoring
-    on_breach = monitoring.on_breach if monitoring is not None else "alert"
-    changes: list[Change] = []
-    batches: list[str] = []
-    for state in actual.monitoring:
-        report = state.report
-        if not report.breach or state.answered:
-            continue
-        env = state.environment
-        seen = (
-            f"report {report.id} of {report.time} on {report.version or 'no version'} "
-            f"(monitoring/{want.name}/{env}/report.md)"
-        )
-        address = f"{want.name}/monitoring/{env}"
-        if on_breach == "retrain" and state.batch is not None:
-            target = feedback_file(want.name, report)
-            changes.append(
-                Change(
-                    address=f"{want.name}/data/feedback/{env}",
-                    lifecycle=want.name,
-                    kind="data",
-                    action="create",
-                    category="retrain",
-                    reasons=(
-                        *report.reasons,
-                        f"adds the {report.batch.rows} labelled rows of {env}'s batch to the "
-                        f"training data as a new DVC-tracked version: {target}",
-                        seen,
-                    ),
-                    before=state.batch,
-                    after=target,
-                )
-            )
-            batches.append(
-                f"the labelled batch of {env} (report {report.id}): " + "; ".join(report.reasons)
-            )
-            continue
-        if on_breach == "retrain":
-            why = (
-                "retraining needs labelled data: the batch had no labels; run "
-                "'mllc monitor' on a batch with the target column, or update the data source"
-                if not report.batch.labelled
-                else f"retraining needs the labelled batch {report.retrain_data}, which is "
-                "missing: run 'mllc monitor' again"
-            )
-        else:
-            why = "on_breach: alert: nothing changes"
-        changes.append(
-            Change(
-                address=address,
-                lifecycle=want.name,
-                kind="monitoring",
-                action="no-op",
-                category="metadata",
-                reasons=(*(f"breach: {r}" for r in report.reasons), why, seen),
-            )
-        )
-    return changes, batches
-
-
 def _with_feedback(name: str, stages: Sequence[StageState], batches: list[str]) -> list[StageState]:
     """The prepare stage runs when the training data gets a batch (its feedback dep)."""
     if not batches:
@@ -519,7 +295,7 @@ def diff_lifecycle(
     next_version: str,
     resolutions: Mapping[str, Resolution] | None = None,
 ) -> list[Change]:
-    monitoring, batches = _monitoring_changes(want, actual)
+    monitoring, batches = monitoring_changes(want, actual)
     stages = _with_feedback(want.name, actual.stages, batches)
     stale = any(s.stale for s in stages)
     old_record = _parse(actual.files.get(_record_path(want.name)))  # read by three steps
@@ -532,7 +308,7 @@ def diff_lifecycle(
     if model is not None:
         changes.append(model)
     changes += _record_changes(want, actual, old_record)
-    changes += _deployment_changes(want, actual, old_record, resolutions or {}, model is not None)
+    changes += deployment_changes(want, actual, old_record, resolutions or {}, model is not None)
     changes += [c for c in monitoring if c.kind != "data"]
     if actual.uncommitted and not [c for c in changes if c.action != "no-op"]:
         # Only the commit is left (an apply killed before it, or outputs made by hand):
