@@ -6,20 +6,18 @@ need them so that ``mllc validate`` starts fast.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from mllc import __version__
-from mllc.cli.output import error, run_validate, unexpected, use_color
-from mllc.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, MllcError
+from mllc.cli.base import STATE, OutputFormat, PlanFormat, SpecPaths, Target, handle_errors
+from mllc.cli.output import run_validate, use_color
+from mllc.errors import EXIT_CHANGES, EXIT_ERROR, MllcError
 
 app = typer.Typer(
     name="mllc",
@@ -30,36 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-_state = {"traceback": False}
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-def handle_errors(fn: F) -> F:
-    """Known errors: a short message and exit 1. Anything else: exit 3 and how to see more."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MllcError as exc:
-            for line in exc.render():
-                error(line)
-            raise typer.Exit(EXIT_ERROR) from None
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as exc:
-            raise typer.Exit(unexpected(exc, _state["traceback"])) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -80,7 +48,7 @@ def main_options(
         bool, typer.Option("--traceback", help="Show the traceback of an unexpected error.")
     ] = False,
 ) -> None:
-    _state["traceback"] = show_traceback
+    STATE["traceback"] = show_traceback
 
 
 @app.command()
@@ -95,7 +63,7 @@ def validate(
     ] = OutputFormat.text,
 ) -> None:
     """Check specs: every error at once, each with file:line:column and the field path."""
-    code = run_validate(paths or ["specs"], fmt.value, _state["traceback"])
+    code = run_validate(paths or ["specs"], fmt.value, STATE["traceback"])
     if code:
         raise typer.Exit(code)
 
@@ -162,21 +130,6 @@ def compile_cmd(
     )
     if check and report.written:
         raise MllcError("generated files are stale: run 'mllc compile'")
-
-
-SpecPaths = Annotated[
-    list[str] | None, typer.Argument(help="Spec files or folders (default: specs/).")
-]
-Target = Annotated[
-    str | None,
-    typer.Option("--target", help="Only this address and what is under it (exceptional use)."),
-]
-
-
-class PlanFormat(StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
 
 
 @app.command()
