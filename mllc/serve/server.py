@@ -41,7 +41,8 @@ from typing import Any
 
 from mllc import atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
-from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, Server, log
+from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, log
+from mllc.serve.transport import Server
 from mllc.spec.checks import LOOPBACK
 
 DRAIN_SECONDS = 5.0

@@ -31,7 +31,7 @@ from typing import Any
 from mllc.errors import MllcError
 from mllc.observe.types import DeploymentState, RegisteredVersion
 from mllc.saferead import RefusedRead, read_json
-from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
+from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
