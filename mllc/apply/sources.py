@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mllc import gitcmd
+from mllc.observe.dvccache import dvc_config_value
+from mllc.observe.dvcyaml import expand_stages
 from mllc.observe.hashing import Hasher
-from mllc.observe.pipeline import dvc_config_value, expand_stages
 from mllc.observe.sources import (
     dvc_target,
     gitignore_path,

@@ -252,7 +252,7 @@ def check_path(
 
 
 def _cache_dir(root: Path) -> tuple[Path, ...]:
-    from mllc.observe.pipeline import cache_dir  # it imports this module
+    from mllc.observe.dvccache import cache_dir  # it imports this module
 
     return (cache_dir(root),)
 

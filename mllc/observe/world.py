@@ -17,7 +17,8 @@ from typing import Any
 from mllc import gitcmd, saferead
 from mllc.errors import Diagnostic
 from mllc.gitenv import head
-from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
+from mllc.observe.hashing import Hasher
+from mllc.observe.pipeline import pipeline_status, read_lock
 from mllc.observe.sources import observe_sources, source_paths
 from mllc.observe.types import (
     DeploymentState,

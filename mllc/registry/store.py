@@ -32,6 +32,7 @@ from mllc import __version__, gitcmd
 from mllc.errors import MllcError
 from mllc.gitenv import identity_env
 from mllc.names import is_dns_label
+from mllc.observe.dvccache import cache_object
 from mllc.observe.types import RegisteredVersion
 from mllc.registry import semver, tags
 from mllc.registry.tags import Registration, TagName, TagRecord
@@ -227,8 +228,6 @@ def _check_name(value: str, what: str = "name") -> None:
 
 def in_cache(root: Path, md5: str) -> bool:
     """Whether the DVC 3 cache of ``root`` (``cache.dir`` honoured) holds this file hash."""
-    from mllc.observe.pipeline import cache_object
-
     if not tags.is_md5(md5):  # never build a path from an unchecked string
         return False
     return cache_object(root, md5).is_file()

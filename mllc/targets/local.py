@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc.errors import MllcError
+from mllc.observe.dvccache import cache_object
 from mllc.observe.types import DeploymentState, RegisteredVersion
 from mllc.saferead import RefusedRead, read_json
 from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
@@ -302,8 +303,6 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
 
 def model_file(root: Path, md5: str) -> Path:
     """The version's binary in the DVC cache (content-addressed: its name is its hash)."""
-    from mllc.observe.pipeline import cache_object
-
     path = cache_object(root, md5)
     if not path.is_file():
         raise MllcError(
