@@ -59,7 +59,7 @@ def _model(folder: Path) -> tuple[Path, list[str], list[float]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    from mllc.spec.models import Features
+    from mllc.spec.training import Features
     from mllc.stages import features
 
     frame = load_iris(as_frame=True).frame

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mllc import atomic
 from mllc.errors import MllcError
 from mllc.names import is_dns_label
-from mllc.spec.models import Candidate, Data, DnsLabel, Features, Problem
+from mllc.spec.fields import DnsLabel
+from mllc.spec.training import Candidate, Data, Features, Problem
 
 PIPELINES = Path("pipelines")
 PARAMS_SECTIONS = ("problem", "data", "features", "models")

@@ -29,7 +29,8 @@ from typing import Any
 from mllc import __version__
 from mllc.errors import Diagnostic, MllcError, SpecError
 from mllc.observe.types import RegisteredVersion
-from mllc.spec.models import KubernetesTarget, Lifecycle
+from mllc.spec.deployment import KubernetesTarget
+from mllc.spec.models import Lifecycle
 
 __all__ = [
     "CRONJOB_FILE",
