@@ -10,8 +10,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_FORMAT = "1"
-
 Action = Literal["create", "update", "replace", "delete", "run", "no-op"]
 Category = Literal["retrain", "re-evaluate", "redeploy", "metadata"]
 Kind = Literal["file", "stage", "model", "gates", "deployment", "lifecycle", "data", "monitoring"]
