@@ -1,4 +1,4 @@
-"""Manifests of the ``kubernetes`` target: pure rendering, no kubectl (DESIGN §4, §9).
+"""Manifests of the ``kubernetes`` target: pure rendering, no kubectl (docs/deployments.md).
 
 For each environment with ``target: kubernetes``, :func:`render` returns
 ``deploy/<name>/<env>/inferenceservice.yaml`` (a KServe ``InferenceService``,
