@@ -177,6 +177,9 @@ class Features(Strict):
     )
 
 
+# ---------------------------------------------------------------- models
+
+
 class Search(Strict):
     method: Literal["grid", "random"] = Field(description="Grid or random search.")
     cv: int = Field(5, ge=2, le=50, description="Cross-validation folds.")
