@@ -14,7 +14,7 @@ every second, reconnecting whenever closed, while the same load runs. The
 server must keep answering (errors count requests the load did not get a 200 for).
 
 MLServer (mlserver + mlserver-sklearn, ``parallel_workers: 0``: one process,
-as DESIGN.md section 9 runs it) is installed on first use into
+as ``mllc serve`` is) is installed on first use into
 .bench/mlserver-venv, pinned to our scikit-learn version so it unpickles the
 same file; if that cannot be installed the comparison is skipped, and said so.
 """
@@ -59,7 +59,7 @@ def _model(folder: Path) -> tuple[Path, list[str], list[float]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    from mllc.spec.models import Features
+    from mllc.spec.training import Features
     from mllc.stages import features
 
     frame = load_iris(as_frame=True).frame

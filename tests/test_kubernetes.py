@@ -30,9 +30,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import check_golden_tree
+from conftest import assert_generated_header, check_golden_tree
 
-from mllc.compile import HEADER, is_generated
 from mllc.errors import MllcError, SpecError
 from mllc.spec.load import load_text_as_spec
 from mllc.spec.models import Lifecycle
@@ -131,8 +130,7 @@ def test_files_start_with_the_generated_header() -> None:
     files = render(make_spec(), "production", VERSION, SOURCE)
     assert sorted(files) == [CRON, ISVC]
     for text in files.values():
-        assert text.startswith(HEADER.format(source=SOURCE))
-        assert is_generated(text)
+        assert_generated_header(text, SOURCE)
 
 
 def test_rendering_is_deterministic_and_ignores_label_order() -> None:

@@ -26,14 +26,10 @@ import pytest
 import yaml
 
 from mllc.hashing import MD5_DOS2UNIX, Hasher, file_md5, tree_md5
-from mllc.observe.pipeline import (
-    diff_params,
-    expand_stages,
-    load_yaml,
-    pipeline_status,
-    read_lock,
-)
+from mllc.observe.dvcyaml import expand_stages
+from mllc.observe.pipeline import diff_params, pipeline_status, read_lock
 from mllc.observe.types import Reason, StageState
+from mllc.yaml12 import load_yaml
 
 DVC_YAML = "pipelines/p/dvc.yaml"
 PARAMS = "pipelines/p/params.yaml"

@@ -144,7 +144,7 @@ def test_other_examples_train_and_pass_their_gates(name: str, tmp_path: Path) ->
     dvc("repro", f"pipelines/{name}/dvc.yaml", cwd=repo)
     metrics = json.loads((repo / f"pipelines/{name}/metrics.json").read_text())
     gates = yaml.safe_load((repo / "specs" / f"{name}.yaml").read_text())["gates"]
-    from mllc.spec.models import parse_gate
+    from mllc.spec.fields import parse_gate
 
     for gate in gates:
         metric, op, bound = parse_gate(gate)

@@ -30,11 +30,9 @@ from mllc.registry import (
     assignments,
     find_by_md5,
     in_cache,
-    latest,
     list_versions,
     next_version,
     register,
-    registration_record,
     store,
     tags,
 )
@@ -110,7 +108,7 @@ def test_register_two_versions_and_gto_reads_them(repo: Path) -> None:
     assert (v2.version, v2.commit, v2.model_md5) == ("v1.1.0", c2, MD5_B)
     assert v2.metrics == {"accuracy": 0.95}
     assert list_versions(repo, "iris") == [v1, v2]
-    assert latest(repo, "iris") == v2
+    assert list_versions(repo, "iris")[-1] == v2  # the greatest version: GTO's "latest"
     assert tag_names(repo) == ["iris@v1.0.0", "iris@v1.1.0"]
     # The tag points at the given commit, not at HEAD.
     assert git(repo, "rev-parse", "iris@v1.0.0^{commit}") == c1
@@ -126,7 +124,10 @@ def test_register_two_versions_and_gto_reads_them(repo: Path) -> None:
     assert payload["lineage"] == {"spec": "specs/iris.yaml"}
     assert payload["metrics"] == {"accuracy": 0.9}
     assert payload["mllc_version"]
-    assert registration_record(repo, "iris", "v1.0.0") == payload
+    # mllc reads the same document back: its parser, and the version it lists.
+    assert tags.parse_message(body) == (first, payload)
+    read = list_versions(repo, "iris")[0]
+    assert (read.model_md5, read.metrics) == (payload["model_md5"], payload["metrics"])
 
     # GTO reads the same registry.
     shown = gto(repo, "show", "--json")

@@ -31,8 +31,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from mllc.spec.fields import parse_gate
 from mllc.spec.load import load_file
-from mllc.spec.models import parse_gate
 from mllc.stages import StageError, run_stage
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from mllc.apply.dvc import ApplyFailed, run_dvc
 from mllc.compile.desired import Desired
 from mllc.dvcrepo import dvc_config_value
 from mllc.hashing import Hasher
-from mllc.observe.pipeline import expand_stages
+from mllc.observe.dvcyaml import expand_stages
 from mllc.observe.sources import (
     dvc_target,
     gitignore_path,

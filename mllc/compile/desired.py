@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mllc.spec.models import Environment, Lifecycle, Monitoring
+from mllc.spec.deployment import Environment, Monitoring
+from mllc.spec.models import Lifecycle
 
 
 class LifecycleRecord(BaseModel):

@@ -17,7 +17,8 @@ Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
 evaluate/select through their deps). Gates, environments, monitoring and
 metadata are not stage params: changing them trains nothing. One dvc.yaml and
-one small params.yaml per lifecycle keep ``dvc status`` linear (PERF-NOTES).
+one small params.yaml per lifecycle keep ``dvc status`` linear in the number of
+lifecycles (docs/pipelines.md; bench/bench_plan.py measures it with 1 and 50).
 """
 
 from __future__ import annotations

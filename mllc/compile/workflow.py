@@ -1,4 +1,4 @@
-"""The CI workflow, ``.github/workflows/mllc.yml``, rendered from the specs (DESIGN §1.5).
+"""The CI workflow, ``.github/workflows/mllc.yml``, rendered from the specs (docs/promotions.md).
 
 Three jobs, one per trigger:
 

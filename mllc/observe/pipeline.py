@@ -2,11 +2,12 @@
 
 ``dvc status`` answers "what would ``dvc repro`` rerun" but costs ~0.45 s plus
 ~6 ms per stage, mostly pure-Python YAML parsing, and says little about why
-(PERF-NOTES). This module answers the same question from the same inputs: the
-desired ``dvc.yaml`` (as data), the desired params, ``dvc.lock`` (parsed with
-the C YAML loader) and DVC-compatible file hashes (``hashing.Hasher``, cached by
-size/mtime/inode). It is read-only and must agree with ``dvc status`` on every
-stage; ``tests/test_observe_pipeline.py`` checks that against real DVC.
+(``bench/bench_plan.py`` times ``mllc plan`` against it). This module answers the
+same question from the same inputs: the desired ``dvc.yaml`` (as data), the
+desired params, ``dvc.lock`` (parsed with the C YAML loader) and DVC-compatible
+file hashes (``hashing.Hasher``, cached by size/mtime/inode). It is read-only and
+must agree with ``dvc status`` on every stage; ``tests/test_observe_pipeline.py``
+checks that against real DVC.
 
 The rules are DVC 3's (``dvc/stage/__init__.py`` ``Stage.status``, line 670):
 
@@ -25,33 +26,30 @@ The rules are DVC 3's (``dvc/stage/__init__.py`` ``Stage.status``, line 670):
 Deps and outs that were removed from ``dvc.yaml`` but are still in the lock do
 not make a stage stale: DVC only looks up the lock entries of what ``dvc.yaml``
 declares (``dvc/stage/loader.py`` ``fill_from_lock``).
+
+Reading ``dvc.yaml`` (``foreach`` expansion, a stage's params, deps and outs) is
+:mod:`mllc.observe.dvcyaml`; the DVC cache, :mod:`mllc.observe.dvccache`.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mllc.dvcrepo import cache_dir
 from mllc.hashing import MD5, MD5_DOS2UNIX, Hasher
-from mllc.observe import dvclock
+from mllc.observe import dvclock, dvcyaml
+from mllc.observe.dvccache import DvcCache
+from mllc.observe.dvcyaml import UnsupportedPipelineError, expand_stages
 from mllc.observe.types import Reason, ReasonKind, StageState
-from mllc.saferead import RefusedRead, find_root, read_bytes, read_json, shown_path
+from mllc.saferead import RefusedRead, find_root, read_bytes, shown_path
 from mllc.spec.yamlsafe import YamlProblem, problem_to_diagnostic, read_yaml
-from mllc.yaml12 import load_yaml
 
 # Tracked by every built-in stage (mllc.compile.dvc.STAGES_VERSION): a change is
 # our stage code changing, not a user's parameter.
 CODE_KEY = "mllc.stages"
-DEFAULT_PARAMS_FILE = "params.yaml"  # dvc/dependency/param.py ParamsDependency
-
-
-class UnsupportedPipelineError(ValueError):
-    """The dvc.yaml uses a DVC feature this checker does not model (it would guess wrong)."""
 
 
 def read_lock(path: Path, root: Path | None = None) -> dict[str, Any] | None:
@@ -72,147 +70,6 @@ def read_lock(path: Path, root: Path | None = None) -> dict[str, Any] | None:
         return dvclock.load(text, lambda: dvclock.committed_lock(Path(path)))
     except YamlProblem as problem:  # no write of DVC's leaves an alias bomb or a tag
         raise RefusedRead([problem_to_diagnostic(shown, problem)]) from None
-
-
-# -- dvc.yaml: foreach expansion ------------------------------------------------------
-
-# dvc/parsing/interpolate.py KEYCRE: "${...}" not preceded by a backslash.
-_INTERPOLATION = re.compile(r"(?<!\\)\$\{(?P<inner>.*?)\}")
-_PRIMITIVES = (str, bool, int, float)
-
-
-def _to_str(value: Any) -> str:
-    # dvc/parsing/interpolate.py to_str: booleans as YAML spells them.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _select(context: Mapping[str, Any], expr: str) -> Any:
-    # "item.a[0]" -> item, a, 0 (dvc/parsing/interpolate.py normalize_key).
-    head, *rest = expr.replace("[", ".").replace("]", "").split(".")
-    if head not in context:
-        raise UnsupportedPipelineError(
-            f"${{{expr}}}: only ${{item}} and ${{key}} of a foreach are supported"
-        )
-    value = context[head]
-    for part in rest:
-        try:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise UnsupportedPipelineError(f"${{{expr}}} does not resolve") from exc
-    return value
-
-
-def _resolve_str(text: str, context: Mapping[str, Any]) -> Any:
-    matches = list(_INTERPOLATION.finditer(text))
-    if len(matches) == 1 and matches[0].group(0) == text:
-        return _select(context, matches[0]["inner"])  # "${item}" alone keeps its type
-    parts: list[str] = []
-    index = 0
-    for match in matches:
-        value = _select(context, match["inner"])
-        if value is not None and not isinstance(value, _PRIMITIVES):
-            raise UnsupportedPipelineError(f"cannot interpolate {type(value).__name__}: {text}")
-        parts += [text[index : match.start()], _to_str(value)]
-        index = match.end()
-    parts.append(text[index:])
-    return "".join(parts).replace("\\${", "${")  # str_interpolate unescapes "\${"
-
-
-def _resolve(data: Any, context: Mapping[str, Any]) -> Any:
-    if isinstance(data, Mapping):
-        return {_resolve(k, context): _resolve(v, context) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_resolve(v, context) for v in data]
-    if isinstance(data, str):
-        return _resolve_str(data, context)
-    return data
-
-
-def expand_stages(dvc_doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Stages by name in dvc.yaml order, ``foreach`` groups expanded to ``group@key``.
-
-    ``${item}`` (and ``${key}`` for a dict ``foreach``, ``${item.field}`` for
-    dict items) are substituted everywhere, mapping keys included, exactly as
-    dvc/parsing/__init__.py ``ForeachDefinition`` names and resolves them.
-    """
-    expanded: dict[str, dict[str, Any]] = {}
-    for name, definition in (dvc_doc.get("stages") or {}).items():
-        if not isinstance(definition, Mapping):
-            raise UnsupportedPipelineError(f"stage {name!r} is not a mapping")
-        if "matrix" in definition:
-            raise UnsupportedPipelineError(f"stage {name!r}: matrix is not supported")
-        if "foreach" not in definition:
-            expanded[name] = _resolve(definition, {})
-            continue
-        items = definition["foreach"]
-        template = definition.get("do") or {}
-        if isinstance(items, Mapping):
-            keyed = [(_to_str(k), {"item": v, "key": _to_str(k)}) for k, v in items.items()]
-        elif isinstance(items, list):
-            # ForeachDefinition.normalized_iterable: a list of scalars is keyed
-            # by its values, a list holding any dict/list by index.
-            composite = any(isinstance(v, Mapping | list) for v in items)
-            keyed = [
-                (str(i) if composite else _to_str(v), {"item": v}) for i, v in enumerate(items)
-            ]
-        else:
-            raise UnsupportedPipelineError(f"stage {name!r}: foreach must be a list or mapping")
-        for key, context in keyed:
-            expanded[f"{name}@{key}"] = _resolve(template, context)
-    return expanded
-
-
-# -- the pieces of one stage ------------------------------------------------------------
-
-
-def _merge_params(entries: Sequence[Any]) -> dict[str, list[str]]:
-    """params file -> tracked keys ([] = the whole file), as dvc/dependency ``_merge_params``."""
-    wholly = {
-        path
-        for entry in entries
-        if isinstance(entry, Mapping)
-        for path, keys in entry.items()
-        if not keys
-    }
-    merged: dict[str, list[str]] = {}
-    for entry in entries:
-        if isinstance(entry, str):
-            if DEFAULT_PARAMS_FILE not in wholly:
-                merged.setdefault(DEFAULT_PARAMS_FILE, []).append(entry)
-        elif isinstance(entry, Mapping):
-            for path, keys in entry.items():
-                if path in wholly:
-                    merged[path] = []
-                else:
-                    merged.setdefault(path, []).extend(keys)
-        else:
-            raise UnsupportedPipelineError(f"params entry {entry!r}")
-    return {path: list(dict.fromkeys(keys)) for path, keys in merged.items()}
-
-
-def _outs(stage: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    """(path as written, cached?) for outs, metrics and plots, in that order (DVC's)."""
-    result: list[tuple[str, bool]] = []
-    for section in ("outs", "metrics", "plots"):
-        for entry in stage.get(section) or []:
-            if isinstance(entry, str):
-                result.append((entry, True))
-            elif isinstance(entry, Mapping):
-                for path, flags in entry.items():
-                    result.append((path, bool((flags or {}).get("cache", True))))
-            else:
-                raise UnsupportedPipelineError(f"{section} entry {entry!r}")
-    return result
-
-
-def _deps(stage: Mapping[str, Any]) -> list[str]:
-    deps = stage.get("deps") or []
-    for dep in deps:
-        if not isinstance(dep, str):  # repo/db/dataset deps are not modelled
-            raise UnsupportedPipelineError(f"dep {dep!r}")
-    return list(deps)
 
 
 _MISSING = object()
@@ -292,57 +149,6 @@ def _locked_hash(entry: Mapping[str, Any] | None, in_repo: bool) -> tuple[str, s
     raise UnsupportedPipelineError(f"hash {name!r} of {entry.get('path')!r}")
 
 
-_OID = re.compile(r"[0-9a-f]{32}(?:\.dir)?")  # what DVC's md5 hashes look like
-_LISTING_MAX_BYTES = 64 << 20  # a .dir listing: ~100 bytes per file
-
-
-class _DvcCache:
-    """Presence of objects in the local DVC cache (the "not in cache" status)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._dir: Path | None = None
-
-    @property
-    def dir(self) -> Path:
-        if self._dir is None:
-            self._dir = cache_dir(self.root)
-        return self._dir
-
-    def _object(self, oid: str, algorithm: str) -> Path:
-        # dvc/cachemgr.py: DVC 3 objects under files/md5/, DVC 2 ones at the top.
-        base = self.dir / "files" / "md5" if algorithm == MD5 else self.dir
-        return base / oid[:2] / oid[2:]
-
-    def has(self, oid: str, algorithm: str, size: Any) -> bool:
-        """Whether ``dvc status`` finds the object (and, for a directory, every file).
-
-        DVC re-hashes cache files here (with its own state cache) and calls a
-        corrupt one missing; we check presence and size only, so that a status
-        costs no read of the data (cache files are read-only after DVC adds them).
-        """
-        if not _OID.fullmatch(oid):
-            return False  # a lock hash names no path: never one outside the cache
-        path = self._object(oid, algorithm)
-        if not oid.endswith(".dir"):
-            try:
-                st = path.stat()
-            except OSError:
-                return False
-            return not isinstance(size, int) or st.st_size == size
-        try:  # a regular file in the cache, bounded, read like any other
-            listing = read_json(path, self.root, max_bytes=_LISTING_MAX_BYTES, allowed=[self.dir])
-        except (OSError, RefusedRead):
-            return False  # Tree.load fails: get_obj() is None, "not in cache"
-        if not isinstance(listing, list):
-            return False
-        for item in listing:
-            md5 = item.get("md5") if isinstance(item, dict) else None
-            if not isinstance(md5, str) or not self._object(md5, algorithm).exists():
-                return False
-        return True
-
-
 # -- status --------------------------------------------------------------------
 
 
@@ -357,7 +163,7 @@ class _Context:
         self.root = root
         self.params = {posixpath.normpath(p): doc for p, doc in params.items()}
         self.hasher = hasher
-        self.cache = _DvcCache(root)
+        self.cache = DvcCache(root)
         self._from_disk: dict[str, Any] = {}
         self._hashes: dict[tuple[str, str], str | None] = {}
 
@@ -449,9 +255,9 @@ def _stage_state(
 
     cmd = stage.get("cmd")
     frozen = bool(stage.get("frozen") or stage.get("locked"))
-    params = _merge_params(stage.get("params") or [])
-    deps = _deps(stage)
-    outs = _outs(stage)
+    params = dvcyaml.merge_params(stage.get("params") or [])
+    deps = dvcyaml.deps(stage)
+    outs = dvcyaml.outs(stage)
 
     dep_paths = tuple(repo_path(d) for d in deps)
     out_paths = tuple(repo_path(o) for o, _ in outs)
@@ -510,7 +316,7 @@ def pipeline_status(
     dvc.yaml (stage ``wdir``s are relative to its folder). ``dvc_doc``: the
     desired dvc.yaml as data (it may differ from the file on disk).
     ``params``: repo-relative params file path -> desired parsed content (read
-    it with ``load_yaml``); files not given are read from disk. ``lock``: the
+    it with :func:`mllc.yaml12.load_yaml`); files not given are read from disk. ``lock``: the
     parsed dvc.lock (``read_lock``), None when absent.
 
     ``stale`` is exactly whether ``dvc status`` would list the stage; the
@@ -524,15 +330,3 @@ def pipeline_status(
         for name, stage in expand_stages(dvc_doc).items()
     )
     return dvclock.explain(states, lock) if isinstance(lock, dvclock.BrokenLock) else states
-
-
-__all__: Sequence[str] = (
-    "CODE_KEY",
-    "Hasher",
-    "UnsupportedPipelineError",
-    "diff_params",
-    "expand_stages",
-    "load_yaml",
-    "pipeline_status",
-    "read_lock",
-)

@@ -16,8 +16,9 @@ from typing import Any
 from mllc import gitcmd, saferead
 from mllc.compile.desired import Desired, Orphan
 from mllc.errors import Diagnostic
+from mllc.hashing import Hasher
 from mllc.observe.monitoring import BATCH, feedback_ids, monitoring_dir, read_report
-from mllc.observe.pipeline import Hasher, pipeline_status, read_lock
+from mllc.observe.pipeline import pipeline_status, read_lock
 from mllc.observe.sources import observe_sources, source_paths
 from mllc.observe.types import LifecycleActual, MonitorState
 from mllc.spec.yamlsafe import YamlProblem, load_text, problem_to_diagnostic

@@ -28,8 +28,8 @@ from mllc import gitcmd
 from mllc.compile import compile_spec
 from mllc.compile.dvc import pipeline_dir
 from mllc.errors import MllcError
-from mllc.plan.values import change_text, leaf_diff
 from mllc.plan.model import Category
+from mllc.plan.values import change_text, leaf_diff
 from mllc.spec.load import SPEC_SUFFIXES, find_config, load_estimators, load_text_as_spec
 from mllc.spec.models import Lifecycle
 

@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mllc.compile.desired import Desired, Orphan
 
-PLAN_FORMAT = "1"
-
 Action = Literal["create", "update", "replace", "delete", "run", "no-op"]
 Category = Literal["retrain", "re-evaluate", "redeploy", "metadata"]
 Kind = Literal["file", "stage", "model", "gates", "deployment", "lifecycle", "data", "monitoring"]

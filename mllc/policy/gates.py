@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mllc.spec.models import parse_gate
+from mllc.spec.fields import parse_gate
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

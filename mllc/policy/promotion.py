@@ -15,7 +15,7 @@ from typing import Any
 
 from mllc.policy.gates import GateResult, evaluate
 from mllc.semver import sort_key
-from mllc.spec.models import Environment
+from mllc.spec.deployment import Environment
 from mllc.spec.vocab import higher_is_better
 from mllc.types import Assignment, RegisteredVersion
 

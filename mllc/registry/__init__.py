@@ -14,10 +14,8 @@ from mllc.registry.store import (
     assignments,
     find_by_md5,
     in_cache,
-    latest,
     list_versions,
     register,
-    registration_record,
     versions_and_tags,
 )
 from mllc.semver import next_version
@@ -30,10 +28,8 @@ __all__ = [
     "assignments",
     "find_by_md5",
     "in_cache",
-    "latest",
     "list_versions",
     "next_version",
     "register",
-    "registration_record",
     "versions_and_tags",
 ]

@@ -247,12 +247,6 @@ def _versions(root: Path, artifacts: dict[str, _Artifact]) -> list[RegisteredVer
     return [_to_version(root, reg) for _, art in sorted(artifacts.items()) for reg in art.active()]
 
 
-def latest(root: Path, name: str) -> RegisteredVersion | None:
-    """The greatest registered version of ``name`` (GTO's "latest"), None when none is."""
-    versions = list_versions(root, name)
-    return versions[-1] if versions else None
-
-
 def find_by_md5(root: Path, name: str, md5: str) -> RegisteredVersion | None:
     """The version of ``name`` registered for this model hash (the lowest if several)."""
     _check_name(name)
@@ -262,16 +256,6 @@ def find_by_md5(root: Path, name: str, md5: str) -> RegisteredVersion | None:
     for reg in art.active():
         if reg.model_md5 == md5:
             return _to_version(root, reg)
-    return None
-
-
-def registration_record(root: Path, name: str, version: str) -> dict[str, Any] | None:
-    """The whole JSON document of a registration (lineage, metrics, hash), None if absent."""
-    _check_name(name)
-    art = _snapshot(root, name).get(name)
-    for reg in art.active() if art else []:
-        if reg.version == version:
-            return dict(reg.payload or {})
     return None
 
 

@@ -27,8 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from mllc.serve.protocol import plain_values
-
 BASE = "requests"
 QUEUE_SIZE = 256  # records waiting for the writer; each holds one request's arrays
 _STOP = object()
@@ -135,6 +133,9 @@ class Capture:
 def _line(record: Any) -> bytes:
     assert isinstance(record, dict)
     out = dict(record)
+    # start-up: the protocol module loads numpy; log lines (limits.log) use this module
+    from mllc.serve.protocol import plain_values  # noqa: PLC0415
+
     out["inputs"] = {k: plain_values(v) for k, v in record["inputs"].items()}
     out["outputs"] = {k: plain_values(v) for k, v in record["outputs"].items()}
     text = json.dumps(out, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

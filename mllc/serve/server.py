@@ -39,12 +39,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mllc import __version__, atomic
+from mllc import atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
-from mllc.serve.app import App, Identity
-from mllc.serve.capture import Capture, now_iso
-from mllc.serve.model import load
-from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, Server, log
+from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, log
+from mllc.serve.transport import Server
 from mllc.spec.checks import LOOPBACK
 
 DRAIN_SECONDS = 5.0
@@ -156,6 +154,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # start-up: the model stack (numpy, joblib, scikit-learn) loads only once the
+    # server really starts, not for `mllc serve --help` or an argument error
+    from mllc import __version__  # noqa: PLC0415
+    from mllc.serve.app import App, Identity  # noqa: PLC0415
+    from mllc.serve.capture import Capture, now_iso  # noqa: PLC0415
+    from mllc.serve.model import load  # noqa: PLC0415
 
     model = load(args.model_file, args.model_md5)
     capture = None

@@ -13,7 +13,8 @@ import re
 
 from mllc.errors import MllcError
 from mllc.names import DNS_LABEL_MAX as _DNS_LABEL_MAX
-from mllc.spec.models import KubernetesTarget, Lifecycle
+from mllc.spec.deployment import KubernetesTarget
+from mllc.spec.models import Lifecycle
 
 # The Job controller appends an 11-character suffix to a CronJob's name, so the
 # API server refuses CronJob names longer than 52.

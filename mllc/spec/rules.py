@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mllc.spec import checks, models, vocab
-from mllc.spec.models import parse_gate
+from mllc.spec import checks, deployment, training, vocab
+from mllc.spec.fields import parse_gate
 
 Path = tuple[str | int, ...]
 Finding = tuple[Path, str]
@@ -227,13 +227,13 @@ def ports_unique(doc: Any) -> Iterator[Finding]:
 
 
 _SECTIONS: tuple[tuple[tuple[str, ...], Callable[[Any], list[str]], type[BaseModel]], ...] = (
-    (("data", "source"), checks.source, models.Source),
-    (("data", "columns", "*"), checks.column, models.Column),
-    (("data", "split"), checks.split, models.Split),
-    (("models", "*"), checks.candidate, models.Candidate),
-    (("models", "*", "search"), checks.search, models.Search),
-    (("environments", "*"), checks.environment, models.Environment),
-    (("monitoring", "performance"), checks.performance, models.Performance),
+    (("data", "source"), checks.source, training.Source),
+    (("data", "columns", "*"), checks.column, training.Column),
+    (("data", "split"), checks.split, training.Split),
+    (("models", "*"), checks.candidate, training.Candidate),
+    (("models", "*", "search"), checks.search, training.Search),
+    (("environments", "*"), checks.environment, deployment.Environment),
+    (("monitoring", "performance"), checks.performance, deployment.Performance),
 )
 
 

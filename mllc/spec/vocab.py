@@ -100,5 +100,3 @@ ESTIMATORS: dict[str, Task] = {
     **{name: "classification" for name in _CLASSIFIERS.split()},
     **{name: "regression" for name in _REGRESSORS.split()},
 }
-
-DRIFT_METHODS = ("psi", "ks")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mllc.spec.models import Column
+from mllc.spec.training import Column
 
 TRUE_TEXT = ("true", "1", "yes")
 FALSE_TEXT = ("false", "0", "no")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mllc.spec.models import Candidate, Features
+from mllc.spec.training import Candidate, Features
 from mllc.stages.io import StageError, brief
 
 

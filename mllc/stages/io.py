@@ -30,8 +30,9 @@ from mllc import atomic
 from mllc.errors import MllcError
 from mllc.names import is_dns_label
 from mllc.spec import rules
+from mllc.spec.fields import DnsLabel
 from mllc.spec.load import find_config, format_path, load_estimators
-from mllc.spec.models import Candidate, Data, DnsLabel, Features, Problem
+from mllc.spec.training import Candidate, Data, Features, Problem
 
 PIPELINES = Path("pipelines")
 PARAMS_SECTIONS = ("problem", "data", "features", "models")

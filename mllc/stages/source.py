@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mllc.spec.models import Source
+from mllc.spec.training import Source
 from mllc.stages.io import StageError, brief, file_sha256
 
 

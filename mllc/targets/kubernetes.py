@@ -1,4 +1,6 @@
-"""The ``kubernetes`` target: KServe manifests applied and observed with kubectl (DESIGN §9).
+"""The ``kubernetes`` target: KServe manifests applied and observed with kubectl.
+
+What users see of it: docs/deployments.md, "The `kubernetes` target".
 
 Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here as
 :func:`render`). This module holds the three edges that touch the world:

@@ -32,7 +32,7 @@ from mllc import procs
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.saferead import RefusedRead, read_json
-from mllc.serve.transport import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
+from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
 from mllc.types import DeploymentState, RegisteredVersion
 
 READY_TIMEOUT = 60.0

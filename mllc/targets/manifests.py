@@ -1,4 +1,4 @@
-"""Manifests of the ``kubernetes`` target: pure rendering, no kubectl.
+"""Manifests of the ``kubernetes`` target: pure rendering, no kubectl (docs/deployments.md).
 
 For each environment with ``target: kubernetes``, :func:`render` returns
 ``deploy/<name>/<env>/inferenceservice.yaml`` (a KServe ``InferenceService``,
@@ -29,7 +29,8 @@ from mllc import __version__
 from mllc.compile import HEADER, dump_yaml
 from mllc.errors import Diagnostic, MllcError, SpecError
 from mllc.spec.cluster import monitor_name, object_name, problems, settings
-from mllc.spec.models import KubernetesTarget, Lifecycle
+from mllc.spec.deployment import KubernetesTarget
+from mllc.spec.models import Lifecycle
 from mllc.types import RegisteredVersion
 
 __all__ = [
