@@ -34,9 +34,10 @@ from mllc.types import DeploymentState, RegisteredVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = sorted(
-    name for name, member in inspect.getmembers(Target) if inspect.isfunction(member)
-    and not name.startswith("_")
-)  # fmt: skip
+    name
+    for name, member in inspect.getmembers(Target)
+    if inspect.isfunction(member) and not name.startswith("_")
+)
 
 
 class FilesTarget:

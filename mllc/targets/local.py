@@ -479,9 +479,8 @@ class LocalTarget:
         versions: Sequence[RegisteredVersion],
         progress: Progress,
     ) -> str | None:
-        """Nothing is deployable (no version passes the gates), so whatever runs keeps
-        running — but with the settings asked for: a token added or a host narrowed must not
-        wait for a passing version. Restarts the running version if its settings differ."""
+        """Restart what runs if its settings differ from the spec's: a token added or a host
+        narrowed must not wait for a version that passes the gates."""
         settings = _settings(name, env, cfg)
         now = observe(root, settings)
         same = [v for v in versions if v.version == now.version]
