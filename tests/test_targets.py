@@ -236,9 +236,12 @@ def test_apply_commits_what_the_target_renders_deploys_and_stops_it(
     repo: Path, files_target: FilesTarget
 ) -> None:
     want = on_files_target()
-    version = registered(repo)
     said: list[str] = []
     ex = Executor(repo, Journal(repo), said.append)
+    assert ex.deploy(want, "staging", "create") == {"version": None}  # nothing registered
+    assert len(said) == 1 and said[0].startswith("    staging: nothing to deploy (")
+    said.clear()
+    version = registered(repo)
     done = ex.deploy(want, "staging", "create")
     assert done == {"version": "v1.0.0", "files": ["deploy/iris/staging/files.txt"]}
     # rendered, written and committed before the target deployed
