@@ -29,7 +29,7 @@ from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_jso
 from mllc.plan.model import REPOSITORY, Planned
 from mllc.policy.promotion import History, resolve_environment
 from mllc.registry import assign, assignments, find_by_md5, list_versions, register
-from mllc.targets import kubernetes, local
+from mllc.targets import TARGETS, target_for
 from mllc.types import RegisteredVersion
 
 
@@ -157,15 +157,13 @@ class Executor:
 
     def deploy(self, want: Desired, env: str, action: str) -> dict[str, Any]:
         """Re-resolve with the registry as it is now (a version may just have been added)."""
-        if action == "delete":
-            running = local.servers(self.root, want.name, env)
-            if running:
-                settings = local.Settings(want.name, env, running[-1].host, running[-1].port, None)
-                stopped = local.stop(self.root, settings)
-                self.progress(f"    {env}: stopped server pid {', '.join(map(str, stopped))}")
+        if action == "delete":  # the environment left the spec: whichever target runs it
+            for target in TARGETS.values():
+                stopped = target.stop(self.root, want.name, env)
+                if stopped is not None:
+                    self.progress(f"    {env}: stopped server pid {', '.join(stopped)}")
             return {"stopped": env}
         cfg = want.lifecycle.environments[env]
-        record = cfg.model_dump(mode="json")
         gates = list(want.lifecycle.gates)
         versions = list_versions(self.root, want.name)
         metric = want.spec.problem.metric if want.spec is not None else ""
@@ -174,58 +172,41 @@ class Executor:
         )
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
-        if res.version is None:
-            if cfg.target == "local":  # what runs keeps running, with the spec's settings
-                settings = local.Settings.from_record(want.name, env, record)
-                kept = local.keep_with_settings(self.root, settings, versions, self.progress)
-                if kept is not None:
-                    return {"version": kept, "settings": True}
+        assert want.spec is not None  # always, from compile_lifecycle
+        target = target_for(cfg.target)
+        if res.version is None:  # what runs keeps running, with the spec's settings
+            kept = target.keep(self.root, want.name, env, cfg, want.spec, versions, self.progress)
+            if kept is not None:
+                return {"version": kept, "settings": True}
             self.progress(f"    {env}: nothing to deploy ({res.reason})")
             return {"version": None}
+        files = self.commit_rendered(want, env, res.version)
+        done = target.deploy(
+            self.root, want.name, env, cfg, want.spec, res.version, files, self.progress
+        )
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.
         record = {"reason": res.reason, "gates": [g.text() for g in res.gates]}
-        if cfg.target == "kubernetes":
-            done = self.deploy_kubernetes(want, env, res.version)
-            assign(self.root, want.name, res.version.version, env, record)
-            return done
-        settings = local.Settings.from_record(want.name, env, record)
-        now = local.observe(self.root, settings)
-        if (
-            now.healthy
-            and now.version == res.version.version
-            and now.port == settings.port
-            and now.model_md5 in (None, res.version.model_md5)
-            and not now.drift  # every setting (host, token, limits...) as the spec asks
-        ):
-            self.progress(f"    {env}: already serving {now.version}")
-            assign(self.root, want.name, res.version.version, env, record)
-            return {"version": now.version, "unchanged": True}
-        local.deploy(self.root, settings, res.version, self.progress)
         assign(self.root, want.name, res.version.version, env, record)
-        return {"version": res.version.version, "port": settings.port}
+        return done
 
-    def deploy_kubernetes(
-        self, want: Desired, env: str, version: RegisteredVersion
-    ) -> dict[str, Any]:
+    def commit_rendered(self, want: Desired, env: str, version: RegisteredVersion) -> list[str]:
+        """Write and commit the files the target renders for ``env`` (the Kubernetes
+        manifests) before it deploys them: the commit says what runs. Their paths."""
         assert want.spec is not None
-        files = kubernetes.render(want.spec, env, version, want.spec_file)
+        cfg = want.lifecycle.environments[env]
+        files = target_for(cfg.target).render(want.spec, env, version, want.spec_file)
         for path, text in files.items():
             write_text(self.root / path, text)
-        message = f"mllc apply: deploy {want.name} {version.version} to {env}"
-        gitops.commit_paths(self.root, sorted(files), message)
-        model = local.model_file(self.root, version.model_md5)
-        kubernetes.publish_model(self.root, want.spec, env, version, model)
-        kubernetes.apply_manifests(want.spec, env, [self.root / p for p in sorted(files)])
-        self.progress(f"    {env}: applied {', '.join(sorted(files))}")
-        return {"version": version.version, "manifests": sorted(files)}
+        if files:
+            message = f"mllc apply: deploy {want.name} {version.version} to {env}"
+            gitops.commit_paths(self.root, sorted(files), message)
+        return sorted(files)
 
     def delete_lifecycle(self, name: str) -> dict[str, Any]:
-        for folder in sorted((self.root / ".mllc" / "serve" / name).glob("*")):
-            running = local.servers(self.root, name, folder.name)
-            if running:
-                s = running[-1]
-                local.stop(self.root, local.Settings(name, folder.name, s.host, s.port, None))
-                self.progress(f"    {folder.name}: stopped its server")
+        for target in TARGETS.values():  # whatever its targets still run
+            for env in target.running(self.root, name):
+                target.stop(self.root, name, env)
+                self.progress(f"    {env}: stopped its server")
         folder = self.root / "pipelines" / name
         shutil.rmtree(folder, ignore_errors=True)
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")

@@ -22,7 +22,7 @@ from mllc.observe.pipeline import pipeline_status, read_lock
 from mllc.observe.sources import observe_sources, source_paths
 from mllc.observe.types import LifecycleActual, MonitorState
 from mllc.spec.yamlsafe import YamlProblem, load_text, problem_to_diagnostic
-from mllc.targets import kubernetes, local
+from mllc.targets import TARGETS, target_for
 from mllc.types import DeploymentState, RegisteredVersion
 from mllc.yaml12 import load_yaml
 
@@ -190,26 +190,15 @@ def observe_monitoring(root: Path, want: Desired) -> tuple[MonitorState, ...]:
 
 
 def observe_deployments(root: Path, want: Desired) -> tuple[DeploymentState, ...]:
-    """Ask each environment's target what it runs, plus local servers of removed environments."""
+    """Ask each environment's target what it runs, then every target what it still runs
+    for environments the spec removed."""
     envs = want.lifecycle.environments
     found = []
-    for env, cfg in envs.items():
-        if cfg.target == "local":
-            record = cfg.model_dump(mode="json")
-            found.append(local.observe(root, local.Settings.from_record(want.name, env, record)))
-        elif cfg.target == "kubernetes" and want.spec is not None:
-            found.append(kubernetes.observe(want.spec, env))
-    folder = root / ".mllc" / "serve" / want.name
-    for extra in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if extra.name in envs or not extra.is_dir():
-            continue
-        running = local.servers(root, want.name, extra.name)
-        if running:
-            s = running[-1]
-            record = {"host": s.host, "port": s.port}
-            found.append(
-                local.observe(root, local.Settings.from_record(want.name, extra.name, record))
-            )
+    if want.spec is not None:  # always, from compile_lifecycle
+        for env, cfg in envs.items():
+            found.append(target_for(cfg.target).observe(root, want.name, env, cfg, want.spec))
+    for target in TARGETS.values():
+        found += target.orphans(root, want.name, envs)
     return tuple(found)
 
 

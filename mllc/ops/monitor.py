@@ -59,7 +59,8 @@ from mllc.spec.repository import find_lifecycle
 from mllc.stages import metrics as scoring
 from mllc.stages.features import feature_columns
 from mllc.stages.io import Layout, Outputs, StageError
-from mllc.targets.local import capture_dir, model_file
+from mllc.targets.base import model_file
+from mllc.targets.local import capture_dir
 
 __all__ = ["BatchError", "Outcome", "monitor"]
 

@@ -23,7 +23,7 @@ from mllc.registry import assignments, next_version, versions_and_tags
 from mllc.saferead import RefusedRead, read_text
 from mllc.spec.load import discover, under_root
 from mllc.spec.repository import load_specs, relative_path
-from mllc.targets.kubernetes import render
+from mllc.targets import target_for
 from mllc.types import RegisteredVersion
 
 
@@ -94,16 +94,15 @@ def resolve_all(
 
 
 def with_manifests(want: Desired, resolutions: dict[str, Resolution]) -> Desired:
-    """Add the Kubernetes manifests of each resolved kubernetes environment to the files."""
-    envs = want.lifecycle.environments
-    kube = [e for e, cfg in envs.items() if cfg.target == "kubernetes"]
-    if want.spec is None or not kube:
+    """Add the files each environment's target renders for its resolved version (the
+    Kubernetes manifests) to the files."""
+    if want.spec is None:
         return want
     files = dict(want.files)
-    for env in kube:
+    for env, cfg in want.lifecycle.environments.items():
         res = resolutions.get(env)
         if res is not None and res.version is not None and not res.blocked:
-            files.update(render(want.spec, env, res.version, want.spec_file))
+            files.update(target_for(cfg.target).render(want.spec, env, res.version, want.spec_file))
     return replace(want, files=files)
 
 

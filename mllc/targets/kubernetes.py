@@ -32,19 +32,22 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from mllc.errors import MllcError
 from mllc.hashing import file_md5
 from mllc.spec.cluster import object_name, settings
+from mllc.spec.deployment import Environment
 from mllc.spec.models import Lifecycle
+from mllc.targets.base import Progress, model_file
 from mllc.targets.manifests import LABEL_PREFIX, model_file_uri, render
 from mllc.types import DeploymentState, RegisteredVersion
 
 __all__ = [
     "TARGET",
+    "KubernetesTarget",
     "apply_manifests",
     "observe",
     "publish_model",
@@ -378,3 +381,63 @@ def publish_model(
             f"{type(exc).__name__}: {_summary(str(exc))}"
         ) from None
     return _redact(url)
+
+
+# ------------------------------------------------------------------ the target
+
+
+class KubernetesTarget:
+    """The ``kubernetes`` target as a :class:`mllc.targets.base.Target`.
+
+    mllc only reads the InferenceService of each environment the spec names: it does not
+    list the cluster, so it reports no orphans, and it deletes nothing it applied (an
+    environment removed from the spec keeps its objects until removed with kubectl).
+    """
+
+    def observe(
+        self, root: Path, name: str, env: str, cfg: Environment, spec: Lifecycle
+    ) -> DeploymentState:
+        return observe(spec, env)
+
+    def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
+        return ()
+
+    def running(self, root: Path, name: str) -> list[str]:
+        return []
+
+    def render(
+        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+    ) -> dict[str, str]:
+        return render(spec, env, version, source)
+
+    def deploy(
+        self,
+        root: Path,
+        name: str,
+        env: str,
+        cfg: Environment,
+        spec: Lifecycle,
+        version: RegisteredVersion,
+        files: Sequence[str],
+        progress: Progress,
+    ) -> dict[str, Any]:
+        """Publish the model file, then ``kubectl apply`` the committed manifests."""
+        publish_model(root, spec, env, version, model_file(root, version.model_md5))
+        apply_manifests(spec, env, [root / p for p in files])
+        progress(f"    {env}: applied {', '.join(files)}")
+        return {"version": version.version, "manifests": list(files)}
+
+    def keep(
+        self,
+        root: Path,
+        name: str,
+        env: str,
+        cfg: Environment,
+        spec: Lifecycle,
+        versions: Sequence[RegisteredVersion],
+        progress: Progress,
+    ) -> str | None:
+        return None  # manifests are rendered, and applied, only with a deployable version
+
+    def stop(self, root: Path, name: str, env: str) -> list[str] | None:
+        return None

@@ -23,16 +23,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from mllc import procs
-from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.saferead import RefusedRead, read_json
 from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
+from mllc.spec.deployment import Environment
+from mllc.spec.models import Lifecycle
+from mllc.targets.base import Progress, model_file
 from mllc.types import DeploymentState, RegisteredVersion
 
 READY_TIMEOUT = 60.0
@@ -293,17 +295,6 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
     )
 
 
-def model_file(root: Path, md5: str) -> Path:
-    """The version's binary in the DVC cache (content-addressed: its name is its hash)."""
-    path = cache_object(root, md5)
-    if not path.is_file():
-        raise MllcError(
-            f"the model {md5[:12]} is not in the local DVC cache (.dvc/cache): "
-            "run 'dvc pull' or 'dvc repro' to get it"
-        )
-    return path
-
-
 def _wait_ready(
     proc: subprocess.Popen[bytes], state: Path, log: Path, settings: Settings, version: str
 ) -> None:
@@ -417,18 +408,88 @@ def deploy(
     )
 
 
-def keep_with_settings(
-    root: Path,
-    settings: Settings,
-    versions: Sequence[RegisteredVersion],
-    progress: Callable[[str], None],
-) -> str | None:
-    """Nothing is deployable (no version passes the gates), so whatever runs keeps running —
-    but with the settings asked for: a token added or a host narrowed must not wait for a
-    passing version. Restarts the running version if its settings differ; which, or None."""
-    now = observe(root, settings)
-    same = [v for v in versions if v.version == now.version]
-    if not (now.healthy and now.drift and same):
-        return None
-    deploy(root, settings, same[-1], progress)
-    return same[-1].version
+class LocalTarget:
+    """The ``local`` target as a :class:`mllc.targets.base.Target`."""
+
+    def observe(
+        self, root: Path, name: str, env: str, cfg: Environment, spec: Lifecycle
+    ) -> DeploymentState:
+        return observe(root, _settings(name, env, cfg))
+
+    def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
+        """Servers of removed environments, observed on the host and port they recorded."""
+        found = []
+        for env in self.running(root, name):
+            if env not in known:
+                s = servers(root, name, env)[-1]
+                record = {"host": s.host, "port": s.port}
+                found.append(observe(root, Settings.from_record(name, env, record)))
+        return tuple(found)
+
+    def running(self, root: Path, name: str) -> list[str]:
+        folder = root / ".mllc" / "serve" / name
+        envs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return [env for env in envs if servers(root, name, env)]
+
+    def render(
+        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+    ) -> dict[str, str]:
+        return {}  # a local server needs no file in the repository
+
+    def deploy(
+        self,
+        root: Path,
+        name: str,
+        env: str,
+        cfg: Environment,
+        spec: Lifecycle,
+        version: RegisteredVersion,
+        files: Sequence[str],
+        progress: Progress,
+    ) -> dict[str, Any]:
+        """Start ``version``'s server unless one already serves it with every setting."""
+        settings = _settings(name, env, cfg)
+        now = observe(root, settings)
+        if (
+            now.healthy
+            and now.version == version.version
+            and now.port == settings.port
+            and now.model_md5 in (None, version.model_md5)
+            and not now.drift  # every setting (host, token, limits...) as the spec asks
+        ):
+            progress(f"    {env}: already serving {now.version}")
+            return {"version": now.version, "unchanged": True}
+        deploy(root, settings, version, progress)
+        return {"version": version.version, "port": settings.port}
+
+    def keep(
+        self,
+        root: Path,
+        name: str,
+        env: str,
+        cfg: Environment,
+        spec: Lifecycle,
+        versions: Sequence[RegisteredVersion],
+        progress: Progress,
+    ) -> str | None:
+        """Restart what runs if its settings differ from the spec's: a token added or a host
+        narrowed must not wait for a version that passes the gates."""
+        settings = _settings(name, env, cfg)
+        now = observe(root, settings)
+        same = [v for v in versions if v.version == now.version]
+        if not (now.healthy and now.drift and same):
+            return None
+        deploy(root, settings, same[-1], progress)
+        return same[-1].version
+
+    def stop(self, root: Path, name: str, env: str) -> list[str] | None:
+        """Every server of the environment, on the host and port the last one recorded."""
+        running = servers(root, name, env)
+        if not running:
+            return None
+        s = running[-1]
+        return [str(pid) for pid in stop(root, Settings(name, env, s.host, s.port, None))]
+
+
+def _settings(name: str, env: str, cfg: Environment) -> Settings:
+    return Settings.from_record(name, env, cfg.model_dump(mode="json"))
