@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mllc.layout import Layout
+
 WORKSPACE = Path(os.environ.get("MLLC_DEMO_DIR") or tempfile.mkdtemp(prefix="mllc-demo-"))
 
 
@@ -53,7 +55,7 @@ def _batches() -> tuple[Path, Path]:
     one whose petal length grew by 1.5 cm (what a new supplier's flowers might do)."""
     import pandas as pd
 
-    train = pd.read_parquet(WORKSPACE / "pipelines" / "iris" / "data" / "train.parquet")
+    train = pd.read_parquet(WORKSPACE / Layout("iris").split("train"))
     same = train.sample(1000, replace=True, random_state=1)
     drifted = train.sample(1000, replace=True, random_state=2)
     drifted["petal length (cm)"] += 1.5

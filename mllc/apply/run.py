@@ -24,6 +24,7 @@ from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
 from mllc.gitcmd import head
+from mllc.layout import Layout
 from mllc.observe.pipeline import read_lock
 from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_json_object
 from mllc.plan.model import REPOSITORY, Planned
@@ -99,7 +100,8 @@ class Executor:
             self.step(step.name, self.deploy, want, step.environment, step.action)
 
     def write_files(self, want: Desired, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
-        folders = (f"pipelines/{want.name}", f"deploy/{want.name}")
+        layout = Layout(want.name)
+        folders = (layout.root.as_posix(), layout.deploy.as_posix())
         return self._write({**want.files, **(extra or {})}, *folders)
 
     def write_repository(self, files: Mapping[str, str]) -> dict[str, Any]:
@@ -207,13 +209,13 @@ class Executor:
             for env in target.running(self.root, name):
                 target.stop(self.root, name, env)
                 self.progress(f"    {env}: stopped its server")
-        folder = self.root / "pipelines" / name
+        folder = self.root / Layout(name).root
         shutil.rmtree(folder, ignore_errors=True)
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")
-        return {"removed": f"pipelines/{name}"}
+        return {"removed": Layout(name).root.as_posix()}
 
     def repro(self, name: str, stage: str | None) -> dict[str, Any]:
-        dvc_yaml = f"pipelines/{name}/dvc.yaml"
+        dvc_yaml = Layout(name).dvc_yaml.as_posix()
         run_dvc(self.root, ["repro", f"{dvc_yaml}:{stage}" if stage else dvc_yaml], self.progress)
         return {}
 
@@ -225,7 +227,7 @@ class Executor:
         return {"commit": commit}
 
     def register(self, name: str, result: ApplyResult) -> dict[str, Any]:
-        md5 = model_md5_from_lock(read_lock(self.root / f"pipelines/{name}/dvc.lock"), name)
+        md5 = model_md5_from_lock(read_lock(self.root / Layout(name).dvc_lock), name)
         commit = head(self.root)
         if md5 is None or commit is None:
             return {"registered": None}
@@ -252,8 +254,8 @@ class Executor:
             name,
             commit,
             md5,
-            read_json_object(self.root / f"pipelines/{name}/metrics.json"),
-            read_json_object(self.root / f"pipelines/{name}/lineage.json"),
+            read_json_object(self.root / Layout(name).metrics),
+            read_json_object(self.root / Layout(name).lineage),
         )
         tag = f"{name}@{version.version}"
         if tag not in result.registered:
@@ -276,7 +278,7 @@ def _recover(root: Path, progress: Progress) -> None:
     for step in interrupted:
         if step.endswith("/commit"):
             name = step.split("/", 1)[0]
-            gitops.resync_index(root, [f"pipelines/{name}"])
+            gitops.resync_index(root, [Layout(name).root.as_posix()])
     if interrupted and previous is not None:
         progress(
             f"an earlier apply ({previous.apply_id}) was interrupted during: "

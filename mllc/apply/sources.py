@@ -23,6 +23,7 @@ from mllc.apply.dvc import ApplyFailed, run_dvc
 from mllc.compile.desired import Desired
 from mllc.dvcrepo import dvc_config_value
 from mllc.hashing import Hasher
+from mllc.layout import Layout
 from mllc.observe.dvcyaml import expand_stages
 from mllc.observe.sources import (
     dvc_target,
@@ -128,7 +129,7 @@ def commit_paths(root: Path, want: Desired) -> list[str]:
 
 def _pipeline_inputs(root: Path, name: str, commit: str) -> list[str]:
     """The deps of ``name``'s pipeline at ``commit`` that no stage of it produces."""
-    dvc_yaml = f"pipelines/{name}/dvc.yaml"
+    dvc_yaml = Layout(name).dvc_yaml.as_posix()
     proc = gitcmd.run(root, "show", f"{commit}:{dvc_yaml}")
     if proc.returncode != 0:
         return []
@@ -136,7 +137,9 @@ def _pipeline_inputs(root: Path, name: str, commit: str) -> list[str]:
     deps: list[str] = []
     outs: set[str] = set()
     for stage in stages.values():
-        wdir = posixpath.normpath(posixpath.join(f"pipelines/{name}", stage.get("wdir") or "."))
+        wdir = posixpath.normpath(
+            posixpath.join(Layout(name).root.as_posix(), stage.get("wdir") or ".")
+        )
         for dep in stage.get("deps") or []:
             deps.append(posixpath.normpath(posixpath.join(wdir, str(dep))))
         for section in ("outs", "metrics", "plots"):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mllc.compile.desired import Desired
+from mllc.layout import Layout
 from mllc.plan.model import REPOSITORY, Change, Planned
 
 StepKind = Literal[
@@ -58,11 +59,12 @@ class Step:
 def commit_paths(want: Desired) -> tuple[str, ...]:
     """The spec, the pipeline folder and the latest monitoring reports (never a batch:
     one committed by a monitoring pull request is committed again only as removed)."""
-    folder = f"pipelines/{want.name}"
+    layout = Layout(want.name)
+    folder = layout.root.as_posix()
     reports: list[str] = []
     if want.lifecycle.monitoring is not None:
         for env in want.lifecycle.environments:
-            base = f"monitoring/{want.name}/{env}"
+            base = layout.monitoring_dir(env).as_posix()
             reports += [f"{base}/report.json", f"{base}/report.md", f"{base}/report.html"]
             reports += [f"{base}/batch.parquet", f"{base}/batch.parquet.dvc"]
     return (want.spec_file, folder, *reports)
@@ -138,7 +140,7 @@ def plan_steps(planned: Planned) -> list[Step]:
                     "commit",
                     name,
                     f"{name}/commit",
-                    paths=(f"pipelines/{name}",),
+                    paths=(Layout(name).root.as_posix(),),
                     message=f"mllc apply: remove lifecycle {name}",
                 ),
             ]

@@ -25,21 +25,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from mllc.layout import Layout
 from mllc.spec.models import Lifecycle
 
 # Bumped when a built-in stage computes something differently: every stage
 # tracks it, so the plan shows "code changed" and retrains.
 STAGES_VERSION = 1
 
-PIPELINES = "pipelines"
-
 
 def pipeline_dir(name: str) -> str:
-    return f"{PIPELINES}/{name}"
+    return Layout(name).root.as_posix()
 
 
 def feedback_dir(name: str) -> str:
-    return f"{PIPELINES}/{name}/feedback"
+    return Layout(name).feedback.as_posix()
 
 
 FEEDBACK_README = """\

@@ -37,6 +37,7 @@ import yaml
 
 from mllc import __version__
 from mllc.compile import HEADER, _Dumper, dump_yaml
+from mllc.layout import Layout
 from mllc.spec.models import Lifecycle
 
 WORKFLOW_PATH = ".github/workflows/mllc.yml"
@@ -309,7 +310,7 @@ _GIT_IDENTITY = {
 
 def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dict[str, Any]]:
     step_id = f"monitor-{name}-{env_name}"
-    folder = f"monitoring/{name}/{env_name}"
+    folder = Layout(name).monitoring_dir(env_name).as_posix()
     variable = batch_variable(name, env_name)
     # Each cron runs only its own lifecycles; a manual run checks them all.
     when = f"github.event_name == 'workflow_dispatch' || github.event.schedule == '{cron}'"

@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mllc import saferead
+from mllc.layout import Layout
 
-MONITORING = "monitoring"
 REPORT = "report.json"
 REPORT_MAX_BYTES = 16 << 20  # a report is tens of KiB; far more is not one mllc wrote
 BATCH = "batch.parquet"
@@ -144,7 +144,7 @@ def drift_reason(feature: FeatureDrift) -> str:
 
 def monitoring_dir(name: str, env: str) -> str:
     """Repository-relative folder of an environment's latest report."""
-    return f"{MONITORING}/{name}/{env}"
+    return Layout(name).monitoring_dir(env).as_posix()
 
 
 def read_report(root: Path, name: str, env: str) -> MonitorReport | None:
@@ -160,7 +160,7 @@ def read_report(root: Path, name: str, env: str) -> MonitorReport | None:
 def feedback_ids(root: Path, name: str) -> set[str]:
     """Report ids whose batches are in the training data: ``<time>-<id>.parquet.dvc``
     (a batch counts once DVC tracks it: apply's last step before removing it)."""
-    folder = root / f"pipelines/{name}/feedback"
+    folder = root / Layout(name).feedback
     ids = set()
     for entry in folder.iterdir() if folder.is_dir() else []:
         stem = entry.name.removesuffix(".parquet.dvc")

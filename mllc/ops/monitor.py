@@ -30,6 +30,7 @@ from typing import Any
 from mllc import __version__
 from mllc.errors import MllcError
 from mllc.hashing import Hasher
+from mllc.layout import Layout
 from mllc.monitor import render
 from mllc.monitor.batch import (
     Batch,
@@ -58,7 +59,7 @@ from mllc.spec.models import Lifecycle
 from mllc.spec.repository import find_lifecycle
 from mllc.stages import metrics as scoring
 from mllc.stages.features import feature_columns
-from mllc.stages.io import Layout, Outputs, StageError
+from mllc.stages.io import Outputs, StageError
 from mllc.targets.base import model_file
 from mllc.targets.local import capture_dir
 

@@ -14,6 +14,8 @@ from mllc import __version__
 from mllc.compile.desired import Desired
 from mllc.compile.repository import compile_lifecycle, repository_files
 from mllc.errors import Diagnostic, MllcError, sort_diagnostics
+from mllc.layout import PIPELINES, Layout
+from mllc.observe.monitoring import REPORT
 from mllc.observe.world import find_orphans, new_hasher, observe_lifecycle, uncommitted_paths
 from mllc.plan.bind import binding
 from mllc.plan.diff import diff_lifecycle, diff_orphan
@@ -34,7 +36,7 @@ def desired_lifecycles(root: Path, paths: Sequence[str]) -> tuple[list[Desired],
     folders = [p for p in rooted if Path(p).is_dir()]
     if folders == rooted and not any(discover(rooted)[0]):
         return [], {}  # every spec removed: plan the deletions, not an error
-    if list(paths) == ["specs"] and not (root / "specs").exists() and (root / "pipelines").is_dir():
+    if list(paths) == ["specs"] and not (root / "specs").exists() and (root / PIPELINES).is_dir():
         return [], {}  # the default folder went with its last spec (git rm)
     for file, spec in load_specs(paths, root):
         source = relative_path(file, root)
@@ -151,7 +153,7 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             "incomplete; use it for exceptional cases only"
         )
     reports = [  # a new monitoring report moves a saved plan too
-        f"monitoring/{d.name}/{env}/report.json"
+        (Layout(d.name).monitoring_dir(env) / REPORT).as_posix()
         for d in desired
         if d.lifecycle.monitoring is not None
         for env in d.lifecycle.environments

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mllc.compile.desired import Desired, Orphan
 from mllc.gitcmd import head
+from mllc.layout import Layout
 from mllc.observe.world import read_checkout_file
 from mllc.plan.model import Binding
 
@@ -37,7 +38,7 @@ def binding(
     for want in desired:
         for path in want.files:
             files[path] = _sha(read_checkout_file(root / path))
-        lock = f"pipelines/{want.name}/dvc.lock"
+        lock = Layout(want.name).dvc_lock.as_posix()
         locks[lock] = _sha(read_checkout_file(root / lock))
     for orphan in orphans:
         for path in orphan.files:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mllc.compile.desired import Desired, Orphan
+from mllc.layout import Layout
 from mllc.observe.types import LifecycleActual, Reason, SourceState, StageState
 from mllc.plan.environments import deployment_changes, monitoring_changes
 from mllc.plan.model import Action, Category, Change
@@ -43,7 +44,7 @@ def stage_category(stage: str, running: set[str]) -> Category:
 
 
 def _record_path(name: str) -> str:
-    return f"pipelines/{name}/lifecycle.yaml"
+    return Layout(name).record.as_posix()
 
 
 def _same_spec(old_record: Any, want: Desired) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mllc.compile.desired import Desired
+from mllc.layout import Layout
 from mllc.observe.types import LifecycleActual
 from mllc.plan.model import Change
 from mllc.plan.values import change_text, leaf_diff
@@ -136,7 +137,7 @@ def deployment_changes(
 def feedback_file(name: str, report: Any) -> str:
     """Where apply puts a breaching labelled batch: oldest first when sorted by name."""
     stamp = str(report.time).replace("-", "").replace(":", "")
-    return f"pipelines/{name}/feedback/{stamp}-{report.id}.parquet"
+    return (Layout(name).feedback / f"{stamp}-{report.id}.parquet").as_posix()
 
 
 def monitoring_changes(want: Desired, actual: LifecycleActual) -> tuple[list[Change], list[str]]:

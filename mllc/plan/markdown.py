@@ -21,6 +21,7 @@ from typing import Any
 from mllc import mdtext
 from mllc.compile.workflow import MARKER
 from mllc.errors import MllcError
+from mllc.layout import Layout
 from mllc.observe.world import read_json_object
 from mllc.plan.model import Category, Change, Plan
 from mllc.registry import list_versions
@@ -148,7 +149,7 @@ def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
     new: dict[str, Metrics] = {}
     registry: dict[tuple[str, str], RegisteredVersion] | None = None  # read once, if needed
     for name in dict.fromkeys([*plan.lifecycles, *(c.lifecycle for c in plan.changes)]):
-        test = _numbers(read_json_object(root / "pipelines" / name / "metrics.json").get("test"))
+        test = _numbers(read_json_object(root / Layout(name).metrics).get("test"))
         if test:
             new[name] = test
         envs = {

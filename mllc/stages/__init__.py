@@ -21,7 +21,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 
-from mllc.stages.io import DataError, Layout, Params, StageError, params_sha256, progress
+from mllc.layout import Layout
+from mllc.stages.io import DataError, Params, StageError, params_sha256, progress
 
 __all__ = ["STAGES", "DataError", "Layout", "StageError", "params_sha256", "run_stage"]
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from mllc.layout import Layout
 from mllc.stages import metrics
-from mllc.stages.io import Layout, Outputs, Params, StageError, brief, progress, read_frame, require
+from mllc.stages.io import Outputs, Params, StageError, brief, progress, read_frame, require
 
 CV_FOLDS = 5
 

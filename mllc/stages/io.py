@@ -1,8 +1,8 @@
-"""What every stage shares: the params file, the file layout, staged atomic writes, hashing.
+"""What every stage shares: the params file, staged atomic writes, hashing.
 
 This module imports neither pandas nor scikit-learn, so the compiler (and
-``plan``) may import :data:`Layout` and :func:`params_sha256` cheaply and stay
-byte-for-byte in agreement with the stages about paths and hashes.
+``plan``) may import :func:`params_sha256` cheaply and stay byte-for-byte in
+agreement with the stages about hashes. Paths come from :mod:`mllc.layout`.
 
 Writes are *staged*: a stage computes everything first and registers its
 outputs on an :class:`Outputs`; :meth:`Outputs.commit` then writes each one to
@@ -28,13 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mllc import atomic
 from mllc.errors import MllcError
+from mllc.layout import Layout
 from mllc.names import is_dns_label
 from mllc.spec import rules
 from mllc.spec.fields import DnsLabel
 from mllc.spec.load import find_config, format_path, load_estimators
 from mllc.spec.training import Candidate, Data, Features, Problem
 
-PIPELINES = Path("pipelines")
 PARAMS_SECTIONS = ("problem", "data", "features", "models")
 
 
@@ -59,64 +59,6 @@ def progress(line: str) -> None:
 
 
 # ------------------------------------------------------------------ layout
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where lifecycle ``name``'s files live, relative to the repository root (the cwd)."""
-
-    name: str
-
-    @property
-    def root(self) -> Path:
-        return PIPELINES / self.name
-
-    @property
-    def params(self) -> Path:
-        return self.root / "params.yaml"
-
-    @property
-    def clean(self) -> Path:
-        return self.root / "data" / "clean.parquet"
-
-    def split(self, part: str) -> Path:
-        """``part`` is train, validation or test."""
-        return self.root / "data" / f"{part}.parquet"
-
-    @property
-    def data_report(self) -> Path:
-        return self.root / "reports" / "data.json"
-
-    def train_report(self, candidate: str) -> Path:
-        return self.root / "reports" / "train" / f"{candidate}.json"
-
-    def candidate(self, candidate: str) -> Path:
-        return self.root / "candidates" / f"{candidate}.joblib"
-
-    @property
-    def candidates_report(self) -> Path:
-        return self.root / "reports" / "candidates.json"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model.joblib"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
-
-    @property
-    def lineage(self) -> Path:
-        return self.root / "lineage.json"
-
-    def plot(self, name: str) -> Path:
-        """``confusion`` (classification) or ``residuals`` (regression)."""
-        return self.root / "plots" / f"{name}.csv"
-
-    @property
-    def feedback(self) -> Path:
-        """Labelled monitoring batches added to the training data (each DVC-tracked)."""
-        return self.root / "feedback"
 
 
 # ------------------------------------------------------------------ params

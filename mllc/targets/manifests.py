@@ -28,6 +28,7 @@ from typing import Any
 from mllc import __version__
 from mllc.compile import HEADER, dump_yaml
 from mllc.errors import Diagnostic, MllcError, SpecError
+from mllc.layout import Layout
 from mllc.spec.cluster import monitor_name, object_name, problems, settings
 from mllc.spec.deployment import KubernetesTarget
 from mllc.spec.models import Lifecycle
@@ -63,7 +64,7 @@ LABEL_PREFIX = "mllc.dev/"
 
 
 def deploy_dir(name: str, env: str) -> str:
-    return f"deploy/{name}/{env}"
+    return Layout(name).deploy_dir(env).as_posix()
 
 
 def model_dir_uri(storage_uri: str, name: str, version: str) -> str:
