@@ -44,6 +44,7 @@ __all__ = [
     "compile_bundle",
     "diff",
     "dump_yaml",
+    "explain",
     "force_unlock",
     "init",
     "load",
@@ -51,6 +52,7 @@ __all__ = [
     "load_specs",
     "monitor",
     "plan",
+    "plan_comment",
     "predict",
     "promote",
     "read_rows",
@@ -154,6 +156,21 @@ def plan(paths: Sequence[str], root: str = ".", target: str | None = None) -> Pl
     from mllc.ops.plan import make_plan
 
     return make_plan(Path(root), paths, target)
+
+
+def plan_comment(planned: Planned, root: str = ".") -> str:
+    """The plan as the pull-request comment (Markdown), with each version's metric deltas
+    against the one running (read from the registry and metrics.json)."""
+    from mllc.plan.markdown import markdown, metric_deltas
+
+    return markdown(planned.plan, metric_deltas(Path(root), planned.plan))
+
+
+def explain(field: str = "") -> str:
+    """A field of the spec language: its type, default and meaning ("" for the top)."""
+    from mllc.spec.reference import explain as explain_field
+
+    return explain_field(field)
 
 
 def load_plan(path: str) -> Plan:

@@ -169,9 +169,7 @@ def plan(
     if as_json or fmt is PlanFormat.json:
         sys.stdout.write(to_json(planned.plan))
     elif fmt is PlanFormat.markdown:
-        from mllc.plan.markdown import markdown, metric_deltas
-
-        sys.stdout.write(markdown(planned.plan, metric_deltas(Path("."), planned.plan)))
+        sys.stdout.write(api.plan_comment(planned))
     else:
         sys.stdout.write(human(planned.plan, color=use_color(sys.stdout)))
         if out:
@@ -441,9 +439,9 @@ def explain(
     ] = None,
 ) -> None:
     """Explain a field of the spec language: its type, default and meaning."""
-    from mllc.spec.reference import explain as explain_field
+    from mllc import api
 
-    print(explain_field(field or ""))
+    print(api.explain(field or ""))
 
 
 @app.command()
