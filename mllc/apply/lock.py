@@ -53,7 +53,7 @@ __all__ = [
 
 STATE_DIR = ".mllc"
 LOCK_NAME = "lock"
-TMP_DIR = "tmp"  # ignored by Git (see mllc.scaffold.GITIGNORE_LINES)
+TMP_DIR = "tmp"  # ignored by Git (see mllc.ops.init.GITIGNORE_LINES)
 CORRUPT_ID = "corrupt"  # the id force-unlock accepts for a lock file that cannot be read
 POLL_INTERVAL = 0.1  # seconds between attempts while waiting for the lock
 

@@ -2,8 +2,8 @@
 
 ``promote`` and ``rollback`` never deploy. They check the version the way
 ``mllc apply`` would (gates on its test metrics, the environment's ``after`` and
-``require`` rules, through :func:`mllc.targets.resolve`), refuse up front when
-apply would be blocked, then change one line of the spec (:mod:`mllc.specedit`)
+``require`` rules, through :func:`mllc.policy.promotion.resolve_environment`), refuse up front when
+apply would be blocked, then change one line of the spec (:mod:`mllc.spec.edit`)
 and commit that file alone on a new branch ``mllc/<action>-NAME-VERSION-ENV``
 from HEAD. The commit is built with a private index, ``git commit-tree`` and a
 create-only ``git update-ref``: the user's branch, index and working tree are

@@ -26,7 +26,7 @@ from mllc.semver import SEMVER
 _MD5 = re.compile(r"[0-9a-f]{32}")
 
 # GTO's tag grammar, ported verbatim from gto/constants.py (`name`, `dirname`, `semver`
-# from mllc.registry.semver, `tag_re`, with ":" spelled "=" in tags) so that mllc
+# from mllc.semver, `tag_re`, with ":" spelled "=" in tags) so that mllc
 # classifies a tag exactly as `gto show` does, including GTO-only forms (deprecation,
 # counters on versions).
 _GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
