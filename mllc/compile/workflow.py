@@ -58,6 +58,9 @@ COMMENT_LIMIT = 60_000  # GitHub refuses comment bodies over 65,536 characters
 # The first line of the pull-request comment mllc keeps updated (rendered by
 # mllc.plan.markdown; the workflow finds its own comment by it).
 MARKER = "<!-- mllc-plan -->"
+# The first line of the pull request's preview comment (mllc preview --format markdown):
+# a second sticky comment, updated in place like the plan's.
+PREVIEW_MARKER = "<!-- mllc-preview -->"
 
 
 class _Block(str):
