@@ -9,6 +9,7 @@ repository-relative strings Git, DVC and plans speak.
 - ``deploy/<name>/<env>/``              generated Kubernetes manifests
 - ``monitoring/<name>/<env>/``          the latest monitoring report
 - ``.mllc/``                            local state: lock, journal, servers, caches
+- ``.dvc/cache/``                       DVC's cache and run cache (unless ``cache.dir`` moves it)
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ PIPELINES = Path("pipelines")
 DEPLOY = Path("deploy")
 MONITORING = Path("monitoring")
 STATE = Path(".mllc")
+# DVC's cache (objects and run cache) where `dvc init` puts it; mllc.dvcrepo.cache_dir
+# reads the repository's own setting.
+DVC_CACHE = Path(".dvc") / "cache"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ import yaml
 from conftest import assert_generated_header
 
 from mllc import __version__
-from mllc.compile.workflow import ACTIONS, WORKFLOW_PATH, render_workflow
+from mllc.compile.actions import ACTIONS
+from mllc.compile.preview_jobs import PREVIEW_TIMEOUT
+from mllc.compile.workflow import PREVIEW_MARKER, WORKFLOW_PATH, render_workflow
 from mllc.spec.load import load_file
 from mllc.spec.models import Lifecycle
 
@@ -108,6 +110,9 @@ def test_minimal_permissions(doc: dict[str, Any]) -> None:
     jobs = doc["jobs"]
     assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert jobs["apply"]["permissions"] == {"contents": "write"}
+    # the job that runs the pull request's training reads; the one that comments runs nothing
+    assert jobs["preview"]["permissions"] == {"contents": "read"}
+    assert jobs["preview-comment"]["permissions"] == {"pull-requests": "write"}
     # the monitor job pushes a branch and opens a pull request on a breach
     assert jobs["monitor"]["permissions"] == {"contents": "write", "pull-requests": "write"}
     assert jobs["apply"]["concurrency"] == {"group": "mllc-apply", "cancel-in-progress": False}
@@ -115,10 +120,12 @@ def test_minimal_permissions(doc: dict[str, Any]) -> None:
 
 def test_no_checkout_persists_credentials(doc: dict[str, Any]) -> None:
     checkouts = [s for s in _steps(doc) if s.get("uses", "").startswith("actions/checkout@")]
-    assert len(checkouts) == 3
+    assert len(checkouts) == 4  # plan, preview, apply, monitor (never the preview comment)
     for step in checkouts:
         assert step["with"]["persist-credentials"] is False
     assert doc["jobs"]["apply"]["steps"][0]["with"]["fetch-depth"] == 0
+    # the preview compares with the versions the environments run: the registry's tags
+    assert doc["jobs"]["preview"]["steps"][0]["with"]["fetch-depth"] == 0
 
 
 def test_every_job_installs_the_mllc_that_compiled_it(doc: dict[str, Any]) -> None:
@@ -147,6 +154,77 @@ def test_plan_job_comments_once_and_fails_after_posting(doc: dict[str, Any]) -> 
     assert steps.index(comment) < len(steps) - 1
     assert "exitcode != '0'" in last["if"] and "exitcode != '2'" in last["if"]
     assert "exit 1" in last["run"]
+
+
+def test_preview_job_runs_the_pull_requests_code_read_only(doc: dict[str, Any]) -> None:
+    job = doc["jobs"]["preview"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    assert "secrets." not in yaml.safe_dump(job)  # no secret reaches the training code
+    assert "github.token" not in yaml.safe_dump(job)
+    steps = job["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "mllc plan --json" in runs
+    assert f"mllc preview --format markdown --detailed-exitcode --timeout {PREVIEW_TIMEOUT}" in runs
+    assert "mllc preview --format json" in runs
+    assert '"$GITHUB_STEP_SUMMARY"' in runs
+    # the job's own limit leaves room for the preview to stop at --timeout and report it
+    assert job["timeout-minutes"] * 60 > PREVIEW_TIMEOUT
+    names = [s.get("id") or s["name"] for s in steps]
+    assert names.index("decide") < names.index("cache") < names.index("preview")
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "mllc-preview"
+    assert upload["with"]["if-no-files-found"] == "error"
+    # the verdict comes last: the artifact and the cache are saved whatever it is
+    last = steps[-1]
+    assert steps.index(upload) < len(steps) - 1
+    assert "exitcode != '0'" in last["if"] and "exitcode != '2'" in last["if"]
+    assert "exit 1" in last["run"]
+    assert job["outputs"]["retrains"] == "${{ steps.decide.outputs.retrains }}"
+
+
+def test_preview_comment_job_only_reads_the_artifact(doc: dict[str, Any]) -> None:
+    job = doc["jobs"]["preview-comment"]
+    assert job["needs"] == "preview"
+    # after a failing gate too (the comment shows the numbers), not after a skip or cancel
+    assert "!cancelled()" in job["if"] and "needs.preview.result == 'failure'" in job["if"]
+    steps = job["steps"]
+    assert [s["uses"].split("@")[0] for s in steps] == [
+        "actions/download-artifact",
+        "actions/github-script",
+    ]
+    assert all("run" not in s for s in steps)  # no checkout, no mllc, no shell at all
+    download, comment = steps
+    assert download["with"]["name"] == "mllc-preview"
+    assert comment["env"]["MARKER"] == PREVIEW_MARKER == "<!-- mllc-preview -->"
+    assert comment["env"]["HEADING"] == "### mllc preview"
+    assert comment["env"]["RETRAINS"] == "${{ needs.preview.outputs.retrains }}"
+    script = comment["with"]["script"]
+    assert "updateComment" in script and "createComment" in script
+    assert "eval(" not in script and "require('child_process')" not in script
+
+
+def test_preview_cache_key_is_the_content_of_specs_and_locks(doc: dict[str, Any]) -> None:
+    steps = doc["jobs"]["preview"]["steps"]
+    restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore@"))
+    save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save@"))
+    assert restore["with"]["path"] == save["with"]["path"] == ".dvc/cache"  # and run cache
+    key = restore["with"]["key"]
+    prefix = f"mllc-dvc-{__version__}-${{{{ runner.os }}}}-"
+    assert key == (prefix + "${{ hashFiles('specs/**', 'pipelines/**', 'mllc.toml', '**/*.dvc') }}")
+    # nothing of the run or the push in the key: the same commit hits exactly
+    assert "github.sha" not in key and "run_id" not in key and "run_number" not in key
+    assert restore["with"]["restore-keys"] == prefix
+    assert save["with"]["key"] == "${{ steps.cache.outputs.cache-primary-key }}"
+    assert "cache-hit != 'true'" in save["if"]
+    # saved before the verdict, so a preview whose gate fails is reused by the next push
+    assert steps.index(save) < len(steps) - 1
+
+
+def test_preview_cache_key_covers_specs_outside_specs(valid_spec: dict[str, Any]) -> None:
+    doc = _load(render_workflow([_spec(valid_spec)], ["models/iris.yaml"]))
+    steps = doc["jobs"]["preview"]["steps"]
+    restore = next(s for s in steps if s.get("id") == "cache")
+    assert "'models/iris.yaml'" in restore["with"]["key"]
 
 
 def test_apply_job_pushes_commit_and_tags(doc: dict[str, Any]) -> None:

@@ -1,11 +1,14 @@
 """The CI workflow, ``.github/workflows/mllc.yml``, rendered from the specs (docs/promotions.md).
 
-Three jobs, one per trigger:
+One job per trigger, and the preview's two on pull requests:
 
 - ``plan`` on a pull request: ``mllc validate``, ``mllc plan``; the Markdown plan goes to
   the job summary and to ONE pull-request comment, found again by its hidden marker and
   edited in place on every push; the job fails when the plan exits 1 (errors or blocked
   gates), after the comment is posted.
+- ``preview`` and ``preview-comment`` on a pull request (:mod:`mllc.compile.preview_jobs`):
+  the first runs ``mllc preview`` (the pull request's training, so with a read-only token
+  and no secrets), the second only reads its Markdown and keeps a second sticky comment.
 - ``apply`` on a push to the default branch: ``dvc pull``, ``mllc apply --auto-approve``,
   then push the apply commit and the registry tags. When a lifecycle deploys to
   Kubernetes, the job runs in a GitHub *environment* named after the Kubernetes
@@ -33,93 +36,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
-from mllc import __version__
-from mllc.compile import HEADER, _Dumper, dump_yaml
+from mllc.compile import HEADER, dump_yaml
+from mllc.compile.actions import (
+    ACTIONS,
+    BOT_EMAIL,
+    BOT_NAME,
+    COMMENT_LIMIT,
+    GITHUB_SCRIPT,
+    RUNNER,
+    Block,
+    WorkflowDumper,
+    dvc_pull,
+    script,
+    setup,
+    uses,
+)
+from mllc.compile.preview_jobs import PREVIEW_MARKER as PREVIEW_MARKER
+from mllc.compile.preview_jobs import preview_comment_job, preview_job
 from mllc.layout import Layout
 from mllc.spec.models import Lifecycle
 
 WORKFLOW_PATH = ".github/workflows/mllc.yml"
 DEFAULT_BRANCH = "main"
 
-# (action, commit, tag): a tag can be moved, a commit cannot. Bump all three together.
-CHECKOUT = ("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
-SETUP_PYTHON = ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
-GITHUB_SCRIPT = ("actions/github-script", "60a0d83039c74a4aee543508d2ffcb1c3799cdea", "v7.0.1")
-ACTIONS = (CHECKOUT, SETUP_PYTHON, GITHUB_SCRIPT)
-
-PYTHON_VERSION = "3.11"
-RUNNER = "ubuntu-latest"
-BOT_NAME = "github-actions[bot]"
-BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-COMMENT_LIMIT = 60_000  # GitHub refuses comment bodies over 65,536 characters
-
 # The first line of the pull-request comment mllc keeps updated (rendered by
 # mllc.plan.markdown; the workflow finds its own comment by it).
 MARKER = "<!-- mllc-plan -->"
-# The first line of the pull request's preview comment (mllc preview --format markdown):
-# a second sticky comment, updated in place like the plan's.
-PREVIEW_MARKER = "<!-- mllc-preview -->"
-
-
-class _Block(str):
-    """A multi-line script, dumped as a YAML literal block (``|``)."""
-
-
-class _WorkflowDumper(_Dumper):
-    pass
-
-
-def _block(dumper: yaml.SafeDumper, value: _Block) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
-
-
-_WorkflowDumper.add_representer(_Block, _block)
-
-
-def _uses(action: tuple[str, str, str]) -> str:
-    name, sha, _ = action
-    return f"{name}@{sha}"
-
-
-def _script(*lines: str) -> _Block:
-    return _Block("".join(line.rstrip() + "\n" for line in lines))
-
-
-def _checkout(*, history: bool = False) -> dict[str, Any]:
-    # Never persisted: apply runs DVC stages (users' own commands), which must not find a
-    # token in .git/config; the push step gets the token for itself alone.
-    with_: dict[str, Any] = {"persist-credentials": False}
-    if history:
-        with_["fetch-depth"] = 0  # all commits and tags: the registry lives in Git tags
-    return {"name": "Check out", "uses": _uses(CHECKOUT), "with": with_}
-
-
-def _setup(*, history: bool = False) -> list[dict[str, Any]]:
-    return [
-        _checkout(history=history),
-        {
-            "name": "Set up Python",
-            "uses": _uses(SETUP_PYTHON),
-            "with": {"python-version": PYTHON_VERSION},
-        },
-        {"name": "Install mllc", "run": f"python -m pip install 'mllc=={__version__}'"},
-    ]
-
-
-def _dvc_pull() -> dict[str, Any]:
-    # A repo without a DVC remote (data bundled or in Git) is fine; a failing pull is not.
-    return {
-        "name": "Pull DVC data",
-        "run": _script(
-            'if [ -n "$(dvc remote list)" ]; then',
-            "  dvc pull",
-            "else",
-            '  echo "No DVC remote configured: nothing to pull."',
-            "fi",
-        ),
-    }
 
 
 # Finds the comment by its marker (only among the bot's own) and edits it, else creates
@@ -172,12 +114,12 @@ def _plan_job() -> dict[str, Any]:
             "cancel-in-progress": True,
         },
         "steps": [
-            *_setup(),
+            *setup(),
             {"name": "Validate the specs", "run": "mllc validate"},
             {
                 "name": "Plan",
                 "id": "plan",
-                "run": _script(
+                "run": script(
                     "set +e",
                     "mllc plan --detailed-exitcode --out plan.json",
                     "code=$?",
@@ -188,7 +130,7 @@ def _plan_job() -> dict[str, Any]:
             },
             {
                 "name": "Render the plan as Markdown",
-                "run": _script(
+                "run": script(
                     "mllc plan --format markdown > plan.md || true",
                     "if [ ! -s plan.md ]; then",
                     "  printf '%s\\n\\n**mllc plan failed**: see the job log.\\n' \"$MARKER\" "
@@ -200,15 +142,15 @@ def _plan_job() -> dict[str, Any]:
             },
             {
                 "name": "Comment the plan on the pull request",
-                "uses": _uses(GITHUB_SCRIPT),
+                "uses": uses(GITHUB_SCRIPT),
                 "env": {"MARKER": MARKER},
-                "with": {"script": _Block(_COMMENT_SCRIPT)},
+                "with": {"script": Block(_COMMENT_SCRIPT)},
             },
             {
                 "name": "Fail when the plan failed or a gate blocks",
                 "if": "steps.plan.outputs.exitcode != '0' && steps.plan.outputs.exitcode != '2'",
                 "env": {"PLAN_EXIT": "${{ steps.plan.outputs.exitcode }}"},
-                "run": _script(
+                "run": script(
                     'echo "::error::mllc plan exited $PLAN_EXIT: errors or blocked gates '
                     '(see the plan above)."',
                     "exit 1",
@@ -244,8 +186,8 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         # after the Kubernetes environment, or after all of them joined with '+'.
         job["environment"] = "+".join(protected)
     job["steps"] = [
-        *_setup(history=True),
-        _dvc_pull(),
+        *setup(history=True),
+        dvc_pull(),
         {
             "name": "Apply",
             "env": dict(_GIT_IDENTITY),
@@ -255,7 +197,7 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
             # New models and feedback batches live in the DVC cache: without a push the
             # next runner (and every clone) would miss what the commit pins.
             "name": "Push DVC data",
-            "run": _script(
+            "run": script(
                 'if [ -n "$(dvc remote list)" ]; then',
                 "  dvc push",
                 "else",
@@ -268,7 +210,7 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
             # .git/config). A push made with the workflow's token starts no new run.
             "name": "Push the apply commit and tags",
             "env": {"GITHUB_TOKEN": "${{ github.token }}"},
-            "run": _script(
+            "run": script(
                 *_push_script(f"git push origin HEAD:refs/heads/{branch}", "git push origin --tags")
             ),
         },
@@ -322,7 +264,7 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
         "id": step_id,
         "if": when,
         "env": {"BATCH": f"${{{{ vars.{variable} }}}}"},
-        "run": _script(
+        "run": script(
             'if [ -z "$BATCH" ]; then',
             f'  echo "::notice::{name}/{env_name}: no batch to check: set the repository '
             f'variable {variable} to its path or URL."',
@@ -350,7 +292,7 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
             # run (GitHub's rule): a token in MLLC_PR_TOKEN lets its plan job run.
             "GH_TOKEN": "${{ secrets.MLLC_PR_TOKEN || github.token }}",
         },
-        "run": _script(
+        "run": script(
             *_push_script(
                 f'branch="mllc/monitor-{name}-{env_name}-$(date -u +%Y%m%d-%H%M%S)"',
                 'git switch -c "$branch" "$GITHUB_SHA"',
@@ -379,8 +321,8 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
 
 
 def _monitor_job(monitored: list[tuple[str, str, str]], branch: str) -> dict[str, Any]:
-    steps = _setup(history=True)  # the registry's tags: which version each env runs
-    steps.append(_dvc_pull())
+    steps = setup(history=True)  # the registry's tags: which version each env runs
+    steps.append(dvc_pull())
     for cron, name, env_name in monitored:
         steps += _monitor_steps(cron, name, env_name, branch)
     return {
@@ -394,7 +336,7 @@ def _monitor_job(monitored: list[tuple[str, str, str]], branch: str) -> dict[str
 
 
 _PERMISSION_NOTES = (
-    ("pull-requests: write", "to comment the plan on the pull request"),
+    ("pull-requests: write", "to comment on or open a pull request"),
     ("contents: write", "to push the apply commit and the registry tags"),
 )
 
@@ -419,7 +361,12 @@ def workflow_document(
     if schedules:
         on["schedule"] = [{"cron": cron} for cron in schedules]
     on["workflow_dispatch"] = {}
-    jobs: dict[str, Any] = {"plan": _plan_job(), "apply": _apply_job(specs, branch)}
+    jobs: dict[str, Any] = {
+        "plan": _plan_job(),
+        "preview": preview_job(paths),
+        "preview-comment": preview_comment_job(),
+        "apply": _apply_job(specs, branch),
+    }
     monitored = _monitored(specs)
     if monitored:
         jobs["monitor"] = _monitor_job(monitored, branch)
@@ -431,7 +378,7 @@ def render_workflow(
 ) -> str:
     """``.github/workflows/mllc.yml`` for these specs: deterministic text."""
     text = dump_yaml(
-        workflow_document(specs, sources, branch=branch), sort_keys=False, dumper=_WorkflowDumper
+        workflow_document(specs, sources, branch=branch), sort_keys=False, dumper=WorkflowDumper
     )
     for line, why in _PERMISSION_NOTES:
         text = text.replace(f"      {line}\n", f"      {line} # {why}\n")
