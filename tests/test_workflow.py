@@ -221,10 +221,12 @@ def test_preview_cache_key_is_the_content_of_specs_and_locks(doc: dict[str, Any]
 
 
 def test_preview_cache_key_covers_specs_outside_specs(valid_spec: dict[str, Any]) -> None:
-    doc = _load(render_workflow([_spec(valid_spec)], ["models/iris.yaml"]))
+    doc = _load(render_workflow([_spec(valid_spec)], ["models/iris.yaml", "it's.yaml"]))
     steps = doc["jobs"]["preview"]["steps"]
     restore = next(s for s in steps if s.get("id") == "cache")
     assert "'models/iris.yaml'" in restore["with"]["key"]
+    # a quote in a path stays inside its expression string (GitHub doubles it)
+    assert "'it''s.yaml'" in restore["with"]["key"]
 
 
 def test_apply_job_pushes_commit_and_tags(doc: dict[str, Any]) -> None:

@@ -93,7 +93,8 @@ def _cache_steps(paths: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     # Caches saved here are scoped to the pull request's ref: the default branch and
     # other pull requests never restore them.
     prefix = f"mllc-dvc-{__version__}-${{{{ runner.os }}}}-"
-    files = ", ".join(f"'{p}'" for p in cache_key_files(paths))
+    # GitHub's expression strings double a quote: a path cannot end the string early
+    files = ", ".join("'{}'".format(p.replace("'", "''")) for p in cache_key_files(paths))
     restore = {
         "name": "Restore the DVC cache and run cache",
         "id": "cache",
@@ -132,10 +133,8 @@ def preview_job(paths: Sequence[str]) -> dict[str, Any]:
             "group": "mllc-preview-${{ github.event.pull_request.number }}",
             "cancel-in-progress": True,
         },
-        "outputs": {
-            "retrains": "${{ steps.decide.outputs.retrains }}",
-            "exitcode": "${{ steps.preview.outputs.exitcode }}",
-        },
+        # read by the comment job: a first comment only when something retrains
+        "outputs": {"retrains": "${{ steps.decide.outputs.retrains }}"},
         "steps": [
             *setup(history=True),  # the registry's tags: which version each env runs
             {
