@@ -30,6 +30,7 @@ from mllc.plan.model import Change
 from mllc.preview.compare import Context, Produced, lifecycle_preview
 from mllc.preview.dvcrun import running_stage, stage_runs
 from mllc.preview.model import LifecyclePreview, Preview
+from mllc.preview.runcache import save_stages
 from mllc.preview.worktree import PreviewError, isolated
 from mllc.registry import assignments, list_versions
 from mllc.semver import sort_key
@@ -98,12 +99,14 @@ class _Run:
             tail = "\n".join(t for _, t in self.lines[-20:] if t.strip())
             raise PreviewError(f"{self.name}: dvc repro failed (exit {code}):\n{tail}")
         layout, ended = Layout(self.name), time.monotonic()
+        runs = stage_runs(self.lines, ended)
+        save_stages(self.where, target, [r.stage for r in runs if r.outcome == "ran"])
         return Produced(
             candidates=read_json_object(self.where / layout.candidates_report),
             metrics=read_json_object(self.where / layout.metrics),
             data=read_json_object(self.where / layout.data_report),
             model_md5=_lock_md5(self.where, self.name),
-            stages=stage_runs(self.lines, ended),
+            stages=runs,
             seconds=round(ended - started, 3),
         )
 
