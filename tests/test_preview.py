@@ -30,6 +30,7 @@ from tests.helpers_repo import (
     make_fresh_repo,
     md5_file,
     mllc,
+    mllc_popen,
     processes_in,
     set_gate,
     set_param,
@@ -205,6 +206,20 @@ def test_timeout_stops_a_stage_that_never_ends_and_leaves_nothing(
     assert seconds < 60
     wait_until_gone(repo, timeout=30)  # the sleep and DVC were killed with their group
     assert not processes_in(repo)
+    assert _snapshot(repo) == before
+    assert not (repo / ".mllc" / "preview").exists()
+
+    # Ctrl-C while the endless stage runs: the same clean end
+    proc = mllc_popen("preview", cwd=repo)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait for the event: DVC has started the endless stage
+        if "Running stage 'pipelines/iris/dvc.yaml:train-endless'" in line:
+            break
+    else:
+        raise AssertionError(f"preview ended before the stage started: {proc.wait()}")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    wait_until_gone(repo, timeout=30)
     assert _snapshot(repo) == before
     assert not (repo / ".mllc" / "preview").exists()
 
