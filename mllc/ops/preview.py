@@ -100,7 +100,8 @@ class _Run:
             raise PreviewError(f"{self.name}: dvc repro failed (exit {code}):\n{tail}")
         layout, ended = Layout(self.name), time.monotonic()
         runs = stage_runs(self.lines, ended)
-        save_stages(self.where, target, [r.stage for r in runs if r.outcome == "ran"])
+        left = 120.0 if deadline is None else max(deadline - time.monotonic(), 1.0)
+        save_stages(self.where, target, [r.stage for r in runs if r.outcome == "ran"], left)
         return Produced(
             candidates=read_json_object(self.where / layout.candidates_report),
             metrics=read_json_object(self.where / layout.metrics),
@@ -111,14 +112,26 @@ class _Run:
         )
 
 
-def _prepare(where: Path, desired: Sequence[Desired], progress: Progress) -> None:
+def _prepare(
+    where: Path,
+    desired: Sequence[Desired],
+    progress: Progress,
+    deadline: float | None,
+    timeout: float | None,
+) -> None:
     """Restore the committed outputs from the shared cache, then write the generated files
     of the previewed lifecycles (what apply would write) into the worktree."""
     tracked = gitcmd.git(where, "ls-files", "-z", "--", "*.dvc").split("\0")
     targets = [*(Layout(d.name).dvc_yaml.as_posix() for d in desired), *filter(None, tracked)]
     present = [t for t in targets if (where / t).is_file()]
     if present:  # missing cache entries are not an error: repro rebuilds them
-        stream_dvc(where, ["checkout", "--quiet", *present], lambda _at, _line: None)
+        try:
+            stream_dvc(where, ["checkout", "--quiet", *present], lambda _at, _ln: None, deadline)
+        except TimedOut:
+            raise PreviewError(
+                f"preview stopped by --timeout {timeout:g}s while restoring the committed "
+                "outputs from the DVC cache; its worktree was removed"
+            ) from None
     for want in desired:
         for rel, text in want.files.items():
             write_text(where / rel, text)
@@ -145,7 +158,7 @@ def preview(
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     results: list[LifecyclePreview] = []
     with isolated(root, specs) as where:
-        _prepare(where, desired, progress)
+        _prepare(where, desired, progress, deadline, timeout)
         for want in desired:
             assert want.spec is not None
             mine = [v for v in versions if v.name == want.name]

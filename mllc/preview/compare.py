@@ -100,7 +100,11 @@ def why_selected(found: Sequence[Candidate], selected: str | None, metric: str) 
         if c.name != selected and metric in c.validation
     ]
     against = f" (against {', '.join(others)})" if others else ""
-    return f"{way} validation {metric}: {best.validation[metric]:.4g}{against}"
+    value = best.validation[metric]
+    tie = any(c.validation.get(metric) == value for c in found if c.name != selected)
+    return f"{way} validation {metric}: {value:.4g}{against}" + (
+        "; a tie goes to the first name" if tie else ""
+    )
 
 
 def deltas(old: Mapping[str, float], new: Mapping[str, float]) -> tuple[Delta, ...]:
