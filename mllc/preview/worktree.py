@@ -1,6 +1,7 @@
 """The isolated checkout a preview runs in: ``git worktree add --detach`` of HEAD into
 ``.mllc/preview/`` (ignored by Git: ``mllc init`` writes ``/.mllc/`` into .gitignore),
-removed with ``git worktree prune`` afterwards, also on error, timeout and Ctrl-C.
+removed afterwards (``git worktree remove``, else ``git worktree prune``), also on
+error, timeout and Ctrl-C.
 
 What is previewed: the commit HEAD points at, with the spec files as they are in the
 working tree (a local preview of uncommitted spec edits shows what the plan shows; in
@@ -71,9 +72,12 @@ def isolated(root: Path, specs: Sequence[str]) -> Iterator[Path]:
 
 
 def remove(root: Path, where: Path) -> None:
-    """Delete the worktree's folder and Git's record of it (never raises)."""
-    shutil.rmtree(where, ignore_errors=True)
-    gitcmd.run(root, "worktree", "prune")
+    """Delete the worktree's folder and Git's record of it (never raises). ``git worktree
+    remove`` names ours only; when it cannot (the folder is half gone), the folder is
+    deleted and ``git worktree prune`` drops the record."""
+    if gitcmd.run(root, "worktree", "remove", "--force", "--force", str(where)).returncode:
+        shutil.rmtree(where, ignore_errors=True)
+        gitcmd.run(root, "worktree", "prune")
     if where.parent == root / PREVIEWS:
         with contextlib.suppress(OSError):  # another preview's worktree is still there
             os.rmdir(where.parent)
