@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mllc.ops.monitor import Outcome
     from mllc.ops.promote import Proposal
     from mllc.plan.model import Plan, Planned
+    from mllc.preview.model import Preview
 
 # Start-up: each function imports the operation it calls, so that `mllc validate` loads
 # the spec layer only and never pays for apply, monitoring or the registry (the CLI
@@ -54,6 +55,7 @@ __all__ = [
     "plan",
     "plan_comment",
     "predict",
+    "preview",
     "promote",
     "read_rows",
     "relative_path",
@@ -284,3 +286,17 @@ def version_classes(lifecycle: str, version: str, root: str = ".") -> list[str] 
     from mllc.ops import predict as predicting
 
     return predicting.version_classes(Path(root), lifecycle, version)
+
+
+def preview(
+    paths: Sequence[str],
+    root: str = ".",
+    timeout: float | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> Preview:
+    """Run the pipelines the plan would retrain in an isolated worktree and compare what
+    they produce with what each environment runs (training code runs; nothing is
+    committed, registered or deployed)."""
+    from mllc.ops import preview as previewing
+
+    return previewing.preview(Path(root), paths, timeout, progress)

@@ -3,7 +3,8 @@
 Runs the real CLI, step by step, in a new temporary folder (or ``$MLLC_DEMO_DIR``):
 init a repository, validate its spec, show it with defaults, explain a field,
 compile, plan, apply (real DVC, real training, a registered version, a local V2
-inference server), edit the spec so one candidate retrains, apply again, status,
+inference server), edit the spec so one candidate retrains, preview the edit in an
+isolated worktree, apply it, status,
 predictions over HTTP, monitoring (an unchanged batch, then a drifted labelled one
 that the next plan retrains on, through the gates), and what a mistake looks like.
 """
@@ -125,7 +126,19 @@ def main() -> int:
         "--detailed-exitcode",
         expect=2,
     )
-    _step("apply the change", "apply", "--auto-approve")
+    _step(
+        "preview the change before it is applied: the edited candidate retrains in an "
+        "isolated worktree (the checkout is untouched); metrics against what staging runs, "
+        "the gates, where the new version would go; exit 2: a new version would be registered",
+        "preview",
+        "--detailed-exitcode",
+        expect=2,
+    )
+    _step(
+        "apply the change (the preview's stages are reused, not run again)",
+        "apply",
+        "--auto-approve",
+    )
     _step("versions, metrics, gates, and what each environment serves", "status")
     rows = (
         '[{"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, '

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -91,3 +94,69 @@ def clear_dead_dvc_locks(root: Path) -> list[int]:
         tmp.write_text(json.dumps(lock), encoding="utf-8")
         os.replace(tmp, path)
     return sorted(set(dropped))
+
+
+class TimedOut(MllcError):
+    message = "dvc timed out"
+
+
+def stream_dvc(
+    root: Path,
+    args: Sequence[str],
+    on_line: Callable[[float, str], None],
+    deadline: float | None = None,
+) -> int:
+    """``dvc ARGS`` in ``root`` in a process group of its own; each output line goes to
+    ``on_line`` with the monotonic time it was read. At ``deadline`` (monotonic), and when
+    the caller is interrupted, the whole group (DVC and its stages) is killed, then
+    :class:`TimedOut` is raised (or the interruption goes on). Returns DVC's exit status."""
+    env = {**dvc_env(), "PYTHONUNBUFFERED": "1"}  # lines as they happen: stage timings
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # one group: a timeout kills the stages with DVC
+        preexec_fn=preexec_die_with_parent(),
+    )
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    pending = b""
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimedOut(f"dvc {' '.join(args)} did not end in time")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:  # end of output: DVC is ending
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            now = time.monotonic()
+            for line in lines:
+                on_line(now, line.decode("utf-8", "replace").rstrip())
+        if pending:
+            on_line(time.monotonic(), pending.decode("utf-8", "replace").rstrip())
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+        proc.stdout.close()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the group, SIGKILL after 5 s; reaped."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue

@@ -17,6 +17,7 @@ import typer
 from mllc import __version__
 from mllc.cli.base import STATE, OutputFormat, PlanFormat, SpecPaths, Target, handle_errors
 from mllc.cli.output import run_validate, use_color
+from mllc.cli.preview import preview as preview_command
 from mllc.errors import EXIT_CHANGES, EXIT_ERROR, MllcError
 
 app = typer.Typer(
@@ -233,6 +234,9 @@ def apply(
     )
     registered = f", registered {', '.join(result.registered)}" if result.registered else ""
     print(f"\nApply complete{registered}.")
+
+
+app.command(name="preview")(handle_errors(preview_command))
 
 
 @app.command()

@@ -1,0 +1,183 @@
+"""Preview: run the pipelines the plan would retrain or re-evaluate, in an isolated
+worktree, and compare what they produce with the registry (``mllc preview``).
+
+Runs the specs' training code (as apply does) but changes nothing the user has: no
+commit, tag, registration or deployment, no server started or stopped; the checkout's
+HEAD, index, working tree, branches and tags stay as they were
+(:mod:`mllc.preview.worktree`). Stages with unchanged inputs are restored from the
+shared DVC cache instead of run again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mllc import __version__, gitcmd
+from mllc.apply.dvc import TimedOut, stream_dvc
+from mllc.atomic import write_text
+from mllc.compile.desired import Desired
+from mllc.layout import Layout
+from mllc.observe.world import model_md5_from_lock, read_json_object, uncommitted_paths
+from mllc.ops.plan import make_plan
+from mllc.plan.model import Change
+from mllc.preview.compare import Context, Produced, lifecycle_preview
+from mllc.preview.dvcrun import running_stage, stage_runs
+from mllc.preview.model import LifecyclePreview, Preview
+from mllc.preview.runcache import save_stages
+from mllc.preview.worktree import PreviewError, isolated
+from mllc.registry import assignments, list_versions
+from mllc.semver import sort_key
+from mllc.types import RegisteredVersion
+
+Progress = Callable[[str], None]
+PREVIEWED = ("retrain", "re-evaluate")  # the plan's categories that run the pipeline
+
+
+def previewed(changes: Sequence[Change]) -> dict[str, tuple[str, ...]]:
+    """Lifecycle -> the plan's categories, for the lifecycles whose pipeline would run."""
+    found: dict[str, set[str]] = {}
+    for c in changes:
+        if c.action != "no-op" and c.category in PREVIEWED:
+            found.setdefault(c.lifecycle, set()).add(c.category)
+    return {name: tuple(c for c in PREVIEWED if c in cats) for name, cats in found.items()}
+
+
+def _base_data(root: Path, versions: Sequence[RegisteredVersion], name: str) -> Any:
+    """(version, data report) of the last registered version, read from its commit."""
+    if not versions:
+        return None
+    last = max(versions, key=lambda v: sort_key(v.version))
+    path = Layout(name).data_report.as_posix()
+    proc = gitcmd.run(root, "show", f"{last.commit}:{path}")
+    try:
+        report = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        report = None
+    return (last.version, report) if isinstance(report, dict) else None
+
+
+def _lock_md5(where: Path, name: str) -> str | None:
+    try:
+        lock = yaml.safe_load((where / Layout(name).dvc_lock).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return model_md5_from_lock(lock if isinstance(lock, dict) else None, name)
+
+
+class _Run:
+    """One lifecycle's ``dvc repro`` in the worktree, its lines kept for timings."""
+
+    def __init__(self, where: Path, name: str, progress: Progress) -> None:
+        self.where, self.name, self.progress = where, name, progress
+        self.lines: list[tuple[float, str]] = []
+
+    def line(self, at: float, text: str) -> None:
+        self.lines.append((at, text))
+        if text.startswith(("Running stage", "Stage '", "ERROR")):
+            self.progress(f"    {self.name}: {text}")
+
+    def repro(self, deadline: float | None, timeout: float | None) -> Produced:
+        started = time.monotonic()
+        target = Layout(self.name).dvc_yaml.as_posix()
+        try:
+            code = stream_dvc(self.where, ["repro", target], self.line, deadline)
+        except TimedOut:
+            stage = running_stage(self.lines)
+            doing = f"stage {stage!r} was still running" if stage else "DVC was still running"
+            raise PreviewError(
+                f"preview stopped by --timeout {timeout:g}s: {self.name}: {doing}; it was "
+                "killed, with every process it started, and its worktree removed"
+            ) from None
+        if code != 0:
+            tail = "\n".join(t for _, t in self.lines[-20:] if t.strip())
+            raise PreviewError(f"{self.name}: dvc repro failed (exit {code}):\n{tail}")
+        layout, ended = Layout(self.name), time.monotonic()
+        runs = stage_runs(self.lines, ended)
+        left = 120.0 if deadline is None else max(deadline - time.monotonic(), 1.0)
+        save_stages(self.where, target, [r.stage for r in runs if r.outcome == "ran"], left)
+        return Produced(
+            candidates=read_json_object(self.where / layout.candidates_report),
+            metrics=read_json_object(self.where / layout.metrics),
+            data=read_json_object(self.where / layout.data_report),
+            model_md5=_lock_md5(self.where, self.name),
+            stages=runs,
+            seconds=round(ended - started, 3),
+        )
+
+
+def _prepare(
+    where: Path,
+    desired: Sequence[Desired],
+    progress: Progress,
+    deadline: float | None,
+    timeout: float | None,
+) -> None:
+    """Restore the committed outputs from the shared cache, then write the generated files
+    of the previewed lifecycles (what apply would write) into the worktree."""
+    tracked = gitcmd.git(where, "ls-files", "-z", "--", "*.dvc").split("\0")
+    targets = [*(Layout(d.name).dvc_yaml.as_posix() for d in desired), *filter(None, tracked)]
+    present = [t for t in targets if (where / t).is_file()]
+    if present:  # missing cache entries are not an error: repro rebuilds them
+        try:
+            stream_dvc(where, ["checkout", "--quiet", *present], lambda _at, _ln: None, deadline)
+        except TimedOut:
+            raise PreviewError(
+                f"preview stopped by --timeout {timeout:g}s while restoring the committed "
+                "outputs from the DVC cache; its worktree was removed"
+            ) from None
+    for want in desired:
+        for rel, text in want.files.items():
+            write_text(where / rel, text)
+    progress(f"    worktree ready: {', '.join(d.name for d in desired)}")
+
+
+def preview(
+    root: Path,
+    paths: Sequence[str],
+    timeout: float | None = None,
+    progress: Progress = lambda _line: None,
+) -> Preview:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    planned = make_plan(root, paths)
+    wanted = previewed(planned.plan.changes)
+    desired = [d for d in planned.desired if d.name in wanted and d.spec is not None]
+    commit = gitcmd.head(root)
+    specs = [d.spec_file for d in planned.desired]
+    pending = set(uncommitted_paths(root))
+    uncommitted = tuple(s for s in specs if s in pending)
+    if not desired:
+        return Preview(mllc_version=__version__, commit=commit, uncommitted_specs=uncommitted)
+    versions = list_versions(root)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results: list[LifecyclePreview] = []
+    with isolated(root, specs) as where:
+        _prepare(where, desired, progress, deadline, timeout)
+        for want in desired:
+            assert want.spec is not None
+            mine = [v for v in versions if v.name == want.name]
+            produced = _Run(where, want.name, progress).repro(deadline, timeout)
+            ctx = Context(
+                name=want.name,
+                categories=wanted[want.name],
+                metric=want.spec.problem.metric,
+                gates=list(want.lifecycle.gates),
+                environments=want.lifecycle.environments,
+                versions=mine,
+                history=lambda name=want.name: assignments(root, name),  # type: ignore[misc]
+                base_data=_base_data(root, mine, want.name),
+                now=now,
+            )
+            results.append(lifecycle_preview(ctx, produced))
+    return Preview(
+        mllc_version=__version__,
+        commit=commit,
+        uncommitted_specs=uncommitted,
+        lifecycles=tuple(results),
+    )

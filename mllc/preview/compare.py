@@ -1,0 +1,219 @@
+"""What a previewed pipeline produced, against the registry: pure, no I/O.
+
+The decisions are the ones apply makes, from the same homes: the gates
+(:func:`mllc.policy.gates.evaluate`) on the selected model's test metrics, and where
+the new version would run (:func:`mllc.policy.promotion.resolve_environment`) with
+the registry's versions plus a hypothetical registration of the previewed model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mllc.policy.gates import evaluate
+from mllc.policy.promotion import History, held_out_metrics, resolve, resolve_environment
+from mllc.preview.model import (
+    Candidate,
+    DataChange,
+    Delta,
+    Gate,
+    LifecyclePreview,
+    Running,
+    StageRun,
+)
+from mllc.semver import next_version, sort_key
+from mllc.spec.deployment import Environment
+from mllc.spec.vocab import higher_is_better
+from mllc.types import RegisteredVersion
+
+PREVIEW_COMMIT = "(preview)"  # the hypothetical version's commit: none exists yet
+
+
+def numbers(data: Any) -> dict[str, float]:
+    """The finite numbers of a JSON object (metrics), by name."""
+    if not isinstance(data, Mapping):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in data.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What the pipeline wrote: ``reports/candidates.json``, ``metrics.json``,
+    ``reports/data.json`` (parsed) and the model's md5 from ``dvc.lock``."""
+
+    candidates: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    data: Mapping[str, Any]
+    model_md5: str | None
+    stages: tuple[StageRun, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the spec and the registry say about one lifecycle."""
+
+    name: str
+    categories: tuple[str, ...]
+    metric: str
+    gates: Sequence[str]
+    environments: Mapping[str, Environment]
+    versions: Sequence[RegisteredVersion]  # this lifecycle's
+    history: Callable[[], History]
+    base_data: tuple[str, Mapping[str, Any]] | None = None  # (version, its data report)
+    now: str = ""
+
+
+def candidates(produced: Produced, selected: str | None) -> tuple[Candidate, ...]:
+    report = produced.candidates.get("candidates")
+    if not isinstance(report, Mapping):
+        return ()
+    return tuple(
+        Candidate(
+            name=str(name),
+            validation=numbers(scores.get("validation")),
+            test=numbers(scores.get("test")),
+            selected=name == selected,
+        )
+        for name, scores in sorted(report.items())
+        if isinstance(scores, Mapping)
+    )
+
+
+def why_selected(found: Sequence[Candidate], selected: str | None, metric: str) -> str:
+    if selected is None:
+        return "no model was selected"
+    best = next((c for c in found if c.name == selected), None)
+    if best is None or metric not in best.validation:
+        return f"{selected}: the selected model"
+    way = "highest" if higher_is_better(metric) else "lowest"
+    others = [
+        f"{c.name} {c.validation[metric]:.4g}"
+        for c in found
+        if c.name != selected and metric in c.validation
+    ]
+    against = f" (against {', '.join(others)})" if others else ""
+    value = best.validation[metric]
+    tie = any(c.validation.get(metric) == value for c in found if c.name != selected)
+    return f"{way} validation {metric}: {value:.4g}{against}" + (
+        "; a tie goes to the first name" if tie else ""
+    )
+
+
+def deltas(old: Mapping[str, float], new: Mapping[str, float]) -> tuple[Delta, ...]:
+    out = []
+    for metric, value in new.items():
+        if metric not in old:
+            continue
+        d = round(value - old[metric], 10)
+        better = None if d == 0 else (d > 0) == higher_is_better(metric)
+        out.append(Delta(metric=metric, old=old[metric], new=value, delta=d, better=better))
+    return tuple(out)
+
+
+def _running_version(history: History, env: str) -> str | None:
+    current = [a for a in history.get(env, []) if a.version and not a.unassign]
+    return current[-1].version if current else None
+
+
+def environments(
+    ctx: Context, hypo: RegisteredVersion | None, test: Mapping[str, float]
+) -> tuple[Running, ...]:
+    history = ctx.history() if ctx.environments else {}
+    by_version = {v.version: v for v in ctx.versions}
+    every = [*ctx.versions, *([hypo] if hypo is not None else [])]
+    out = []
+    for env, cfg in ctx.environments.items():
+        now = _running_version(history, env)
+        old = numbers(held_out_metrics(by_version[now])) if now in by_version else {}
+        res, rules = resolve_environment(env, cfg, every, ctx.gates, ctx.metric, lambda: history)
+        if hypo is None:
+            deploy, reason = False, "the model is already registered: nothing new to deploy"
+        elif res.version is not None and res.version.commit == PREVIEW_COMMIT:
+            deploy, reason = True, f"{hypo.version}: {res.reason}"
+        elif cfg.model != "latest":
+            deploy, reason = False, f"pinned to {cfg.model}"
+        else:
+            pinned = resolve(env, hypo.version, every, ctx.gates, rules)
+            deploy, reason = False, pinned.blocked or res.reason
+        out.append(
+            Running(
+                environment=env, version=now, deltas=deltas(old, test), deploy=deploy, reason=reason
+            )
+        )
+    return tuple(out)
+
+
+def _pair(before: Mapping[str, Any], after: Mapping[str, Any], key: str) -> tuple[Any, Any]:
+    def one(d: Mapping[str, Any]) -> int | None:
+        v = d.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    return one(before), one(after)
+
+
+def data_change(ctx: Context, now: Mapping[str, Any]) -> DataChange | None:
+    """Rows in and out and drops by reason, against the last registered version's report;
+    None when they are the same (data and cleaning unchanged)."""
+    version, before = ctx.base_data if ctx.base_data is not None else (None, {})
+    b_drop = before.get("dropped") if isinstance(before.get("dropped"), Mapping) else {}
+    a_drop = now.get("dropped") if isinstance(now.get("dropped"), Mapping) else {}
+    assert isinstance(b_drop, Mapping) and isinstance(a_drop, Mapping)
+    change = DataChange(
+        base_version=version,
+        rows_in=_pair(before, now, "rows_in"),
+        rows_out=_pair(before, now, "rows_out"),
+        dropped={str(k): _pair(b_drop, a_drop, k) for k in sorted({*b_drop, *a_drop})},
+    )
+    same = change.rows_in[0] == change.rows_in[1] and change.rows_out[0] == change.rows_out[1]
+    if same and all(a == b for a, b in change.dropped.values()):
+        return None
+    return change
+
+
+def lifecycle_preview(ctx: Context, produced: Produced) -> LifecyclePreview:
+    selected = produced.metrics.get("model")
+    selected = selected if isinstance(selected, str) else None
+    found = candidates(produced, selected)
+    test = numbers(produced.metrics.get("test"))
+    gates = tuple(
+        Gate(gate=r.gate, metric=r.metric, value=r.value, passed=r.passed, text=r.text())
+        for r in evaluate(ctx.gates, test)
+    )
+    known = next((v for v in ctx.versions if v.model_md5 == produced.model_md5), None)
+    hypo = None
+    if known is None and produced.model_md5 is not None:
+        ordered = sorted((v.version for v in ctx.versions), key=sort_key)
+        hypo = RegisteredVersion(
+            name=ctx.name,
+            version=next_version(ordered),
+            commit=PREVIEW_COMMIT,
+            model_md5=produced.model_md5,
+            created=ctx.now,
+            metrics=dict(produced.metrics),
+        )
+    return LifecyclePreview(
+        name=ctx.name,
+        verdict="pass" if all(g.passed for g in gates) else "fail",
+        categories=ctx.categories,
+        metric=ctx.metric,
+        selected=selected,
+        why_selected=why_selected(found, selected, ctx.metric),
+        candidates=found,
+        test=test,
+        gates=gates,
+        model_md5=produced.model_md5,
+        new_version=hypo.version if hypo is not None else None,
+        registered_as=known.version if known is not None else None,
+        environments=environments(ctx, hypo, test),
+        data=data_change(ctx, produced.data) if produced.data else None,
+        stages=produced.stages,
+        seconds=produced.seconds,
+    )
