@@ -618,7 +618,7 @@ def test_dvc_started_just_before_apply_dies_does_not_outlive_it(
     code = (
         "import time\n"
         "from pathlib import Path\n"
-        "import mllc.apply.run as run\n"
+        "import mllc.apply.dvc as run\n"
         "factory = run.preexec_die_with_parent\n"
         "def slow_factory():\n"
         "    arm = factory()\n"
