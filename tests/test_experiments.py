@@ -205,14 +205,19 @@ def test_candidates_at_a_commit_without_the_report_or_with_a_huge_one(tmp_path: 
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "huge report", cwd=repo)
     huge = head(repo)
-    good = {"a": {"validation": {"f1_macro": 0.5}, "test": {"f1_macro": None, "x": "text"}}}
+    good = {
+        "a": {"validation": {"f1_macro": 0.5}, "test": {"f1_macro": None, "x": "text"}},
+        "b\x1b[2J": {"validation": {}, "test": {}, "note": "\x1b]0;title\x07"},
+    }
     report.write_text(json.dumps({"metric": "f1_macro", "candidates": good}), encoding="utf-8")
     git("commit", "-qam", "a report", cwd=repo)
     found = candidates_at(repo, NAME, [bare, huge, head(repo), "not-a-commit"])
     assert "not in the commit" in str(found[bare].problem)
     assert "refused" in str(found[huge].problem)
-    (only,) = found[head(repo)].candidates
+    only, hostile = found[head(repo)].candidates
     assert (only.name, only.validation, only.test) == ("a", {"f1_macro": 0.5}, {"f1_macro": None})
+    # no terminal escape from a commit's report reaches the screen
+    assert (hostile.name, hostile.note) == ("b?[2J", "?]0;title?")
     assert found["not-a-commit"].problem == "not a commit id"
 
 

@@ -119,7 +119,7 @@ def _parse(commit: str, path: str, data: bytes | None) -> CandidatesAt:
     metric = report.get("metric")
     scores = tuple(
         CandidateScores(
-            name=str(name),
+            name=_printable(str(name)),
             validation=_numbers(entry.get("validation")),
             test=_numbers(entry.get("test")),
             validated_on=_text(entry.get("validated_on")),
@@ -145,4 +145,9 @@ def _numbers(value: Any) -> dict[str, float | None]:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return _printable(value) if isinstance(value, str) else None
+
+
+def _printable(text: str) -> str:
+    """A commit may hold anything: no control character (a terminal escape) gets through."""
+    return "".join(c if c.isprintable() else "?" for c in text)
