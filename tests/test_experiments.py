@@ -212,7 +212,7 @@ def test_candidates_at_a_commit_without_the_report_or_with_a_huge_one(tmp_path: 
     report.write_text(json.dumps({"metric": "f1_macro", "candidates": good}), encoding="utf-8")
     git("commit", "-qam", "a report", cwd=repo)
     found = candidates_at(repo, NAME, [bare, huge, head(repo), "not-a-commit"])
-    assert "not in the commit" in str(found[bare].problem)
+    assert found[bare].problem == f"{PIPE}/reports/candidates.json not found at {bare[:10]}"
     assert "refused" in str(found[huge].problem)
     only, hostile = found[head(repo)].candidates
     assert (only.name, only.validation, only.test) == ("a", {"f1_macro": 0.5}, {"f1_macro": None})

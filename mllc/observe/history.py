@@ -65,7 +65,8 @@ def candidates_at(root: Path, name: str, commits: Sequence[str]) -> dict[str, Ca
     for commit, line in zip(wanted, check.decode("utf-8", "replace").splitlines(), strict=False):
         parts = line.split()
         if len(parts) != 3 or parts[1] != "blob":
-            found[commit] = CandidatesAt(commit, problem=f"{path} is not in the commit")
+            # the commit lacks the file, or this clone lacks the commit (a shallow one)
+            found[commit] = CandidatesAt(commit, problem=f"{path} not found at {commit[:10]}")
         elif int(parts[2]) > MAX_BYTES:
             found[commit] = CandidatesAt(
                 commit, problem=f"{path} is larger than {MAX_BYTES // 1024} KiB; refused"
