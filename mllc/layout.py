@@ -72,14 +72,6 @@ class Layout:
         return self.root / "reports" / "candidates.json"
 
     @property
-    def candidate_metrics_dir(self) -> Path:
-        return self.root / "reports" / "metrics"
-
-    def candidate_metrics(self, candidate: str) -> Path:
-        """One candidate's validation and test metrics alone (a DVC metrics file)."""
-        return self.candidate_metrics_dir / f"{candidate}.json"
-
-    @property
     def model(self) -> Path:
         return self.root / "model.joblib"
 

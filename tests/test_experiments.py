@@ -1,5 +1,5 @@
-"""The experiments view (``mllc status NAME --candidates``) and the DVC metrics upgrade,
-on real repositories: real Git, DVC, training and a local server on 127.0.0.1.
+"""The experiments view (``mllc status NAME --candidates``) on real repositories: real
+Git, DVC, training and a local server on 127.0.0.1.
 
 The two-version repository is the session's applied iris repository (v1.0.0) with
 the selected candidate's params changed and applied (v1.1.0), and an environment
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from helpers_repo import (
     NAME,
     PIPE,
@@ -29,7 +28,6 @@ from helpers_repo import (
     copy_repo,
     edit_spec,
     env,
-    executed_stages,
     git,
     head,
     mllc,
@@ -219,50 +217,3 @@ def test_candidates_at_a_commit_without_the_report_or_with_a_huge_one(tmp_path: 
     # no terminal escape from a commit's report reaches the screen
     assert (hostile.name, hostile.note) == ("b?[2J", "?]0;title?")
     assert found["not-a-commit"].problem == "not a commit id"
-
-
-# ------------------------------------------------------------- the metrics upgrade
-
-
-def _as_an_earlier_mllc_applied_it(repo: Path) -> None:
-    """The dvc.yaml, dvc.lock and files an mllc before per-candidate metrics committed."""
-    dvc_yaml = repo / PIPE / "dvc.yaml"
-    header, _, _ = dvc_yaml.read_text(encoding="utf-8").partition("\n")
-    doc = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))
-    stages = doc["stages"]
-    for body, report in (
-        (stages["prepare"], f"{PIPE}/reports/data.json"),
-        (stages["train"]["do"], f"{PIPE}/reports/train/${{item}}.json"),
-    ):
-        body["outs"].remove({report: {"cache": False}})
-        body["metrics"] = [{report: {"cache": False}}]
-    stages["evaluate"]["metrics"] = stages["evaluate"].pop("outs")
-    dvc_yaml.write_text(header + "\n" + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    lock_file = repo / PIPE / "dvc.lock"
-    lock = yaml.safe_load(lock_file.read_text(encoding="utf-8"))
-    evaluate = lock["stages"]["evaluate"]
-    evaluate["outs"] = [o for o in evaluate["outs"] if "/reports/metrics/" not in o["path"]]
-    lock_file.write_text(yaml.safe_dump(lock, sort_keys=False), encoding="utf-8")
-    git("rm", "-rq", f"{PIPE}/reports/metrics", cwd=repo)
-    git("commit", "-qam", "as an earlier mllc applied it", cwd=repo)
-
-
-def test_a_repository_of_an_earlier_mllc_reruns_evaluate_only(
-    applied: Applied, tmp_path: Path
-) -> None:
-    repo = copy_repo(applied.repo, tmp_path / "repo")
-    _as_an_earlier_mllc_applied_it(repo)
-    text = mllc("plan", cwd=repo).stdout
-    assert "written by an earlier mllc" in text and "drift" not in text
-    assert f"output declared, not produced yet: {PIPE}/reports/metrics/" in text
-    plan = json.loads(mllc("plan", "--json", cwd=repo).stdout)
-    stale = {c["address"] for c in plan["changes"] if c["kind"] == "stage"}
-    assert stale == {f"{NAME}/stage/evaluate", f"{NAME}/stage/select"}  # select: if it changes
-
-    proc = mllc("apply", "--auto-approve", cwd=repo)
-    assert executed_stages(proc.stdout) == {"evaluate"}, proc.stdout
-    assert tags(repo) == {f"{NAME}@v1.0.0"}, "the same model: no new version"
-    assert status_porcelain(repo) == ""
-    committed = git("ls-tree", "-r", "--name-only", "HEAD", "--", f"{PIPE}/reports", cwd=repo)
-    assert f"{PIPE}/reports/metrics/logreg.json" in committed.splitlines()
-    assert mllc("plan", "--detailed-exitcode", cwd=repo, check=False).returncode == 0

@@ -76,24 +76,18 @@ def test_iris_trains_and_reports_metrics(iris_repo: Path) -> None:
     assert stale_stages(iris_repo, "iris") == set()
 
 
-def test_dvc_metrics_show_lines_the_candidates_up_with_the_selected_model(
-    iris_repo: Path,
-) -> None:
-    """One row per candidate and one for the model, one column per metric and split:
-    the data and training reports are no DVC metrics, so they add no columns."""
-    pipe = iris_repo / "pipelines/iris"
-    candidates = json.loads((pipe / "reports/candidates.json").read_text())["candidates"]
-    shown = json.loads(dvc("metrics", "show", "--json", cwd=iris_repo).stdout)[""]["data"]
-    rows = {f"pipelines/iris/reports/metrics/{c}.json" for c in candidates}
-    assert set(shown) == rows | {"pipelines/iris/metrics.json"}
-    for name, entry in candidates.items():
-        data = shown[f"pipelines/iris/reports/metrics/{name}.json"]["data"]
-        assert data == {"validation": entry["validation"], "test": entry["test"]}
-    selected = json.loads((pipe / "metrics.json").read_text())
-    columns = {f"{split}.{m}" for split in ("validation", "test") for m in selected[split]}
-    table = dvc("metrics", "show", cwd=iris_repo).stdout.splitlines()
-    assert table[0].split() == ["Path", *sorted({"model", "metric", *columns})]
-    assert len(table) == 1 + len(rows) + 1
+def test_dvc_run_caches_every_stage_but_select(iris_repo: Path) -> None:
+    """What restores a stage whose inputs come back (a reverted param, a second preview)
+    instead of running it: DVC's run cache holds every stage but select."""
+    runs = iris_repo / ".dvc" / "cache" / "runs"
+    cmds = {
+        yaml.safe_load(entry.read_text(encoding="utf-8"))["cmd"]
+        for entry in runs.rglob("*")
+        if entry.is_file()
+    }
+    # "mllc stage train iris logreg" -> "train logreg"; "mllc stage split iris" -> "split"
+    stages = {" ".join(w for i, w in enumerate(cmd.split()) if i in (2, 4)) for cmd in cmds}
+    assert stages == {"prepare", "split", "train logreg", "train forest", "evaluate"}, cmds
 
 
 def test_dvc_draws_the_confusion_matrix(iris_repo: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mllc.compile import compile_spec, lifecycle_document
 from mllc.compile.desired import Desired, Orphan
@@ -227,45 +226,6 @@ def test_hand_edit_of_a_generated_file_is_drift() -> None:
     (change,) = changes
     assert change.address == f"iris/file/{path}" and change.action == "update"
     assert change.reasons[0].startswith("drift: edited by hand")
-
-
-def _as_an_earlier_mllc_wrote_it(text: str) -> str:
-    """The dvc.yaml before only the candidates' and the model's metrics were DVC metrics:
-    the data, training and candidates reports were metrics, no per-candidate files."""
-    header, _, _ = text.partition("\n")
-    doc = yaml.safe_load(text)
-    prepare, train, evaluate = (doc["stages"][s] for s in ("prepare", "train", "evaluate"))
-    for body, report in (
-        (prepare, "pipelines/iris/reports/data.json"),
-        (train["do"], "pipelines/iris/reports/train/${item}.json"),
-    ):
-        body["outs"].remove({report: {"cache": False}})
-        body["metrics"] = [{report: {"cache": False}}]
-    evaluate["metrics"] = evaluate.pop("outs")
-    return header + "\n" + yaml.safe_dump(doc, sort_keys=False)
-
-
-def test_a_dvc_yaml_of_an_earlier_mllc_is_no_hand_edit() -> None:
-    want = desired()
-    path = "pipelines/iris/dvc.yaml"
-    files = {**want.files, path: _as_an_earlier_mllc_wrote_it(want.files[path])}
-    evaluate = Reason(
-        "out", "pipelines/iris/reports/metrics/forest.json", "declared, not produced yet"
-    )
-    now = actual(want, pipeline({"evaluate": (evaluate,)}), files=files, versions=(V1,))
-    by_address = {c.address: c for c in diff_lifecycle(want, now, "v1.1.0")}
-    change = by_address[f"iris/file/{path}"]
-    assert change.action == "update"
-    assert "earlier mllc" in change.reasons[0] and "reports/metrics/" in change.reasons[0]
-    assert not any("drift" in r for r in change.reasons)
-    assert by_address["iris/stage/evaluate"].reasons == (
-        "output declared, not produced yet: pipelines/iris/reports/metrics/forest.json",
-    )
-    assert by_address["iris/stage/evaluate"].category == "re-evaluate"
-    # any other difference is still a hand edit
-    files[path] = files[path].replace("cache: false", "cache: true", 1)
-    (edited,) = diff_lifecycle(want, actual(want, files=files, versions=(V1,)), "v1.1.0")
-    assert edited.reasons[0].startswith("drift: edited by hand")
 
 
 def test_spec_change_explains_the_generated_file_change() -> None:

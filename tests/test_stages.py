@@ -208,8 +208,6 @@ def test_iris_end_to_end(iris: Repo, capsys: pytest.CaptureFixture[str]) -> None
         "reports/train/logreg.json",
         "reports/train/forest.json",
         "reports/candidates.json",
-        "reports/metrics/logreg.json",
-        "reports/metrics/forest.json",
         "candidates/logreg.joblib",
         "candidates/forest.joblib",
         "model.joblib",
@@ -631,28 +629,6 @@ def test_command_candidates_are_evaluated_not_trained(tmp_path: Path) -> None:
     assert cands["stub"]["test"]["roc_auc"] is None  # no predict_proba, no decision_function
     assert cands["own"]["test"]["accuracy"] > 0.8
     assert repo.json("metrics.json")["model"] in ("own", "tree")
-
-
-def test_evaluate_writes_each_candidates_metrics_alone_and_drops_removed_ones(
-    iris: Repo,
-) -> None:
-    stale = iris.dir / "reports/metrics/gone.json"  # a candidate an earlier spec had
-    stale.parent.mkdir(parents=True)
-    stale.write_text("{}", encoding="utf-8")
-    iris.run("prepare", "split", "train", "evaluate", "select")
-    assert not stale.exists()
-    report = iris.json("reports/candidates.json")["candidates"]
-    selected = iris.json("metrics.json")
-    assert {p.name for p in (iris.dir / "reports/metrics").iterdir()} == {
-        f"{name}.json" for name in report
-    }
-    for name, entry in report.items():
-        alone = iris.json(f"reports/metrics/{name}.json")
-        # the validation and test metrics only (no notes, no strings), under the keys of
-        # metrics.json, so DVC lines every candidate up with the selected model
-        assert alone == {"validation": entry["validation"], "test": entry["test"]}
-        assert set(alone) == set(selected) - {"model", "metric"}
-    assert iris.json(f"reports/metrics/{selected['model']}.json")["test"] == selected["test"]
 
 
 class MajorityStub:

@@ -8,17 +8,16 @@ Layout (repository-root relative; every stage runs with ``wdir: ../..``)::
     pipelines/<name>/data/{train,validation,test}.parquet    split
     pipelines/<name>/candidates/<m>.joblib train@<m> (or the user's command for train-<m>)
     pipelines/<name>/reports/train/<m>.json
-    pipelines/<name>/reports/candidates.json, reports/metrics/<m>.json   evaluate
+    pipelines/<name>/reports/candidates.json                 evaluate
     pipelines/<name>/model.joblib, metrics.json, lineage.json, plots/   select
     pipelines/<name>/feedback/             labelled monitoring batches (with monitoring):
                                            a dep of prepare, each batch DVC-tracked
 
-DVC ``metrics`` are only what a reviewer compares: each candidate's validation
-and test metrics (``reports/metrics/<m>.json``) and the selected model's
-(``metrics.json``), the same keys in each, so ``dvc metrics show`` prints one
-row per candidate and ``dvc metrics diff`` short names. The other reports (the
-data report, the training reports, ``candidates.json`` with how each candidate
-was validated) are plain outputs kept in Git (``cache: false``).
+The reports (``reports/*.json``) are DVC ``metrics`` with ``cache: false``, kept in
+Git, and cannot be plain ``outs`` with ``cache: false``: DVC does not save a stage
+that has such an out to its run cache (``Stage.run``: only metrics and plots may be
+uncached), and the run cache is what restores a stage whose inputs come back
+(a reverted param, a preview) instead of running it.
 
 Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
@@ -30,7 +29,6 @@ lifecycles (docs/pipelines.md; bench/bench_plan.py measures it with 1 and 50).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mllc.layout import Layout
@@ -81,8 +79,7 @@ def _params(params_file: str, keys: list[str]) -> list[dict[str, list[str]]]:
 def dvc_document(spec: Lifecycle) -> dict[str, Any]:
     """The ``dvc.yaml`` of one lifecycle, as plain data in stage order."""
     name = spec.metadata.name
-    layout = Layout(name)
-    root = layout.root.as_posix()
+    root = pipeline_dir(name)
     params_file = f"{root}/params.yaml"
     data = f"{root}/data"
     base = {"wdir": "../.."}
@@ -117,7 +114,8 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
         source_deps = [*source_deps, feedback_dir(name)]
     if source_deps:
         prepare["deps"] = source_deps
-    prepare["outs"] = [f"{data}/clean.parquet", _no_cache(f"{root}/reports/data.json")]
+    prepare["outs"] = [f"{data}/clean.parquet"]
+    prepare["metrics"] = [_no_cache(f"{root}/reports/data.json")]
     stages["prepare"] = prepare
 
     stages["split"] = {
@@ -139,10 +137,8 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
                 "cmd": f"mllc stage train {name} ${{item}}",
                 "params": _params(params_file, train_params),
                 "deps": [f"{data}/train.parquet"],
-                "outs": [
-                    f"{root}/candidates/${{item}}.joblib",
-                    _no_cache(f"{root}/reports/train/${{item}}.json"),
-                ],
+                "outs": [f"{root}/candidates/${{item}}.joblib"],
+                "metrics": [_no_cache(f"{root}/reports/train/${{item}}.json")],
             },
         }
     for m in commands:
@@ -165,8 +161,7 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
             params_file, [code, "data.split.seed", "data.split.validation", "models", "problem"]
         ),
         "deps": [*candidates, *splits],
-        "outs": [_no_cache(f"{root}/reports/candidates.json")],
-        "metrics": [_no_cache(layout.candidate_metrics(m).as_posix()) for m in spec.models],
+        "metrics": [_no_cache(f"{root}/reports/candidates.json")],
     }
 
     plot = (
@@ -190,28 +185,3 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
         "plots": [{f"{root}/plots/{plot_file}": {"cache": False, **plot}}],
     }
     return {"stages": stages}
-
-
-# The reasons a plan gives when a dvc.yaml differs from what its spec compiles to only
-# by what earlier_format undoes (the repository was applied by an earlier mllc).
-METRICS_NARROWED = (
-    "written by an earlier mllc: the DVC metrics are now only reports/metrics/<candidate>.json "
-    "and metrics.json",
-    "the data, training and candidates reports become plain outputs; apply rewrites the file "
-    "and evaluate runs once to write the new ones (no training)",
-)
-
-
-def earlier_format(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` (a :func:`dvc_document`) as mllc wrote it before :data:`METRICS_NARROWED`:
-    the data, training and candidates reports were the metrics, and no candidate had
-    a metrics file of its own."""
-    old = copy.deepcopy(doc)
-    stages = old.get("stages") or {}
-    for key in ("prepare", "train"):  # their last out was their report
-        if key in stages:
-            body = stages[key].get("do", stages[key])
-            body["metrics"] = [body["outs"].pop()]
-    if "evaluate" in stages:
-        stages["evaluate"]["metrics"] = stages["evaluate"].pop("outs")
-    return old

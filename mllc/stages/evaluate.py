@@ -15,11 +15,7 @@ gets every other column.
 
 Writes ``reports/candidates.json``:
 ``{"metric": M, "candidates": {name: {"validation": {...}, "test": {...},
-"validated_on": "validation" | "cv5" | "train"[, "note": ...]}}}``, and for each
-candidate ``reports/metrics/<name>.json``: ``{"validation": {...}, "test": {...}}``
-alone, the DVC metrics file (the keys of ``metrics.json``, so ``dvc metrics show``
-lines the candidates up with the selected model). Metrics files of candidates
-no longer in the spec are removed.
+"validated_on": "validation" | "cv5" | "train"[, "note": ...]}}}``.
 """
 
 from __future__ import annotations
@@ -67,15 +63,6 @@ def run(params: Params) -> None:
     outputs.write_json(
         layout.candidates_report, {"metric": params.problem.metric, "candidates": results}
     )
-    for name, entry in results.items():
-        outputs.write_json(
-            layout.candidate_metrics(name),
-            {"validation": entry["validation"], "test": entry["test"]},
-        )
-    if layout.candidate_metrics_dir.is_dir():
-        for old in layout.candidate_metrics_dir.glob("*.json"):
-            if old.stem not in results:
-                outputs.remove(old)
     outputs.commit()
 
 
