@@ -217,3 +217,48 @@ def test_candidates_at_a_commit_without_the_report_or_with_a_huge_one(tmp_path: 
     # no terminal escape from a commit's report reaches the screen
     assert (hostile.name, hostile.note) == ("b?[2J", "?]0;title?")
     assert found["not-a-commit"].problem == "not a commit id"
+
+
+def test_candidates_text_says_what_it_could_not_read_and_how_each_was_validated() -> None:
+    def cand(name: str, on: str, value: float | None) -> dict[str, Any]:
+        scores = {"f1_macro": value, "accuracy": value}
+        return {"name": name, "selected": name == "own", "validated_on": on,
+                "validation": scores, "test": scores}  # fmt: skip
+
+    report = {
+        "lifecycles": [
+            {
+                "name": "churn",
+                "spec": "specs/churn.yaml",
+                "candidate_metrics": ["f1_macro", "accuracy", "roc_auc"],
+                "versions": [
+                    {
+                        "version": "v1.0.0",
+                        "environments": [],
+                        "candidates": None,
+                        "candidates_problem": "pipelines/churn/reports/candidates.json not found",
+                    },
+                    {
+                        "version": "v1.1.0",
+                        "environments": ["staging", "production"],
+                        "candidates": [cand("own", "train", 0.91), cand("tree", "cv5", None)],
+                    },
+                ],
+            }
+        ]
+    }
+    lines = render_candidates(report, width=100).splitlines()
+    assert lines[0] == "churn  (specs/churn.yaml)"
+    header = next(line for line in lines if "f1_macro" in line)
+    assert header.split() == ["f1_macro", "accuracy"]  # roc_auc: no candidate has it
+    newest = next(line for line in lines if line.startswith("  v1.1.0"))
+    assert newest.split() == ["v1.1.0", "*", "own", "staging,", "production",
+                              "0.91", "0.91", "0.91", "0.91"]  # fmt: skip
+    tree = next(line for line in lines if " tree " in line)
+    assert tree.split() == ["tree", "n/a", "n/a", "n/a", "n/a"]
+    oldest = next(line for line in lines if line.startswith("  v1.0.0"))
+    assert oldest.split() == ["v1.0.0", "?", "-"]
+    assert "  v1.0.0: pipelines/churn/reports/candidates.json not found" in lines
+    assert "  v1.1.0 own: validated on the training split" in lines
+    assert "  v1.1.0 tree: validated on 5-fold cross-validation on the training split" in lines
+    assert render_candidates({"lifecycles": []}) == "no lifecycles\n"
