@@ -259,6 +259,6 @@ def test_candidates_text_says_what_it_could_not_read_and_how_each_was_validated(
     oldest = next(line for line in lines if line.startswith("  v1.0.0"))
     assert oldest.split() == ["v1.0.0", "?", "-"]
     assert "  v1.0.0: pipelines/churn/reports/candidates.json not found" in lines
-    assert "  v1.1.0 own: validated on the training split" in lines
-    assert "  v1.1.0 tree: validated on 5-fold cross-validation on the training split" in lines
+    assert "  v1.1.0 own: validated on the training split, which is optimistic" in lines
+    assert "  v1.1.0 tree: validated by 5-fold cross-validation on the training split" in lines
     assert render_candidates({"lifecycles": []}) == "no lifecycles\n"

@@ -212,7 +212,10 @@ def render(report: dict[str, Any]) -> str:
 
 _NAME_WIDTH = 22  # a longer candidate name is cut, with "…"
 _ENVS_WIDTH = 20
-_ON = {"cv5": "5-fold cross-validation on the training split", "train": "the training split"}
+_ON = {
+    "cv5": "by 5-fold cross-validation on the training split",
+    "train": "on the training split, which is optimistic",
+}
 
 
 def _cut(text: str, width: int) -> str:
@@ -262,7 +265,7 @@ def _candidates_table(versions: list[dict[str, Any]], metrics: list[str], width:
             )
             on = c.get("validated_on")
             if on in _ON:
-                notes.append(f"{v['version']} {c['name']}: validated on {_ON[on]}")
+                notes.append(f"{v['version']} {c['name']}: validated {_ON[on]}")
     shown = [m for m in metrics if any(c and m in c["validation"] for *_, c in rows)]
     version_w = max(len("version"), *(len(r[0]) for r in rows))
     name_w = max(len("candidate"), *(len(r[1]) for r in rows))
