@@ -213,11 +213,13 @@ def force_unlock(lock_id: str, root: str = ".") -> str:
     return unlock(Path(root), lock_id).describe()
 
 
-def status(paths: Sequence[str], root: str = ".") -> dict[str, Any]:
-    """Per lifecycle: pipeline freshness, versions with metrics and gates, deployments."""
+def status(paths: Sequence[str], root: str = ".", candidates: bool = False) -> dict[str, Any]:
+    """Per lifecycle: pipeline freshness, versions with metrics and gates, deployments;
+    with ``candidates``, every candidate of every version and where each version runs.
+    ``paths`` are spec files or folders, or lifecycle names."""
     from mllc.ops import status as statusing
 
-    return statusing.collect(Path(root), paths)
+    return statusing.collect(Path(root), paths, candidates)
 
 
 def init(directory: str) -> list[str]:

@@ -101,6 +101,24 @@ def test_only_the_changed_candidate_declares_the_changed_param() -> None:
     assert set(params) == {"mllc", "problem", "data", "features", "models"}
 
 
+@pytest.mark.parametrize(("case", "spec_file", "source"), _cases(), ids=lambda v: str(v))
+def test_only_metrics_and_plots_are_uncached(case: str, spec_file: Path, source: str) -> None:
+    """DVC run-caches no stage with a ``cache: false`` plain out (only metrics and plots may
+    be uncached), so every report kept in Git is a metric: prepare, train and evaluate
+    stay restorable from the run cache."""
+    bundle = _compile(spec_file, source)
+    dvc = yaml.safe_load(next(text for path, text in bundle.items() if path.endswith("dvc.yaml")))
+    for name, stage in dvc["stages"].items():
+        body = stage.get("do", stage)
+        if name == "select":
+            continue  # lineage.json: select is never run-cached (it is cheap and last)
+        for out in body.get("outs", []):
+            assert not (isinstance(out, dict) and next(iter(out.values())).get("cache") is False), (
+                name,
+                out,
+            )
+
+
 def test_compile_cli_writes_then_reports_unchanged(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "specs", tmp_path / "specs")
     run = [sys.executable, "-m", "mllc", "compile"]

@@ -548,6 +548,18 @@ SCENARIOS: list[tuple[str, Callable[[Path], None], set[str], list[Check]]] = [
         [],
     ),
     (
+        "a metrics file becomes a plain cache:false out",
+        edit_stages(lambda s: s["prepare"]["outs"].append(s["prepare"].pop("metrics")[0])),
+        set(),
+        [],
+    ),
+    (
+        "declare a new metrics out",
+        edit_stages(lambda s: s["select"]["metrics"].append({f"{P}/more.json": {"cache": False}})),
+        {"select"},
+        [has("select", "out", f"{P}/more.json", "declared, not produced yet")],
+    ),
+    (
         "track another param key",
         edit_stages(lambda s: s["train"]["do"]["params"][0][PARAMS].append("data.split.test")),
         TRAIN,

@@ -76,6 +76,20 @@ def test_iris_trains_and_reports_metrics(iris_repo: Path) -> None:
     assert stale_stages(iris_repo, "iris") == set()
 
 
+def test_dvc_run_caches_every_stage_but_select(iris_repo: Path) -> None:
+    """What restores a stage whose inputs come back (a reverted param, a second preview)
+    instead of running it: DVC's run cache holds every stage but select."""
+    runs = iris_repo / ".dvc" / "cache" / "runs"
+    cmds = {
+        yaml.safe_load(entry.read_text(encoding="utf-8"))["cmd"]
+        for entry in runs.rglob("*")
+        if entry.is_file()
+    }
+    # "mllc stage train iris logreg" -> "train logreg"; "mllc stage split iris" -> "split"
+    stages = {" ".join(w for i, w in enumerate(cmd.split()) if i in (2, 4)) for cmd in cmds}
+    assert stages == {"prepare", "split", "train logreg", "train forest", "evaluate"}, cmds
+
+
 def test_dvc_draws_the_confusion_matrix(iris_repo: Path) -> None:
     shown = json.loads(dvc("plots", "show", "--json", cwd=iris_repo).stdout)
     text = json.dumps(shown)

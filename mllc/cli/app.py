@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 
 from mllc import __version__
-from mllc.cli.base import STATE, OutputFormat, PlanFormat, SpecPaths, Target, handle_errors
+from mllc.cli.base import (
+    STATE,
+    Candidates,
+    NamesOrPaths,
+    OutputFormat,
+    PlanFormat,
+    SpecPaths,
+    Target,
+    handle_errors,
+)
 from mllc.cli.output import run_validate, use_color
 from mllc.cli.preview import preview as preview_command
 from mllc.errors import EXIT_CHANGES, EXIT_ERROR, MllcError
@@ -386,16 +395,22 @@ def force_unlock(
 @app.command()
 @handle_errors
 def status(
-    paths: SpecPaths = None,
+    paths: NamesOrPaths = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = (
+        OutputFormat.text
+    ),
+    candidates: Candidates = False,
 ) -> None:
     """Per lifecycle: pipeline freshness, versions and their metrics, gates, deployments."""
     from mllc import api
-    from mllc.ops.status import render
+    from mllc.ops.status import render, render_candidates
 
-    report = api.status(paths or ["specs"])
-    if as_json:
+    report = api.status(paths or ["specs"], candidates=candidates)
+    if as_json or fmt is OutputFormat.json:
         print(json.dumps(report, indent=2))
+    elif candidates:
+        sys.stdout.write(render_candidates(report))
     else:
         sys.stdout.write(render(report))
 

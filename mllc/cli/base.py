@@ -51,6 +51,19 @@ SpecPaths = Annotated[
     list[str] | None, typer.Argument(help="Spec files or folders (default: specs/).")
 ]
 
+NamesOrPaths = Annotated[
+    list[str] | None,
+    typer.Argument(help="Spec files or folders, or lifecycle names (default: specs/)."),
+]
+Candidates = Annotated[
+    bool,
+    typer.Option(
+        "--candidates",
+        help="Every candidate of every registered version side by side: validation and test "
+        "metrics, the selected one marked (*), the environments each version runs in.",
+    ),
+]
+
 
 Target = Annotated[
     str | None,

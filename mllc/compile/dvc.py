@@ -13,6 +13,12 @@ Layout (repository-root relative; every stage runs with ``wdir: ../..``)::
     pipelines/<name>/feedback/             labelled monitoring batches (with monitoring):
                                            a dep of prepare, each batch DVC-tracked
 
+The reports (``reports/*.json``) are DVC ``metrics`` with ``cache: false``, kept in
+Git, and cannot be plain ``outs`` with ``cache: false``: DVC does not save a stage
+that has such an out to its run cache (``Stage.run``: only metrics and plots may be
+uncached), and the run cache is what restores a stage whose inputs come back
+(a reverted param, a preview) instead of running it.
+
 Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
 evaluate/select through their deps). Gates, environments, monitoring and

@@ -294,7 +294,11 @@ def _stage_state(
             if not ctx.cache.has(expected, algorithm, size):
                 reasons.append(Reason("out", path, "not in cache", old=expected))
                 continue
-        reasons += _hash_reasons("out", path, expected, ctx.md5(path, algorithm))
+        found = _hash_reasons("out", path, expected, ctx.md5(path, algorithm))
+        if locked is None and found and found[0].detail == "deleted":
+            # DVC says "deleted" too, but the lock never had it: a newly declared out
+            found = [Reason("out", path, "declared, not produced yet")]
+        reasons += found
     if callback:  # nothing to compare, so DVC always reruns it
         reasons.append(Reason("definition", "no deps or outs:", "always runs"))
     elif stage.get("always_changed"):

@@ -29,7 +29,9 @@ class Reason:
 
     kind: ReasonKind
     path: str = ""  # param key (models.forest.params.n_estimators) or file path
-    detail: str = ""  # "modified", "deleted", "new", "added", "removed"
+    detail: str = (
+        ""  # "modified", "deleted", "new", "added", "removed", "declared, not produced yet"
+    )
     old: Any = None
     new: Any = None
 

@@ -1,25 +1,48 @@
 """``mllc status``: per lifecycle, how fresh the pipeline is, the versions, gates and deployments.
 
-Built from the same observation as a plan; read-only.
+Built from the same observation as a plan; read-only. With ``candidates``, the
+experiments view: every candidate of every registered version side by side (its
+validation and test metrics, read from the version's own commit by
+:mod:`mllc.observe.history`), the selected one marked, with the environments each
+version runs in. No model is loaded.
 """
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc.errors import MllcError
+from mllc.names import is_dns_label
+from mllc.observe.history import candidates_at
+from mllc.observe.types import LifecycleActual
 from mllc.observe.world import new_hasher, observe_lifecycle
 from mllc.ops.plan import desired_lifecycles
 from mllc.policy.gates import evaluate
 from mllc.policy.promotion import held_out_metrics
 from mllc.registry import list_versions
+from mllc.spec import vocab
+from mllc.spec.fields import parse_gate
 
 STATUS_VERSION = 1
 
 
-def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
+def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[str, Any]:
+    """``paths``: spec files or folders, or lifecycle names (of the specs under specs/)."""
+    paths, names = _paths_and_names(root, paths)
     desired, _ = desired_lifecycles(root, paths)
+    if names:
+        known = {want.name for want in desired}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise MllcError(
+                f"no lifecycle named {', '.join(unknown)} in {', '.join(paths)} "
+                f"(there: {', '.join(sorted(known)) or 'none'})"
+            )
+        desired = [want for want in desired if want.name in names]
     versions = list_versions(root)
     hasher = new_hasher(root)
     lifecycles = []
@@ -43,6 +66,19 @@ def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
                     "gates": [r.text() for r in results],
                 }
             )
+        lifecycle: dict[str, Any] = {}
+        if candidates and want.spec is not None:
+            problem = want.spec.problem
+            lifecycle["candidate_metrics"] = list(
+                dict.fromkeys(
+                    [
+                        problem.metric,
+                        *(parse_gate(g)[0] for g in gates),
+                        *vocab.METRICS[problem.task],
+                    ]
+                )
+            )
+            _add_candidates(root, want.name, actual, rows)
         lifecycles.append(
             {
                 "name": want.name,
@@ -86,10 +122,56 @@ def collect(root: Path, paths: Sequence[str]) -> dict[str, Any]:
                     }
                     for m in actual.monitoring
                 ],
+                **lifecycle,
             }
         )
     hasher.save()
     return {"version": STATUS_VERSION, "lifecycles": lifecycles}
+
+
+def _paths_and_names(root: Path, args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split arguments into spec paths and lifecycle names: a name is a DNS label that
+    is no file or folder of the repository (``specs``, the default, is always a path)."""
+    paths: list[str] = []
+    names: list[str] = []
+    for arg in args:
+        if arg != "specs" and is_dns_label(arg) and not (root / arg).exists():
+            names.append(arg)
+        else:
+            paths.append(arg)
+    return paths or ["specs"], names
+
+
+def _add_candidates(
+    root: Path, name: str, actual: LifecycleActual, rows: list[dict[str, Any]]
+) -> None:
+    """Each version row gets its candidates (from its commit) and where it runs."""
+    reports = candidates_at(root, name, [v.commit for v in actual.versions])
+    runs: dict[str, list[str]] = {}
+    for d in actual.deployments:
+        if d.version is not None:
+            runs.setdefault(d.version, []).append(d.environment)
+    for row, v in zip(rows, actual.versions, strict=True):
+        report = reports[v.commit]
+        selected = v.metrics.get("model")
+        row["environments"] = runs.get(v.version, [])
+        row["selected"] = selected if isinstance(selected, str) else None
+        row["candidates_problem"] = report.problem
+        row["candidates"] = (
+            None
+            if report.problem
+            else [
+                {
+                    "name": c.name,
+                    "selected": c.name == row["selected"],
+                    "validated_on": c.validated_on,
+                    "validation": c.validation,
+                    "test": c.test,
+                    **({"note": c.note} if c.note else {}),
+                }
+                for c in report.candidates
+            ]
+        )
 
 
 def render(report: dict[str, Any]) -> str:
@@ -126,3 +208,102 @@ def render(report: dict[str, Any]) -> str:
             )
         out.append("")
     return "\n".join(out) if out else "no lifecycles\n"
+
+
+_NAME_WIDTH = 22  # a longer candidate name is cut, with "…"
+_ENVS_WIDTH = 20
+_ON = {
+    "cv5": "by 5-fold cross-validation on the training split",
+    "train": "on the training split, which is optimistic",
+}
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _value(scores: dict[str, Any], metric: str) -> str:
+    if metric not in scores:
+        return "-"
+    value = scores[metric]
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def render_candidates(report: dict[str, Any], width: int | None = None) -> str:
+    """The experiments view as text: per lifecycle, a row per (version, candidate), newest
+    version first; per metric a validation and a test column. Metrics are taken in
+    order (the primary one, those of the gates, the rest) while they fit ``width``
+    (default: the terminal's, 100 when not a terminal); the others are named below."""
+    if width is None:
+        width = shutil.get_terminal_size((100, 24)).columns
+    out: list[str] = []
+    for lc in report["lifecycles"]:
+        versions = list(reversed(lc["versions"]))
+        out.append(f"{lc['name']}  ({lc['spec']})")
+        if not versions:
+            out += ["  no registered version", ""]
+            continue
+        out += _candidates_table(versions, lc.get("candidate_metrics") or [], width)
+        out.append("")
+    return "\n".join(out) if out else "no lifecycles\n"
+
+
+def _candidates_table(versions: list[dict[str, Any]], metrics: list[str], width: int) -> list[str]:
+    rows: list[tuple[str, str, str, dict[str, Any] | None]] = []
+    notes: list[str] = []
+    for v in versions:
+        envs = _cut(", ".join(v.get("environments") or []) or "-", _ENVS_WIDTH)
+        cands = v.get("candidates")
+        if not cands:
+            rows.append((v["version"], "  ?", envs, None))
+            notes.append(f"{v['version']}: {v.get('candidates_problem') or 'no candidates'}")
+            continue
+        for i, c in enumerate(cands):
+            mark = "* " if c["selected"] else "  "
+            rows.append(
+                (v["version"] if i == 0 else "", mark + c["name"], envs if i == 0 else "", c)
+            )
+            on = c.get("validated_on")
+            if on in _ON:
+                notes.append(f"{v['version']} {c['name']}: validated {_ON[on]}")
+    shown = [m for m in metrics if any(c and m in c["validation"] for *_, c in rows)]
+    version_w = max(len("version"), *(len(r[0]) for r in rows))
+    name_w = max(len("candidate"), *(len(r[1]) for r in rows))
+    name_w = min(name_w, _NAME_WIDTH + 2)
+    envs_w = max(len("runs in"), *(len(r[2]) for r in rows))
+    fixed = 2 + version_w + 2 + name_w + 2 + envs_w
+    groups: list[tuple[str, int]] = []
+    used = fixed
+    for metric in shown:
+        cells = [
+            _value(c[split], metric) for *_, c in rows if c for split in ("validation", "test")
+        ]
+        cell = max(len("test"), *(len(x) for x in cells))
+        group = max(len(metric), 2 * cell + 2)
+        if groups and used + 3 + group > width:
+            break
+        groups.append((metric, cell))
+        used += 3 + group
+    left = f"  {'':<{version_w}}  {'':<{name_w}}  {'':<{envs_w}}"
+    top, sub = left, f"  {'version':<{version_w}}  {'candidate':<{name_w}}  {'runs in':<{envs_w}}"
+    for metric, cell in groups:
+        group = max(len(metric), 2 * cell + 2)
+        top += f"   {metric:<{group}}"
+        sub += f"   {'val':>{cell}}  {'test':>{cell}}" + " " * (group - 2 * cell - 2)
+    lines = [top.rstrip(), sub.rstrip()]
+    for version, name, envs, c in rows:
+        line = f"  {version:<{version_w}}  {_cut(name, name_w):<{name_w}}  {envs:<{envs_w}}"
+        for metric, cell in groups:
+            group = max(len(metric), 2 * cell + 2)
+            if c is None:
+                line += " " * (3 + group)
+                continue
+            val, test = _value(c["validation"], metric), _value(c["test"], metric)
+            line += f"   {val:>{cell}}  {test:>{cell}}" + " " * (group - 2 * cell - 2)
+        lines.append(line.rstrip())
+    hidden = [m for m in shown if m not in {g for g, _ in groups}]
+    if hidden:
+        notes.insert(0, f"+ {len(hidden)} more metrics (--format json): {', '.join(hidden)}")
+    for note in notes:
+        lines += textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    ")
+    return ["  * selected; val: validation, test: held-out test split", *lines]
