@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from mllc.apply.steps import Step, commit_paths, plan_steps
@@ -173,3 +174,69 @@ def test_a_monitored_lifecycle_commits_its_latest_reports_never_a_bare_batch() -
         assert paths.count(f"{base}/report.json") == 1
         assert f"{base}/batch.parquet" in paths and f"{base}/batch.parquet.dvc" in paths
     assert len(paths) == 2 + 5 * len(want.lifecycle.environments)
+
+
+def test_an_unchanged_lifecycle_or_a_removed_one_does_not_end_the_list() -> None:
+    changes = [
+        change("alpha/deployment/staging", "deployment", "no-op"),
+        change("beta/lifecycle", "lifecycle", "delete"),
+        change("gamma/gates", "gates"),
+    ]
+    steps = plan_steps(planned(changes, desired("alpha"), desired("gamma")))
+    assert [(s.lifecycle, s.kind) for s in steps] == [
+        ("beta", "begin"),
+        ("beta", "delete-lifecycle"),
+        ("beta", "commit"),
+        ("gamma", "begin"),
+        ("gamma", "files"),
+        ("gamma", "commit"),
+    ]
+
+
+def test_a_removal_does_not_carry_the_workflow_it_gets_its_own_steps_after() -> None:
+    changes = [
+        change("beta/lifecycle", "lifecycle", "delete"),
+        change(f"{REPOSITORY}/file/{WORKFLOW}", "file"),
+    ]
+    steps = plan_steps(planned(changes))
+    assert [(s.lifecycle, s.kind, s.with_repository) for s in steps] == [
+        ("beta", "begin", False),
+        ("beta", "delete-lifecycle", False),
+        ("beta", "commit", False),
+        (REPOSITORY, "begin", False),
+        (REPOSITORY, "files", True),
+        (REPOSITORY, "commit", True),
+    ]
+
+
+def test_the_commit_message_names_every_category_in_order() -> None:
+    changes = [
+        change("iris/gates", "gates"),
+        Change(
+            address="iris/metadata", lifecycle="iris", kind="lifecycle", action="update",
+            category="metadata", reasons=("owner changed",),
+        ),
+    ]  # fmt: skip
+    (commit,) = [s for s in plan_steps(planned(changes, desired())) if s.kind == "commit"]
+    assert commit.message == "mllc apply: iris (metadata, retrain)"
+
+
+def test_only_the_first_stage_marker_of_a_target_is_cut() -> None:
+    changes = [change("iris/stage/train@forest", "stage", "run")]
+    target = "iris/stage/odd/stage/name"
+    (pipeline,) = [
+        s for s in plan_steps(planned(changes, desired(), target=target)) if s.kind == "pipeline"
+    ]
+    assert pipeline.stage == "odd/stage/name"
+
+
+def test_every_monitored_environment_commits_its_reports() -> None:
+    want = desired()
+    envs = dict(want.lifecycle.environments)  # type: ignore[attr-defined]
+    envs["production"] = envs["staging"].model_copy(update={"port": 18999})
+    record = want.lifecycle.model_copy(update={"environments": envs})  # type: ignore[attr-defined]
+    paths = commit_paths(replace(want, lifecycle=record))  # type: ignore[type-var]
+    for env in ("staging", "production"):
+        assert f"monitoring/iris/{env}/report.json" in paths
+        assert f"monitoring/iris/{env}/batch.parquet.dvc" in paths
+    assert len(paths) == 2 + 5 * 2

@@ -18,7 +18,7 @@ from test_plan_diff import IRIS, STAGES, V1, V2, actual, pipeline
 from mllc.compile.desired import Orphan
 from mllc.observe.types import MonitorState, Reason, SourceState
 from mllc.plan.diff import diff_lifecycle, diff_orphan, source_changes, stage_category
-from mllc.plan.environments import feedback_file
+from mllc.plan.environments import feedback_file, monitoring_changes
 from mllc.plan.model import Change
 from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.promotion import Resolution
@@ -885,3 +885,13 @@ def test_an_alert_breach_changes_nothing_and_says_so() -> None:
                "breach: drift: a psi 0.41 > 0.2", "breach: drift: b psi 0.3 > 0.2",
                "on_breach: alert: nothing changes", SEEN)
     ]  # fmt: skip
+
+
+def test_a_lifecycle_without_monitoring_has_no_monitoring_changes() -> None:
+    import yaml
+
+    data = yaml.safe_load(IRIS)
+    del data["monitoring"]
+    want = test_plan_diff.desired(yaml.safe_dump(data, sort_keys=False))
+    assert want.lifecycle.monitoring is None
+    assert monitoring_changes(want, actual(want)) == ([], [])

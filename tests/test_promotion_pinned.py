@@ -7,7 +7,16 @@ should run, and every reason it gives, compared as complete ``Resolution`` value
 from __future__ import annotations
 
 from mllc.policy.gates import evaluate
-from mllc.policy.promotion import Promotion, Resolution, held_out_metrics, promotion_rules, resolve
+from mllc.policy.promotion import (
+    Promotion,
+    Resolution,
+    held_out_metrics,
+    needs_history,
+    promotion_rules,
+    resolve,
+    resolve_environment,
+)
+from mllc.spec.deployment import Environment
 from mllc.types import Assignment, RegisteredVersion
 
 GATES = ["accuracy >= 0.9"]
@@ -286,3 +295,58 @@ def test_after_an_environment_with_no_assignment_yet() -> None:
         cfg.get("after"), cfg.get("require", []), "production", [V1], "accuracy", {}
     )
     assert rules == Promotion(after="staging", metric="accuracy", higher_is_better=True)
+
+
+# ------------------------------------------------------------------ the one decision
+
+
+def env(**fields: object) -> Environment:
+    return Environment.model_validate({"target": "local", "port": 8081, **fields})
+
+
+def no_history() -> dict[str, list[Assignment]]:
+    raise AssertionError("the history was read although no rule needs it")
+
+
+def test_only_after_or_beats_champion_need_the_history() -> None:
+    assert needs_history(env()) is False
+    assert needs_history(env(after="staging")) is True
+    assert needs_history(env(require=["beats_champion"])) is True
+
+
+def test_resolve_environment_is_resolve_with_the_spec_s_model_and_rules() -> None:
+    assert resolve_environment("staging", env(), [V1, V2], GATES, "accuracy", no_history) == (
+        Resolution("staging", V2, "latest version passing the gates", gates=gates(V2)),
+        Promotion(),
+    )
+    pinned = env(model="v1.0.0")
+    assert resolve_environment("staging", pinned, [V1, V2], GATES, "accuracy", no_history) == (
+        Resolution("staging", V1, "pinned to v1.0.0", gates=gates(V1)),
+        Promotion(),
+    )
+    # an explicit model (promote) wins over the spec's
+    chosen = resolve_environment(
+        "staging", pinned, [V1, V2], GATES, "accuracy", no_history, "v1.1.0"
+    )
+    assert chosen[0] == Resolution("staging", V2, "pinned to v1.1.0", gates=gates(V2))
+
+
+def test_resolve_environment_reads_the_history_only_for_the_rules() -> None:
+    history = {"staging": [assigned("staging", "v1.0.0", 1)]}
+    calls: list[int] = []
+
+    def read() -> dict[str, list[Assignment]]:
+        calls.append(1)
+        return history
+
+    cfg = env(after="staging")
+    res, rules = resolve_environment("production", cfg, [V1, V2], GATES, "accuracy", read)
+    assert calls == [1]
+    assert rules == Promotion(after="staging", ran_after=frozenset({"v1.0.0"}), metric="accuracy")
+    assert res == Resolution(
+        "production",
+        V1,
+        "latest version passing the gates (v1.1.0 fail them)",
+        gates=gates(V1),
+        skipped=("v1.1.0",),
+    )

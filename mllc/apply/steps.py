@@ -80,10 +80,9 @@ def _stage(target: str | None) -> str | None:
 
 
 def _lifecycle_steps(
-    want: Desired, changes: Sequence[Change], target: str | None, repository: Sequence[str]
+    want: Desired, changes: Sequence[Change], target: str | None, ride: bool
 ) -> list[Step]:
     name = want.name
-    ride = bool(repository)
     steps = [Step("begin", name), Step("files", name, f"{name}/files", with_repository=ride)]
     if any(c.address == f"{name}/data/source" for c in changes):
         steps.append(Step("data", name, f"{name}/data"))
@@ -125,8 +124,7 @@ def plan_steps(planned: Planned) -> list[Step]:
     """Every step that carries out ``planned``, in order."""
     plan = planned.plan
     by_name = {d.name: d for d in planned.desired}
-    pending = any(c.lifecycle == REPOSITORY for c in plan.changes)
-    repository = tuple(sorted(planned.repository)) if pending else ()
+    pending = any(c.lifecycle == REPOSITORY for c in plan.changes)  # the workflow changes
     steps: list[Step] = []
     for name in [n for n in plan.lifecycles if n != REPOSITORY]:
         changes = [c for c in plan.changes if c.lifecycle == name and c.action != "no-op"]
@@ -145,9 +143,9 @@ def plan_steps(planned: Planned) -> list[Step]:
                 ),
             ]
             continue
-        steps += _lifecycle_steps(by_name[name], changes, plan.target, repository)
-        repository = ()  # written and committed with this lifecycle
-    if repository:  # only the CI workflow changed
+        steps += _lifecycle_steps(by_name[name], changes, plan.target, pending)
+        pending = False  # written and committed with this lifecycle
+    if pending:  # no lifecycle to ride with
         steps += [
             Step("begin", REPOSITORY),
             Step("files", REPOSITORY, f"{REPOSITORY}/files", with_repository=True),
