@@ -240,3 +240,16 @@ def test_every_monitored_environment_commits_its_reports() -> None:
         assert f"monitoring/iris/{env}/report.json" in paths
         assert f"monitoring/iris/{env}/batch.parquet.dvc" in paths
     assert len(paths) == 2 + 5 * 2
+
+
+def test_a_removal_after_a_changed_lifecycle_keeps_that_lifecycle_s_steps() -> None:
+    changes = [change("alpha/gates", "gates"), change("beta/lifecycle", "lifecycle", "delete")]
+    steps = plan_steps(planned(changes, desired("alpha")))
+    assert [(s.lifecycle, s.kind) for s in steps] == [
+        ("alpha", "begin"),
+        ("alpha", "files"),
+        ("alpha", "commit"),
+        ("beta", "begin"),
+        ("beta", "delete-lifecycle"),
+        ("beta", "commit"),
+    ]

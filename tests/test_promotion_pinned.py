@@ -350,3 +350,23 @@ def test_resolve_environment_reads_the_history_only_for_the_rules() -> None:
         gates=gates(V1),
         skipped=("v1.1.0",),
     )
+
+
+def test_resolve_environment_finds_the_champion_of_its_own_environment() -> None:
+    weaker = version("v1.1.0", 0.92)  # passes the gate, does not beat v1.0.0's 0.95
+    history = {
+        "production": [assigned("production", "v1.0.0", 1)],
+        "staging": [assigned("staging", "v1.1.0", 2)],
+    }
+    cfg = env(require=["beats_champion"])
+    res, rules = resolve_environment(
+        "production", cfg, [V1, weaker], GATES, "accuracy", lambda: history
+    )
+    assert rules.champion == V1
+    assert res == Resolution(
+        "production",
+        V1,
+        "latest version passing the gates (v1.1.0 fail them)",
+        gates=gates(V1),
+        skipped=("v1.1.0",),
+    )
