@@ -30,6 +30,7 @@ def desired(text: str = IRIS) -> Desired:
         spec_file="specs/iris.yaml",
         files=dict(compile_spec(result.spec, "specs/iris.yaml").items()),
         lifecycle=lifecycle_document(result.spec),
+        spec=result.spec,
     )
 
 

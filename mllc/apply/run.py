@@ -168,13 +168,12 @@ class Executor:
         cfg = want.lifecycle.environments[env]
         gates = list(want.lifecycle.gates)
         versions = list_versions(self.root, want.name)
-        metric = want.spec.problem.metric if want.spec is not None else ""
+        metric = want.spec.problem.metric
         res, _ = resolve_environment(
             env, cfg, versions, gates, metric, lambda: self.history(want.name)
         )
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
-        assert want.spec is not None  # always, from compile_lifecycle
         target = target_for(cfg.target)
         if res.version is None:  # what runs keeps running, with the spec's settings
             kept = target.keep(self.root, want.name, env, cfg, want.spec, versions, self.progress)
@@ -194,7 +193,6 @@ class Executor:
     def commit_rendered(self, want: Desired, env: str, version: RegisteredVersion) -> list[str]:
         """Write and commit the files the target renders for ``env`` (the Kubernetes
         manifests) before it deploys them: the commit says what runs. Their paths."""
-        assert want.spec is not None
         cfg = want.lifecycle.environments[env]
         files = target_for(cfg.target).render(want.spec, env, version, want.spec_file)
         for path, text in files.items():

@@ -45,7 +45,7 @@ class Desired:
     spec_file: str
     files: Mapping[str, str]  # generated path -> text
     lifecycle: LifecycleRecord  # gates, metadata, environments, monitoring
-    spec: Lifecycle | None = None  # for the targets' own rendering (Kubernetes manifests)
+    spec: Lifecycle  # what the record and files were compiled from
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,9 @@ def compile_lifecycle(spec: Lifecycle, source: str) -> Desired:
 def repository_files(desired: Sequence[Desired]) -> dict[str, str]:
     """Files generated from all specs together: the CI workflow (none without specs: a
     repository whose every spec was removed keeps its workflow as it is)."""
-    specs = [d for d in desired if d.spec is not None]
-    if not specs:
+    if not desired:
         return {}
-    text = render_workflow([d.spec for d in specs if d.spec], [d.spec_file for d in specs])
+    text = render_workflow([d.spec for d in desired], [d.spec_file for d in desired])
     return {WORKFLOW_PATH: text}
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from mllc import gitcmd, saferead
 from mllc.hashing import MD5, Hasher, check_path
 from mllc.observe.types import SourceState, Tracking
+from mllc.spec.models import Lifecycle
 from mllc.spec.yamlsafe import read_yaml
 
 
@@ -33,10 +34,8 @@ def gitignore_path(path: str) -> str:
     return f"{folder}/.gitignore" if folder else ".gitignore"
 
 
-def source_paths(spec: Any) -> list[str]:
+def source_paths(spec: Lifecycle) -> list[str]:
     """The files a spec's ``data.source`` reads (``csv:`` or ``parquet:``), none for sklearn."""
-    if spec is None:
-        return []
     source = spec.data.source
     return [p for p in (source.csv, source.parquet) if p is not None]
 

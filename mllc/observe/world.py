@@ -196,9 +196,8 @@ def observe_deployments(root: Path, want: Desired) -> tuple[DeploymentState, ...
     for environments the spec removed."""
     envs = want.lifecycle.environments
     found = []
-    if want.spec is not None:  # always, from compile_lifecycle
-        for env, cfg in envs.items():
-            found.append(target_for(cfg.target).observe(root, want.name, env, cfg, want.spec))
+    for env, cfg in envs.items():
+        found.append(target_for(cfg.target).observe(root, want.name, env, cfg, want.spec))
     for target in TARGETS.values():
         found += target.orphans(root, want.name, envs)
     return tuple(found)

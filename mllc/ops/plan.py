@@ -86,7 +86,7 @@ def resolve_all(
     """The version each environment of ``want`` should run, given the registry now."""
     gates = list(want.lifecycle.gates)
     envs = want.lifecycle.environments
-    metric = want.spec.problem.metric if want.spec is not None else ""
+    metric = want.spec.problem.metric
     return {
         env: resolve_environment(
             env, cfg, versions, gates, metric, lambda: assignments(root, want.name)
@@ -98,8 +98,6 @@ def resolve_all(
 def with_manifests(want: Desired, resolutions: dict[str, Resolution]) -> Desired:
     """Add the files each environment's target renders for its resolved version (the
     Kubernetes manifests) to the files."""
-    if want.spec is None:
-        return want
     files = dict(want.files)
     for env, cfg in want.lifecycle.environments.items():
         res = resolutions.get(env)

@@ -147,7 +147,7 @@ def preview(
     deadline = None if timeout is None else time.monotonic() + timeout
     planned = make_plan(root, paths)
     wanted = previewed(planned.plan.changes)
-    desired = [d for d in planned.desired if d.name in wanted and d.spec is not None]
+    desired = [d for d in planned.desired if d.name in wanted]
     commit = gitcmd.head(root)
     specs = [d.spec_file for d in planned.desired]
     pending = set(uncommitted_paths(root))
@@ -160,7 +160,6 @@ def preview(
     with isolated(root, specs) as where:
         _prepare(where, desired, progress, deadline, timeout)
         for want in desired:
-            assert want.spec is not None
             mine = [v for v in versions if v.name == want.name]
             produced = _Run(where, want.name, progress).repro(deadline, timeout)
             ctx = Context(

@@ -67,7 +67,7 @@ def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[
                 }
             )
         lifecycle: dict[str, Any] = {}
-        if candidates and want.spec is not None:
+        if candidates:
             problem = want.spec.problem
             lifecycle["candidate_metrics"] = list(
                 dict.fromkeys(
