@@ -26,7 +26,6 @@ from mllc.observe.world import observe_deployments
 from mllc.ops.plan import with_manifests
 from mllc.policy.promotion import Resolution
 from mllc.registry import assignments, register
-from mllc.spec.deployment import Environment
 from mllc.spec.load import load_text_as_spec
 from mllc.spec.models import Lifecycle
 from mllc.targets import TARGETS, Target, target_for
@@ -53,10 +52,8 @@ class FilesTarget:
         detail = f"written to {path.name}" if version else "nothing written"
         return DeploymentState(name, env, "files", version, version is not None, detail)
 
-    def observe(
-        self, root: Path, name: str, env: str, cfg: Environment, spec: Lifecycle
-    ) -> DeploymentState:
-        return self._observed(root, name, env)
+    def observe(self, root: Path, spec: Lifecycle, env: str) -> DeploymentState:
+        return self._observed(root, spec.metadata.name, env)
 
     def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
         return tuple(
@@ -77,15 +74,13 @@ class FilesTarget:
     def deploy(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
     ) -> dict[str, Any]:
-        path = self._state(root, name, env)
+        path = self._state(root, spec.metadata.name, env)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(version.version, encoding="utf-8")
         progress(f"    {env}: wrote {version.version}")
@@ -94,10 +89,8 @@ class FilesTarget:
     def keep(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         versions: Sequence[RegisteredVersion],
         progress: Progress,
     ) -> str | None:
@@ -253,8 +246,7 @@ def test_apply_commits_what_the_target_renders_deploys_and_stops_it(
     assert said == ["    staging: wrote v1.0.0"]
 
     # an environment removed from the spec: whichever target runs it stops it
-    files_target.deploy(repo, "iris", "qa", want.lifecycle.environments["staging"], want.spec,
-                        version, [], said.append)  # fmt: skip
+    files_target.deploy(repo, want.spec, "qa", version, [], said.append)
     assert ex.deploy(want, "qa", "delete") == {"stopped": "qa"}
     assert said[-1] == "    qa: stopped server pid iris/qa"
     assert files_target.running(repo, "iris") == ["staging"]

@@ -176,15 +176,13 @@ class Executor:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         target = target_for(cfg.target)
         if res.version is None:  # what runs keeps running, with the spec's settings
-            kept = target.keep(self.root, want.name, env, cfg, want.spec, versions, self.progress)
+            kept = target.keep(self.root, want.spec, env, versions, self.progress)
             if kept is not None:
                 return {"version": kept, "settings": True}
             self.progress(f"    {env}: nothing to deploy ({res.reason})")
             return {"version": None}
         files = self.commit_rendered(want, env, res.version)
-        done = target.deploy(
-            self.root, want.name, env, cfg, want.spec, res.version, files, self.progress
-        )
+        done = target.deploy(self.root, want.spec, env, res.version, files, self.progress)
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.
         record = {"reason": res.reason, "gates": [g.text() for g in res.gates]}
         assign(self.root, want.name, res.version.version, env, record)

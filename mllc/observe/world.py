@@ -197,7 +197,7 @@ def observe_deployments(root: Path, want: Desired) -> tuple[DeploymentState, ...
     envs = want.lifecycle.environments
     found = []
     for env, cfg in envs.items():
-        found.append(target_for(cfg.target).observe(root, want.name, env, cfg, want.spec))
+        found.append(target_for(cfg.target).observe(root, want.spec, env))
     for target in TARGETS.values():
         found += target.orphans(root, want.name, envs)
     return tuple(found)

@@ -19,7 +19,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
-from mllc.spec.deployment import Environment
 from mllc.spec.models import Lifecycle
 from mllc.types import DeploymentState, RegisteredVersion
 
@@ -30,10 +29,8 @@ Progress = Callable[[str], None]
 class Target(Protocol):
     """One kind of place a version runs in: observe it, render its files, deploy, stop."""
 
-    def observe(
-        self, root: Path, name: str, env: str, cfg: Environment, spec: Lifecycle
-    ) -> DeploymentState:
-        """What runs for ``name``/``env`` now. Never raises for the world's sake: what
+    def observe(self, root: Path, spec: Lifecycle, env: str) -> DeploymentState:
+        """What runs for ``spec``'s ``env`` now. Never raises for the world's sake: what
         cannot be reached is a state with ``reachable=False`` and a ``detail``."""
         ...
 
@@ -58,10 +55,8 @@ class Target(Protocol):
     def deploy(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
@@ -73,10 +68,8 @@ class Target(Protocol):
     def keep(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         versions: Sequence[RegisteredVersion],
         progress: Progress,
     ) -> str | None:

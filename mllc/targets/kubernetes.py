@@ -39,7 +39,6 @@ from typing import Any
 from mllc.errors import MllcError
 from mllc.hashing import file_md5
 from mllc.spec.cluster import object_name, settings
-from mllc.spec.deployment import Environment
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
 from mllc.targets.manifests import LABEL_PREFIX, model_file_uri, render
@@ -394,9 +393,7 @@ class KubernetesTarget:
     environment removed from the spec keeps its objects until removed with kubectl).
     """
 
-    def observe(
-        self, root: Path, name: str, env: str, cfg: Environment, spec: Lifecycle
-    ) -> DeploymentState:
+    def observe(self, root: Path, spec: Lifecycle, env: str) -> DeploymentState:
         return observe(spec, env)
 
     def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
@@ -413,10 +410,8 @@ class KubernetesTarget:
     def deploy(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
@@ -430,10 +425,8 @@ class KubernetesTarget:
     def keep(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         versions: Sequence[RegisteredVersion],
         progress: Progress,
     ) -> str | None:

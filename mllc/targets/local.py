@@ -32,7 +32,6 @@ from mllc import procs
 from mllc.errors import MllcError
 from mllc.saferead import RefusedRead, read_json
 from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
-from mllc.spec.deployment import Environment
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
 from mllc.types import DeploymentState, RegisteredVersion
@@ -411,10 +410,8 @@ def deploy(
 class LocalTarget:
     """The ``local`` target as a :class:`mllc.targets.base.Target`."""
 
-    def observe(
-        self, root: Path, name: str, env: str, cfg: Environment, spec: Lifecycle
-    ) -> DeploymentState:
-        return observe(root, _settings(name, env, cfg))
+    def observe(self, root: Path, spec: Lifecycle, env: str) -> DeploymentState:
+        return observe(root, _settings(spec, env))
 
     def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
         """Servers of removed environments, observed on the host and port they recorded."""
@@ -439,16 +436,14 @@ class LocalTarget:
     def deploy(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
     ) -> dict[str, Any]:
         """Start ``version``'s server unless one already serves it with every setting."""
-        settings = _settings(name, env, cfg)
+        settings = _settings(spec, env)
         now = observe(root, settings)
         if (
             now.healthy
@@ -465,16 +460,14 @@ class LocalTarget:
     def keep(
         self,
         root: Path,
-        name: str,
-        env: str,
-        cfg: Environment,
         spec: Lifecycle,
+        env: str,
         versions: Sequence[RegisteredVersion],
         progress: Progress,
     ) -> str | None:
         """Restart what runs if its settings differ from the spec's: a token added or a host
         narrowed must not wait for a version that passes the gates."""
-        settings = _settings(name, env, cfg)
+        settings = _settings(spec, env)
         now = observe(root, settings)
         same = [v for v in versions if v.version == now.version]
         if not (now.healthy and now.drift and same):
@@ -491,5 +484,7 @@ class LocalTarget:
         return [str(pid) for pid in stop(root, Settings(name, env, s.host, s.port, None))]
 
 
-def _settings(name: str, env: str, cfg: Environment) -> Settings:
-    return Settings.from_record(name, env, cfg.model_dump(mode="json"))
+def _settings(spec: Lifecycle, env: str) -> Settings:
+    """The spec's settings of ``env``'s server."""
+    record = spec.environments[env].model_dump(mode="json")
+    return Settings.from_record(spec.metadata.name, env, record)
