@@ -20,7 +20,7 @@ from mllc.observe.types import MonitorState, Reason, SourceState
 from mllc.plan.diff import diff_lifecycle, diff_orphan, source_changes, stage_category
 from mllc.plan.environments import feedback_file, monitoring_changes
 from mllc.plan.model import Change
-from mllc.plan.values import change_text, leaf_diff
+from mllc.plan.values import change_text, finite_numbers, leaf_diff
 from mllc.policy.promotion import Resolution
 from mllc.types import DeploymentState, RegisteredVersion
 
@@ -895,3 +895,12 @@ def test_a_lifecycle_without_monitoring_has_no_monitoring_changes() -> None:
     want = test_plan_diff.desired(yaml.safe_dump(data, sort_keys=False))
     assert want.lifecycle.monitoring is None
     assert monitoring_changes(want, actual(want)) == ([], [])
+
+
+def test_finite_numbers_keep_only_finite_numbers_of_an_object() -> None:
+    data = {"a": 1, "b": True, "c": float("nan"), "d": "0.5", "e": 2.5, "f": None}
+    data["g"] = float("inf")
+    assert finite_numbers(data) == {"a": 1.0, "e": 2.5}
+    assert finite_numbers({3: 0.5}) == {"3": 0.5}
+    assert finite_numbers([1, 2]) == {}
+    assert finite_numbers(None) == {}

@@ -12,11 +12,9 @@ the registry and ``pipelines/<name>/metrics.json`` (the plan JSON carries none).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mllc import mdtext
 from mllc.compile.workflow import MARKER
@@ -24,6 +22,7 @@ from mllc.errors import MllcError
 from mllc.layout import Layout
 from mllc.observe.world import read_json_object
 from mllc.plan.model import Category, Change, Plan
+from mllc.plan.values import finite_numbers
 from mllc.registry import list_versions
 from mllc.types import RegisteredVersion
 
@@ -131,16 +130,6 @@ def markdown(plan: Plan, deltas: MetricDeltas | None = None) -> str:
 # ----------------------------------------------------------------- gathering (I/O)
 
 
-def _numbers(data: Any) -> dict[str, float]:
-    if not isinstance(data, Mapping):
-        return {}
-    return {
-        str(k): float(v)
-        for k, v in data.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }
-
-
 def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
     """Running versions from the plan's binding, their test metrics from the registry,
     the new ones from ``pipelines/<name>/metrics.json``. Whatever is missing is left out."""
@@ -149,7 +138,7 @@ def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
     new: dict[str, Metrics] = {}
     registry: dict[tuple[str, str], RegisteredVersion] | None = None  # read once, if needed
     for name in dict.fromkeys([*plan.lifecycles, *(c.lifecycle for c in plan.changes)]):
-        test = _numbers(read_json_object(root / Layout(name).metrics).get("test"))
+        test = finite_numbers(read_json_object(root / Layout(name).metrics).get("test"))
         if test:
             new[name] = test
         envs = {
@@ -166,7 +155,7 @@ def metric_deltas(root: Path, plan: Plan) -> MetricDeltas:
                 registry = {}
         for env, version in envs.items():
             registered = registry.get((name, version))
-            metrics = _numbers(registered.metrics.get("test")) if registered else {}
+            metrics = finite_numbers(registered.metrics.get("test")) if registered else {}
             if metrics:
                 running.setdefault(name, {})[env] = (version, metrics)
     return MetricDeltas(running=running, new=new)

@@ -6,7 +6,8 @@ turns each difference into ``path old → new``. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mllc.observe.types import short_value
@@ -44,3 +45,15 @@ def change_text(path: str, old: Any, new: Any) -> str:
     if new is None:
         return f"{path} removed (was {_show(old)})"
     return f"{path} {_show(old)} → {_show(new)}"
+
+
+def finite_numbers(data: Any) -> dict[str, float]:
+    """The finite numbers of a JSON object (a metrics document), by name; {} for anything
+    that is not an object. Booleans, strings, null, NaN and infinities are left out."""
+    if not isinstance(data, Mapping):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in data.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }

@@ -8,11 +8,11 @@ the registry's versions plus a hypothetical registration of the previewed model.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mllc.plan.values import finite_numbers
 from mllc.policy.gates import evaluate
 from mllc.policy.promotion import History, held_out_metrics, resolve, resolve_environment
 from mllc.preview.model import (
@@ -30,17 +30,6 @@ from mllc.spec.vocab import higher_is_better
 from mllc.types import RegisteredVersion
 
 PREVIEW_COMMIT = "(preview)"  # the hypothetical version's commit: none exists yet
-
-
-def numbers(data: Any) -> dict[str, float]:
-    """The finite numbers of a JSON object (metrics), by name."""
-    if not isinstance(data, Mapping):
-        return {}
-    return {
-        str(k): float(v)
-        for k, v in data.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }
 
 
 @dataclass(frozen=True)
@@ -78,8 +67,8 @@ def candidates(produced: Produced, selected: str | None) -> tuple[Candidate, ...
     return tuple(
         Candidate(
             name=str(name),
-            validation=numbers(scores.get("validation")),
-            test=numbers(scores.get("test")),
+            validation=finite_numbers(scores.get("validation")),
+            test=finite_numbers(scores.get("test")),
             selected=name == selected,
         )
         for name, scores in sorted(report.items())
@@ -132,7 +121,7 @@ def environments(
     out = []
     for env, cfg in ctx.environments.items():
         now = _running_version(history, env)
-        old = numbers(held_out_metrics(by_version[now])) if now in by_version else {}
+        old = finite_numbers(held_out_metrics(by_version[now])) if now in by_version else {}
         res, rules = resolve_environment(env, cfg, every, ctx.gates, ctx.metric, lambda: history)
         if hypo is None:
             deploy, reason = False, "the model is already registered: nothing new to deploy"
@@ -182,7 +171,7 @@ def lifecycle_preview(ctx: Context, produced: Produced) -> LifecyclePreview:
     selected = produced.metrics.get("model")
     selected = selected if isinstance(selected, str) else None
     found = candidates(produced, selected)
-    test = numbers(produced.metrics.get("test"))
+    test = finite_numbers(produced.metrics.get("test"))
     gates = tuple(
         Gate(gate=r.gate, metric=r.metric, value=r.value, passed=r.passed, text=r.text())
         for r in evaluate(ctx.gates, test)
