@@ -102,3 +102,31 @@ def dvc_pull() -> dict[str, Any]:
             "fi",
         ),
     }
+
+
+def sticky_comment_js(found: str, otherwise: str) -> str:
+    """The end of a github-script that keeps ONE comment per pull request: among the bot's
+    own comments, the first whose body passes ``found`` (a JS expression of ``c.body`` and
+    ``marker``) is edited to ``body``; else ``otherwise`` runs (JS statements). A fork's
+    read-only token cannot comment: a warning, not a failure (the job summary has it)."""
+    return f"""\
+const {{ owner, repo }} = context.repo;
+const issue_number = context.issue.number;
+try {{
+  const comments = await github.paginate(github.rest.issues.listComments, {{
+    owner, repo, issue_number, per_page: 100,
+  }});
+  const mine = comments.find(
+    (c) => c.user && c.user.login === '{BOT_NAME}' && c.body && {found},
+  );
+  if (mine) {{
+    await github.rest.issues.updateComment({{ owner, repo, comment_id: mine.id, body }});
+  }} else {otherwise}
+}} catch (error) {{
+  if (error.status === 403) {{
+    core.warning('Cannot comment on this pull request (read-only token, e.g. from a fork).');
+  }} else {{
+    throw error;
+  }}
+}}
+"""

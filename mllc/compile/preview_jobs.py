@@ -27,7 +27,6 @@ from typing import Any
 
 from mllc import __version__
 from mllc.compile.actions import (
-    BOT_NAME,
     CACHE_RESTORE,
     CACHE_SAVE,
     COMMENT_LIMIT,
@@ -38,6 +37,7 @@ from mllc.compile.actions import (
     Block,
     script,
     setup,
+    sticky_comment_js,
     uses,
 )
 from mllc.layout import DVC_CACHE
@@ -236,30 +236,14 @@ if (!stat || !stat.isFile() || stat.size > {ARTIFACT_MAX_BYTES}) {{
 if (body.length > {COMMENT_LIMIT}) {{
   body = body.slice(0, {COMMENT_LIMIT}) + '\\n\\n_Preview truncated: see the job summary._\\n';
 }}
-const {{ owner, repo }} = context.repo;
-const issue_number = context.issue.number;
-try {{
-  const comments = await github.paginate(github.rest.issues.listComments, {{
-    owner, repo, issue_number, per_page: 100,
-  }});
-  const mine = comments.find(
-    (c) => c.user && c.user.login === '{BOT_NAME}' && c.body && c.body.startsWith(marker),
-  );
-  if (mine) {{
-    await github.rest.issues.updateComment({{ owner, repo, comment_id: mine.id, body }});
-  }} else if (process.env.RETRAINS === 'true') {{
-    await github.rest.issues.createComment({{ owner, repo, issue_number, body }});
-  }} else {{
+""" + sticky_comment_js(
+    "c.body.startsWith(marker)",
+    """if (process.env.RETRAINS === 'true') {
+    await github.rest.issues.createComment({ owner, repo, issue_number, body });
+  } else {
     core.info('Nothing retrains and no preview comment yet: none created.');
-  }}
-}} catch (error) {{
-  if (error.status === 403) {{
-    core.warning('Cannot comment on this pull request (read-only token, e.g. from a fork).');
-  }} else {{
-    throw error;
-  }}
-}}
-"""
+  }""",
+)
 
 
 def preview_comment_job() -> dict[str, Any]:

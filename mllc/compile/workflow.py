@@ -49,6 +49,7 @@ from mllc.compile.actions import (
     dvc_pull,
     script,
     setup,
+    sticky_comment_js,
     uses,
 )
 from mllc.compile.preview_jobs import PREVIEW_MARKER as PREVIEW_MARKER
@@ -77,28 +78,12 @@ if (!body.includes(marker)) {{
 if (body.length > {COMMENT_LIMIT}) {{
   body = body.slice(0, {COMMENT_LIMIT}) + '\\n\\n_Plan truncated: see the job summary._\\n';
 }}
-const {{ owner, repo }} = context.repo;
-const issue_number = context.issue.number;
-try {{
-  const comments = await github.paginate(github.rest.issues.listComments, {{
-    owner, repo, issue_number, per_page: 100,
-  }});
-  const mine = comments.find(
-    (c) => c.user && c.user.login === '{BOT_NAME}' && c.body && c.body.includes(marker),
-  );
-  if (mine) {{
-    await github.rest.issues.updateComment({{ owner, repo, comment_id: mine.id, body }});
-  }} else {{
-    await github.rest.issues.createComment({{ owner, repo, issue_number, body }});
-  }}
-}} catch (error) {{
-  if (error.status === 403) {{
-    core.warning('Cannot comment on this pull request (read-only token, e.g. from a fork).');
-  }} else {{
-    throw error;
-  }}
-}}
-"""
+""" + sticky_comment_js(
+    "c.body.includes(marker)",
+    """{
+    await github.rest.issues.createComment({ owner, repo, issue_number, body });
+  }""",
+)
 
 
 def _plan_job() -> dict[str, Any]:
