@@ -2,14 +2,12 @@
 
 Names the cluster derives from a lifecycle and an environment (the
 InferenceService, KServe's predictor host, the monitoring CronJob) have length
-limits, and resource quantities have a grammar. ``mllc validate`` reports these
+limits the spec's own rules cannot see. ``mllc validate`` reports these
 for every ``target: kubernetes`` environment; the ``kubernetes`` target
 (:mod:`mllc.targets.manifests`) uses the same names when it renders.
 """
 
 from __future__ import annotations
-
-import re
 
 from mllc.errors import MllcError
 from mllc.names import DNS_LABEL_MAX as _DNS_LABEL_MAX
@@ -23,11 +21,6 @@ _CRONJOB_NAME_MAX = 52
 # domain template), and that must be one DNS label: longer and the controller
 # fails to reconcile (kserve/kserve#4807), long after kubectl apply succeeded.
 _PREDICTOR_SUFFIX = "-predictor-"
-# k8s.io/apimachinery resource.Quantity, as in the KServe CRD's pattern.
-_QUANTITY = re.compile(
-    r"^[+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
 
 
 def object_name(name: str, env: str) -> str:
@@ -77,8 +70,6 @@ def problems(spec: Lifecycle, env: str) -> list[str]:
                 f"CronJob name {cron!r} is {len(cron)} characters, over Kubernetes' "
                 f"{_CRONJOB_NAME_MAX} for CronJobs: shorten the lifecycle or environment name"
             )
-    for field in ("cpu", "memory"):
-        value = getattr(k8s, field)
-        if not _QUANTITY.fullmatch(value):
-            out.append(f"kubernetes.{field} {value!r} is not a Kubernetes quantity")
+    # cpu and memory: the spec's own validators (spec.deployment) accept only quantities
+    # the API server does, so nothing is left to check here
     return out
