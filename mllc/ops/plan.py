@@ -6,6 +6,7 @@ files, DVC locks, file hashes and Git tags. Safe on any pull request.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -87,10 +88,9 @@ def resolve_all(
     gates = list(want.lifecycle.gates)
     envs = want.lifecycle.environments
     metric = want.spec.problem.metric
+    history = functools.cache(functools.partial(assignments, root, want.name))  # read once
     return {
-        env: resolve_environment(
-            env, cfg, versions, gates, metric, lambda: assignments(root, want.name)
-        )[0]
+        env: resolve_environment(env, cfg, versions, gates, metric, history)[0]
         for env, cfg in envs.items()
     }
 

@@ -10,6 +10,7 @@ shared DVC cache instead of run again.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -169,7 +170,7 @@ def preview(
                 gates=list(want.lifecycle.gates),
                 environments=want.lifecycle.environments,
                 versions=mine,
-                history=lambda name=want.name: assignments(root, name),  # type: ignore[misc]
+                history=functools.partial(assignments, root, want.name),
                 base_data=_base_data(root, mine, want.name),
                 now=now,
             )
