@@ -99,9 +99,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("mllc/policy/promotion.py", "promotion_rules",
      "frozenset(a.version for a in history.get(after, []) if a.version) if (after) or True "
      "else frozenset()"): "without 'after', history.get(None) is [] (no environment is None)",
-    ("mllc/policy/promotion.py", "promotion_rules",
-     'champion = by_version.get(current[-1].version or "XXXX") if current else None'):
-        "current holds only assignments with a version: the fallback is never used",
     **{
         ("mllc/plan/diff.py", "_hash_and_rows",
          f"text = f\"md5 {{(old or '(none)')[:12]}} → {{(state.md5 or {shown})[:12]}}\""):

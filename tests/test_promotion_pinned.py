@@ -15,6 +15,7 @@ from mllc.policy.promotion import (
     promotion_rules,
     resolve,
     resolve_environment,
+    running_version,
 )
 from mllc.spec.deployment import Environment
 from mllc.types import Assignment, RegisteredVersion
@@ -370,3 +371,21 @@ def test_resolve_environment_finds_the_champion_of_its_own_environment() -> None
         gates=gates(V1),
         skipped=("v1.1.0",),
     )
+
+
+def test_the_running_version_is_the_last_assignment_of_a_version() -> None:
+    history = {
+        "staging": [
+            assigned("staging", "v1.0.0", 1),
+            assigned("staging", "v1.1.0", 2),
+            assigned("staging", "v1.1.0", 3, unassign=True),
+            assigned("staging", None, 4),
+        ],
+        "production": [],
+    }
+    # unassign events and assignments without a version are passed over
+    assert running_version(history, "staging") == "v1.1.0"
+    history["staging"] = history["staging"][:1] + history["staging"][2:]
+    assert running_version(history, "staging") == "v1.0.0"
+    assert running_version(history, "production") is None
+    assert running_version(history, "qa") is None

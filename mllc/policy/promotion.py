@@ -90,8 +90,8 @@ def promotion_rules(
     ran = (
         frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
     )
-    current = [a for a in history.get(env, []) if a.version and not a.unassign]
-    champion = by_version.get(current[-1].version or "") if current else None
+    current = running_version(history, env)
+    champion = by_version.get(current) if current is not None else None
     return Promotion(
         after=after,
         ran_after=ran,
@@ -100,6 +100,13 @@ def promotion_rules(
         metric=metric,
         higher_is_better=higher_is_better(metric),
     )
+
+
+def running_version(history: History, env: str) -> str | None:
+    """The version ``env`` runs by the registry: its last assignment of a version (unassign
+    events and assignments without a version are passed over); None when it never ran one."""
+    current = [a for a in history.get(env, []) if a.version and not a.unassign]
+    return current[-1].version if current else None
 
 
 def needs_history(env_cfg: Environment) -> bool:

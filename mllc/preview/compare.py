@@ -14,7 +14,13 @@ from typing import Any
 
 from mllc.plan.values import finite_numbers
 from mllc.policy.gates import evaluate
-from mllc.policy.promotion import History, held_out_metrics, resolve, resolve_environment
+from mllc.policy.promotion import (
+    History,
+    held_out_metrics,
+    resolve,
+    resolve_environment,
+    running_version,
+)
 from mllc.preview.model import (
     Candidate,
     DataChange,
@@ -107,11 +113,6 @@ def deltas(old: Mapping[str, float], new: Mapping[str, float]) -> tuple[Delta, .
     return tuple(out)
 
 
-def _running_version(history: History, env: str) -> str | None:
-    current = [a for a in history.get(env, []) if a.version and not a.unassign]
-    return current[-1].version if current else None
-
-
 def environments(
     ctx: Context, hypo: RegisteredVersion | None, test: Mapping[str, float]
 ) -> tuple[Running, ...]:
@@ -120,7 +121,7 @@ def environments(
     every = [*ctx.versions, *([hypo] if hypo is not None else [])]
     out = []
     for env, cfg in ctx.environments.items():
-        now = _running_version(history, env)
+        now = running_version(history, env)
         old = finite_numbers(held_out_metrics(by_version[now])) if now in by_version else {}
         res, rules = resolve_environment(env, cfg, every, ctx.gates, ctx.metric, lambda: history)
         if hypo is None:
