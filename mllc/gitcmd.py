@@ -114,3 +114,25 @@ def head(root: Path) -> str | None:
     """The commit HEAD points at; None in a repository without commits."""
     proc = run(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
     return proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None
+
+
+def split_batch(out: bytes, count: int) -> list[bytes | None]:
+    """The ``count`` objects of ``git cat-file --batch`` output, in order: each is a header
+    line ``<sha> <type> <size>``, the bytes and a newline; a header alone (``<sha> missing``)
+    or output cut short gives None."""
+    objects: list[bytes | None] = []
+    pos = 0
+    for _ in range(count):
+        header_end = out.find(b"\n", pos)
+        if header_end < 0:
+            objects.append(None)
+            continue
+        parts = out[pos:header_end].split()
+        if len(parts) != 3:
+            objects.append(None)
+            pos = header_end + 1
+            continue
+        size = int(parts[2])
+        objects.append(out[header_end + 1 : header_end + 1 + size])
+        pos = header_end + 1 + size + 1
+    return objects

@@ -104,3 +104,22 @@ def test_a_git_that_cannot_be_started(
         semdiff.read_specs(repo, "HEAD", ["specs"])
     with pytest.raises(MllcError, match=r"^cannot run 'git': No such file or directory$"):
         scaffold.scaffold(tmp_path / "new")
+
+
+def test_split_batch_reads_each_object_of_a_real_cat_file_batch(repo: Path) -> None:
+    blobs = []
+    for content in (b"one\n", b"", b"line\nwith\nnewlines and \x00 bytes"):
+        proc = gitcmd.run(repo, "hash-object", "-w", "--stdin", stdin=content)
+        blobs.append(proc.stdout.decode().strip())
+    missing = "0" * 40
+    objects = [blobs[0], missing, blobs[1], blobs[2]]
+    out = gitcmd.output(
+        repo, "cat-file", "--batch", stdin="".join(f"{o}\n" for o in objects).encode()
+    )
+    assert gitcmd.split_batch(out, 4) == [
+        b"one\n",
+        None,
+        b"",
+        b"line\nwith\nnewlines and \x00 bytes",
+    ]
+    assert gitcmd.split_batch(out[:10], 2) == [None, None]  # cut short: nothing invented

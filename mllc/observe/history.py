@@ -75,7 +75,7 @@ def candidates_at(root: Path, name: str, commits: Sequence[str]) -> dict[str, Ca
             blobs.append((commit, parts[0]))
     if blobs:
         out = _cat_file(root, "--batch", [sha for _, sha in blobs])
-        texts = _split_batch(out, len(blobs)) if out is not None else [None] * len(blobs)
+        texts = gitcmd.split_batch(out, len(blobs)) if out is not None else [None] * len(blobs)
         for (commit, _), data in zip(blobs, texts, strict=True):
             found[commit] = _parse(commit, path, data)
     return {c: found.get(c, CandidatesAt(c, problem="git cat-file failed")) for c in commits}
@@ -85,26 +85,6 @@ def _cat_file(root: Path, mode: str, objects: list[str]) -> bytes | None:
     stdin = "".join(f"{o}\n" for o in objects).encode()
     proc = gitcmd.run(root, "cat-file", mode, stdin=stdin)
     return proc.stdout if proc.returncode == 0 else None
-
-
-def _split_batch(out: bytes, count: int) -> list[bytes | None]:
-    """The contents of ``git cat-file --batch``: a header line, the bytes, a newline."""
-    texts: list[bytes | None] = []
-    pos = 0
-    for _ in range(count):
-        header_end = out.find(b"\n", pos)
-        if header_end < 0:
-            texts.append(None)
-            continue
-        parts = out[pos:header_end].split()
-        if len(parts) != 3:  # "<sha> missing": a header alone
-            texts.append(None)
-            pos = header_end + 1
-            continue
-        size = int(parts[2])
-        texts.append(out[header_end + 1 : header_end + 1 + size])
-        pos = header_end + 1 + size + 1
-    return texts
 
 
 def _parse(commit: str, path: str, data: bytes | None) -> CandidatesAt:

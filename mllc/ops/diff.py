@@ -149,14 +149,9 @@ def read_specs(root: Path, ref: str, paths: Sequence[str]) -> dict[str, str | No
         return {}
     out = _git(root, "cat-file", "--batch", stdin="".join(f"{s}\n" for _, s in blobs).encode())
     texts: dict[str, str | None] = {}
-    pos = 0
-    for path, _sha in blobs:
-        header_end = out.index(b"\n", pos)
-        size = int(out[pos:header_end].split()[2])
-        data = out[header_end + 1 : header_end + 1 + size]
-        pos = header_end + 1 + size + 1  # the content, then a newline
+    for (path, _sha), data in zip(blobs, gitcmd.split_batch(out, len(blobs)), strict=True):
         try:
-            texts[path] = data.decode("utf-8")
+            texts[path] = data.decode("utf-8") if data is not None else None
         except UnicodeDecodeError:
             texts[path] = None
     return dict(sorted(texts.items()))
