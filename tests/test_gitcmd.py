@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import isolate_git
 
 from mllc import gitcmd
 from mllc.errors import MllcError
@@ -19,11 +20,7 @@ from mllc.registry import store
 def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # No developer config, and no identity at all (none guessed from the host either):
     # what a fresh CI runner has.
-    config = tmp_path / "gitconfig"
-    config.write_text("[user]\n\tuseConfigOnly = true\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    isolate_git(tmp_path, monkeypatch, config="[user]\n\tuseConfigOnly = true\n")
     for name in gitcmd.FALLBACK:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("EMAIL", raising=False)

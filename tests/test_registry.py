@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import isolate_git
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,13 +48,7 @@ GTO = str(_GTO) if _GTO.exists() else shutil.which("gto")
 
 @pytest.fixture(autouse=True)
 def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A developer's global config (tag.gpgSign, hooks) must not change what Git writes.
-    empty = tmp_path / "gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    # Never find an enclosing repository above the test's directory.
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    isolate_git(tmp_path, monkeypatch)
 
 
 def git(repo: Path, *args: str, stdin: str | None = None) -> str:
