@@ -91,7 +91,7 @@ def promotion_rules(
         frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
     )
     current = running_version(history, env)
-    champion = by_version.get(current) if current is not None else None
+    champion = None if current is None else by_version.get(current)
     return Promotion(
         after=after,
         ran_after=ran,
