@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mllc.errors import MllcError
@@ -136,3 +136,29 @@ def split_batch(out: bytes, count: int) -> list[bytes | None]:
         objects.append(out[header_end + 1 : header_end + 1 + size])
         pos = header_end + 1 + size + 1
     return objects
+
+
+def tree_entries(data: bytes, hash_bytes: int) -> list[tuple[str, str, str]]:
+    """(mode, name, object id) of each entry of a tree object's raw bytes, as ``git cat-file
+    --batch`` gives them: ``<mode> <name>\\0`` then the id's ``hash_bytes`` bytes (20 for
+    SHA-1, 32 for SHA-256). A cut-short tree gives the entries before the cut."""
+    entries: list[tuple[str, str, str]] = []
+    pos = 0
+    while pos < len(data):
+        nul = data.find(b"\0", pos)
+        if nul < 0 or nul + 1 + hash_bytes > len(data):
+            break
+        mode, _, name = data[pos:nul].partition(b" ")
+        oid = data[nul + 1 : nul + 1 + hash_bytes].hex()
+        entries.append((mode.decode("ascii", "replace"), name.decode("utf-8", "replace"), oid))
+        pos = nul + 1 + hash_bytes
+    return entries
+
+
+def untrack(root: Path, paths: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    """Stop Git tracking ``paths`` in ``root``'s index (or the one ``GIT_INDEX_FILE`` in
+    ``env`` names); the files stay on disk, paths it does not track are skipped. For the
+    outputs DVC caches that an older mllc kept in Git."""
+    if paths:
+        literal = [f":(literal){p}" for p in paths]
+        git(root, "rm", "-q", "-f", "--cached", "--ignore-unmatch", "--", *literal, env=env)

@@ -72,7 +72,18 @@ class Layout:
         return self.root / "candidates" / f"{candidate}.joblib"
 
     @property
-    def candidates_report(self) -> Path:
+    def candidate_reports(self) -> Path:
+        """Evaluate's folder of per-candidate metrics (DVC metrics, one file each)."""
+        return self.root / "reports" / "candidates"
+
+    def candidate_report(self, candidate: str) -> Path:
+        """``candidate``'s validation and test metrics, written by evaluate."""
+        return self.candidate_reports / f"{candidate}.json"
+
+    @property
+    def legacy_candidates_report(self) -> Path:
+        """Where evaluate wrote every candidate's metrics in one file before
+        ``reports/candidates/``; versions registered then still have it at their commit."""
         return self.root / "reports" / "candidates.json"
 
     @property

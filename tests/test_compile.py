@@ -16,7 +16,9 @@ import yaml
 from conftest import assert_generated_header, check_golden_tree
 
 from mllc.compile import Bundle, compile_spec
+from mllc.compile.dvc import cached_outputs
 from mllc.spec.load import load_file
+from mllc.spec.models import Lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "compile"
@@ -29,6 +31,12 @@ def _cases() -> list[tuple[str, Path, str]]:
         if (folder / "spec.yaml").is_file():
             cases.append((folder.name, folder / "spec.yaml", "specs/spec.yaml"))
     return cases
+
+
+def _spec(spec_file: Path) -> Lifecycle:
+    result = load_file(spec_file)
+    assert result.spec is not None, [d.render() for d in result.diagnostics]
+    return result.spec
 
 
 def _compile(spec_file: Path, source: str) -> Bundle:
@@ -104,19 +112,60 @@ def test_only_the_changed_candidate_declares_the_changed_param() -> None:
 @pytest.mark.parametrize(("case", "spec_file", "source"), _cases(), ids=lambda v: str(v))
 def test_only_metrics_and_plots_are_uncached(case: str, spec_file: Path, source: str) -> None:
     """DVC run-caches no stage with a ``cache: false`` plain out (only metrics and plots may
-    be uncached), so every report kept in Git is a metric: prepare, train and evaluate
-    stay restorable from the run cache."""
+    be uncached), so the reports that are not metrics are cached outs: every stage stays
+    restorable from the run cache, select included."""
     bundle = _compile(spec_file, source)
     dvc = yaml.safe_load(next(text for path, text in bundle.items() if path.endswith("dvc.yaml")))
     for name, stage in dvc["stages"].items():
         body = stage.get("do", stage)
-        if name == "select":
-            continue  # lineage.json: select is never run-cached (it is cheap and last)
         for out in body.get("outs", []):
             assert not (isinstance(out, dict) and next(iter(out.values())).get("cache") is False), (
                 name,
                 out,
             )
+
+
+@pytest.mark.parametrize(("case", "spec_file", "source"), _cases(), ids=lambda v: str(v))
+def test_metrics_are_what_a_reviewer_compares(case: str, spec_file: Path, source: str) -> None:
+    """Each candidate's validation and test metrics and the selected model's: nothing else
+    (the data and training reports would add a column per field to ``dvc metrics show``)."""
+    bundle = _compile(spec_file, source)
+    dvc = yaml.safe_load(next(text for path, text in bundle.items() if path.endswith("dvc.yaml")))
+    name = dvc["stages"]["select"]["cmd"].split()[-1]
+    spec = _spec(spec_file)
+    metrics = [
+        (stage, next(iter(m)))
+        for stage, body in dvc["stages"].items()
+        for m in body.get("do", body).get("metrics", [])
+    ]
+    assert metrics == [
+        *(("evaluate", f"pipelines/{name}/reports/candidates/{m}.json") for m in spec.models),
+        ("select", f"pipelines/{name}/metrics.json"),
+    ]
+
+
+@pytest.mark.parametrize(("case", "spec_file", "source"), _cases(), ids=lambda v: str(v))
+def test_cached_outputs_are_every_plain_out(case: str, spec_file: Path, source: str) -> None:
+    """What apply and preview stop Git tracking: the expanded plain outs, nothing else."""
+    spec = _spec(spec_file)
+    name = spec.metadata.name
+    root = f"pipelines/{name}"
+    estimators = [m for m, c in spec.models.items() if c.estimator is not None]
+    commands = [m for m, c in spec.models.items() if c.command is not None]
+    splits = ["train", "validation", "test"] if spec.data.split.validation else ["train", "test"]
+    assert cached_outputs(spec) == [
+        f"{root}/data/clean.parquet",
+        f"{root}/reports/data.json",
+        *(f"{root}/data/{s}.parquet" for s in splits),
+        *(
+            p
+            for m in estimators
+            for p in (f"{root}/candidates/{m}.joblib", f"{root}/reports/train/{m}.json")
+        ),
+        *(f"{root}/candidates/{m}.joblib" for m in commands),
+        f"{root}/model.joblib",
+        f"{root}/lineage.json",
+    ]
 
 
 def test_compile_cli_writes_then_reports_unchanged(tmp_path: Path) -> None:

@@ -60,6 +60,13 @@ def at_tag(repo: Path, version: str, path: str) -> Any:
     return json.loads(git("show", f"{NAME}@{version}:{path}", cwd=repo))
 
 
+def recorded_at(repo: Path, version: str) -> dict[str, Any]:
+    """Candidate -> its report, as the version's commit holds them."""
+    folder = f"{PIPE}/reports/candidates"
+    names = git("ls-tree", "--name-only", f"{NAME}@{version}:{folder}", cwd=repo).split()
+    return {n.removesuffix(".json"): at_tag(repo, version, f"{folder}/{n}") for n in names}
+
+
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory: pytest.TempPathFactory) -> Applied:
     return applied_repo(tmp_path_factory)
@@ -89,14 +96,14 @@ def two_versions(applied: Applied, tmp_path_factory: pytest.TempPathFactory) -> 
         wait_until_gone(repo)
 
 
-def test_candidates_json_holds_every_candidate_of_every_version(two_versions: Path) -> None:
+def test_candidates_of_every_version_as_their_commits_hold_them(two_versions: Path) -> None:
     repo = two_versions
     before = (status_porcelain(repo), head(repo), tags(repo))
     report = json.loads(mllc("status", NAME, "--candidates", "--format", "json", cwd=repo).stdout)
     (lc,) = report["lifecycles"]
     assert [v["version"] for v in lc["versions"]] == ["v1.0.0", "v1.1.0"]
     for v in lc["versions"]:
-        recorded = at_tag(repo, v["version"], f"{PIPE}/reports/candidates.json")["candidates"]
+        recorded = recorded_at(repo, v["version"])
         selected = at_tag(repo, v["version"], f"{PIPE}/metrics.json")["model"]
         assert v["selected"] == selected
         assert [c["name"] for c in v["candidates"]] == sorted(recorded)
@@ -140,7 +147,7 @@ def test_candidates_text_side_by_side_newest_first(two_versions: Path) -> None:
     rows = _table(text)
     assert list(dict.fromkeys(r[0] for r in rows)) == ["v1.1.0", "v1.0.0"]
     for version in ("v1.1.0", "v1.0.0"):
-        recorded = at_tag(repo, version, f"{PIPE}/reports/candidates.json")["candidates"]
+        recorded = recorded_at(repo, version)
         selected = at_tag(repo, version, f"{PIPE}/metrics.json")["model"]
         mine = [r for r in rows if r[0] == version]
         assert sorted(r[2] for r in mine) == sorted(recorded)
@@ -189,34 +196,71 @@ def test_an_unknown_lifecycle_name_is_an_error(applied: Applied) -> None:
     assert "no lifecycle named nosuch" in proc.stderr and NAME in proc.stderr
 
 
-def test_candidates_at_a_commit_without_the_report_or_with_a_huge_one(tmp_path: Path) -> None:
+def _commit_all(repo: Path, message: str) -> str:
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", message, cwd=repo)
+    return head(repo)
+
+
+def test_candidates_at_a_commit_without_the_reports_or_with_a_huge_one(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     repo.mkdir()
     git("init", "-q", cwd=repo)
     (repo / "README").write_text("x\n", encoding="utf-8")
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "no report", cwd=repo)
-    bare = head(repo)
+    bare = _commit_all(repo, "no report")
+    folder = repo / PIPE / "reports" / "candidates"
+    folder.mkdir(parents=True)
+    (repo / PIPE / "metrics.json").write_text('{"metric": "f1_macro"}', encoding="utf-8")
+    (folder / "a.json").write_text(json.dumps({"pad": "x" * MAX_BYTES}), encoding="utf-8")
+    huge = _commit_all(repo, "huge report")
+    good = {
+        "a": {"validation": {"f1_macro": 0.5}, "test": {"f1_macro": None, "x": "text"}},
+        "b\x1b[2J\nc": {"validation": {}, "test": {}, "note": "\x1b]0;title\x07"},
+    }
+    for name, entry in good.items():
+        (folder / f"{name}.json").write_text(json.dumps(entry), encoding="utf-8")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "x.json").write_text("{}", encoding="utf-8")  # not a candidate
+    reports = _commit_all(repo, "per-candidate reports")
+    (folder / "a.json").write_text("[1, 2]", encoding="utf-8")
+    broken = _commit_all(repo, "a report that is not an object")
+    found = candidates_at(repo, NAME, [bare, huge, reports, broken, "not-a-commit"])
+    assert found[bare].problem == f"{PIPE}/reports/candidates/ not found at {bare[:10]}"
+    assert "refused" in str(found[huge].problem)
+    assert found[reports].metric == "f1_macro" and found[reports].problem is None
+    only, hostile = found[reports].candidates
+    assert (only.name, only.validation, only.test) == ("a", {"f1_macro": 0.5}, {"f1_macro": None})
+    # no terminal escape from a commit's report reaches the screen; a newline in a file
+    # name does not break the batch read either
+    assert (hostile.name, hostile.note) == ("b?[2J?c", "?]0;title?")
+    assert found[broken].problem == f"{PIPE}/reports/candidates/a.json is not a JSON object"
+    assert found["not-a-commit"].problem == "not a commit id"
+
+
+def test_candidates_at_a_commit_an_older_mllc_made(tmp_path: Path) -> None:
+    """Versions registered before the per-candidate reports hold one candidates.json."""
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
     report = repo / PIPE / "reports" / "candidates.json"
     report.parent.mkdir(parents=True)
     report.write_text(json.dumps({"metric": "f1_macro", "pad": "x" * MAX_BYTES}), encoding="utf-8")
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "huge report", cwd=repo)
-    huge = head(repo)
+    huge = _commit_all(repo, "huge report")
     good = {
-        "a": {"validation": {"f1_macro": 0.5}, "test": {"f1_macro": None, "x": "text"}},
+        "a": {"validation": {"f1_macro": 0.5}, "test": {"f1_macro": None}, "validated_on": "cv5"},
         "b\x1b[2J": {"validation": {}, "test": {}, "note": "\x1b]0;title\x07"},
     }
     report.write_text(json.dumps({"metric": "f1_macro", "candidates": good}), encoding="utf-8")
-    git("commit", "-qam", "a report", cwd=repo)
-    found = candidates_at(repo, NAME, [bare, huge, head(repo), "not-a-commit"])
-    assert found[bare].problem == f"{PIPE}/reports/candidates.json not found at {bare[:10]}"
-    assert "refused" in str(found[huge].problem)
-    only, hostile = found[head(repo)].candidates
-    assert (only.name, only.validation, only.test) == ("a", {"f1_macro": 0.5}, {"f1_macro": None})
-    # no terminal escape from a commit's report reaches the screen
+    old = _commit_all(repo, "a report")
+    report.write_text(json.dumps({"metric": "f1_macro"}), encoding="utf-8")
+    empty = _commit_all(repo, "a report without candidates")
+    found = candidates_at(repo, NAME, [huge, old, empty])
+    assert found[huge].problem == f"{PIPE}/reports/candidates.json is larger than 256 KiB; refused"
+    assert found[old].metric == "f1_macro"
+    only, hostile = found[old].candidates
+    assert (only.name, only.validation, only.validated_on) == ("a", {"f1_macro": 0.5}, "cv5")
     assert (hostile.name, hostile.note) == ("b?[2J", "?]0;title?")
-    assert found["not-a-commit"].problem == "not a commit id"
+    assert found[empty].problem == f"{PIPE}/reports/candidates.json has no 'candidates' mapping"
 
 
 def test_candidates_text_says_what_it_could_not_read_and_how_each_was_validated() -> None:
@@ -236,7 +280,7 @@ def test_candidates_text_says_what_it_could_not_read_and_how_each_was_validated(
                         "version": "v1.0.0",
                         "environments": [],
                         "candidates": None,
-                        "candidates_problem": "pipelines/churn/reports/candidates.json not found",
+                        "candidates_problem": "pipelines/churn/reports/candidates/ not found",
                     },
                     {
                         "version": "v1.1.0",
@@ -258,7 +302,7 @@ def test_candidates_text_says_what_it_could_not_read_and_how_each_was_validated(
     assert tree.split() == ["tree", "n/a", "n/a", "n/a", "n/a"]
     oldest = next(line for line in lines if line.startswith("  v1.0.0"))
     assert oldest.split() == ["v1.0.0", "?", "-"]
-    assert "  v1.0.0: pipelines/churn/reports/candidates.json not found" in lines
+    assert "  v1.0.0: pipelines/churn/reports/candidates/ not found" in lines
     assert "  v1.1.0 own: validated on the training split, which is optimistic" in lines
     assert "  v1.1.0 tree: validated by 5-fold cross-validation on the training split" in lines
     assert render_candidates({"lifecycles": []}) == "no lifecycles\n"

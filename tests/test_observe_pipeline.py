@@ -809,7 +809,10 @@ def test_expand_stages_matches_the_golden_dvc_yaml() -> None:
     forest = stages["train@forest"]
     assert forest["cmd"] == "mllc stage train iris forest"
     assert "models.forest" in forest["params"][0]["pipelines/iris/params.yaml"]
-    assert forest["metrics"] == [{"pipelines/iris/reports/train/forest.json": {"cache": False}}]
+    assert forest["outs"] == [
+        "pipelines/iris/candidates/forest.joblib",
+        "pipelines/iris/reports/train/forest.json",
+    ]
 
 
 def test_diff_params_reports_leaves() -> None:

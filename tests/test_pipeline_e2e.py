@@ -76,9 +76,9 @@ def test_iris_trains_and_reports_metrics(iris_repo: Path) -> None:
     assert stale_stages(iris_repo, "iris") == set()
 
 
-def test_dvc_run_caches_every_stage_but_select(iris_repo: Path) -> None:
+def test_dvc_run_caches_every_stage(iris_repo: Path) -> None:
     """What restores a stage whose inputs come back (a reverted param, a second preview)
-    instead of running it: DVC's run cache holds every stage but select."""
+    instead of running it: DVC's run cache holds every stage."""
     runs = iris_repo / ".dvc" / "cache" / "runs"
     cmds = {
         yaml.safe_load(entry.read_text(encoding="utf-8"))["cmd"]
@@ -87,7 +87,30 @@ def test_dvc_run_caches_every_stage_but_select(iris_repo: Path) -> None:
     }
     # "mllc stage train iris logreg" -> "train logreg"; "mllc stage split iris" -> "split"
     stages = {" ".join(w for i, w in enumerate(cmd.split()) if i in (2, 4)) for cmd in cmds}
-    assert stages == {"prepare", "split", "train logreg", "train forest", "evaluate"}, cmds
+    assert stages == {"prepare", "split", "train logreg", "train forest", "evaluate", "select"}
+
+
+def test_dvc_metrics_show_is_one_row_per_candidate(iris_repo: Path) -> None:
+    """The metrics are each candidate's and the selected model's validation and test
+    scores, with the same columns: a table that reads in a terminal and a comment."""
+    shown = json.loads(dvc("metrics", "show", "--json", cwd=iris_repo).stdout)
+    files = next(iter(shown.values()))["data"]
+    root = "pipelines/iris"
+    assert sorted(files) == [
+        f"{root}/metrics.json",
+        f"{root}/reports/candidates/forest.json",
+        f"{root}/reports/candidates/logreg.json",
+    ]
+    columns = {
+        path: {f"{part}.{m}" for part in ("validation", "test") for m in data["data"][part]}
+        for path, data in files.items()
+    }
+    assert columns[f"{root}/reports/candidates/forest.json"] == columns[f"{root}/metrics.json"]
+    assert columns[f"{root}/reports/candidates/logreg.json"] == columns[f"{root}/metrics.json"]
+    table = dvc("metrics", "show", cwd=iris_repo).stdout
+    header = table.splitlines()[0].split()
+    # Path, the selected model and metric, validated_on, and validation/test per metric
+    assert len(header) == 4 + len(columns[f"{root}/metrics.json"]), header
 
 
 def test_dvc_draws_the_confusion_matrix(iris_repo: Path) -> None:

@@ -49,7 +49,7 @@ def _produced(accuracy: float, f1: float, md5: str = "f" * 32) -> Produced:
     }
     test = {"accuracy": accuracy, "f1_macro": f1, "log_loss": 0.1}
     return Produced(
-        candidates={"candidates": scores, "metric": "f1_macro"},
+        candidates=scores,
         metrics={
             "model": "logreg",
             "metric": "f1_macro",

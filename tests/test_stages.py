@@ -80,6 +80,11 @@ class Repo:
     def json(self, rel: str) -> Any:
         return json.loads((self.dir / rel).read_text(encoding="utf-8"))
 
+    def candidates(self) -> dict[str, Any]:
+        """Evaluate's per-candidate reports: candidate -> its validation and test scores."""
+        folder = self.dir / "reports" / "candidates"
+        return {p.stem: self.json(f"reports/candidates/{p.name}") for p in folder.glob("*.json")}
+
     def frame(self, rel: str) -> pd.DataFrame:
         return pd.read_parquet(self.dir / rel)
 
@@ -207,7 +212,8 @@ def test_iris_end_to_end(iris: Repo, capsys: pytest.CaptureFixture[str]) -> None
         "reports/data.json",
         "reports/train/logreg.json",
         "reports/train/forest.json",
-        "reports/candidates.json",
+        "reports/candidates/logreg.json",
+        "reports/candidates/forest.json",
         "candidates/logreg.joblib",
         "candidates/forest.joblib",
         "model.joblib",
@@ -244,7 +250,7 @@ def test_iris_end_to_end(iris: Repo, capsys: pytest.CaptureFixture[str]) -> None
     assert forest["params"]["random_state"] == 0  # given in the spec, kept
     assert iris.json("reports/train/logreg.json")["params"]["random_state"] == 42  # the seed
 
-    cands = iris.json("reports/candidates.json")["candidates"]
+    cands = iris.candidates()
     assert set(cands) == {"logreg", "forest"}
     for scores in cands.values():
         assert scores["validated_on"] == "validation"
@@ -282,6 +288,23 @@ def test_iris_end_to_end(iris: Repo, capsys: pytest.CaptureFixture[str]) -> None
     ]
 
 
+def test_evaluate_leaves_only_the_current_candidates_reports(iris: Repo) -> None:
+    """A candidate removed from the spec, and the one-file report of an older mllc, do not
+    linger beside the per-candidate reports (they would stay rows of dvc metrics show)."""
+    iris.run("prepare", "split", "train")
+    (iris.dir / "reports/candidates").mkdir(parents=True)
+    (iris.dir / "reports/candidates/gone.json").write_text("{}", encoding="utf-8")
+    (iris.dir / "reports/candidates.json").write_text('{"candidates": {}}', encoding="utf-8")
+    iris.run("evaluate", "select")
+    assert sorted(p.name for p in (iris.dir / "reports").iterdir()) == [
+        "candidates",
+        "data.json",
+        "train",
+    ]
+    assert set(iris.candidates()) == {"logreg", "forest"}
+    assert iris.json("metrics.json")["model"] in {"logreg", "forest"}
+
+
 def test_churn_end_to_end_counts_what_it_drops(tmp_path: Path) -> None:
     spec = load_spec("churn")
     repo = make_repo(tmp_path / "churn", spec, {"data/churn.csv": CHURN_CSV})
@@ -310,7 +333,7 @@ def test_churn_end_to_end_counts_what_it_drops(tmp_path: Path) -> None:
     assert set(clean["has_support"].dropna()) <= {0.0, 1.0}
 
     assert not stale.exists()  # no validation split configured: the stale file is gone
-    cands = repo.json("reports/candidates.json")["candidates"]
+    cands = repo.candidates()
     assert {c["validated_on"] for c in cands.values()} == {"cv5"}
     metrics = repo.json("metrics.json")
     assert metrics["model"] == expected_winner(cands, "roc_auc", higher=True)
@@ -404,7 +427,7 @@ def test_regression_end_to_end(tmp_path: Path) -> None:
 
     assert "plots/residuals.csv" in repo.outputs()
     assert "plots/confusion.csv" not in repo.outputs()
-    cands = repo.json("reports/candidates.json")["candidates"]
+    cands = repo.candidates()
     assert set(cands["ridge"]["test"]) == {"rmse", "mae", "r2", "mape"}
     for scores in cands.values():
         assert scores["validated_on"] == "validation"
@@ -623,7 +646,7 @@ def test_command_candidates_are_evaluated_not_trained(tmp_path: Path) -> None:
     joblib.dump(own, repo.dir / "candidates/own.joblib")
     joblib.dump(MajorityStub(int(train["target"].mode()[0])), repo.dir / "candidates/stub.joblib")
     repo.run("evaluate", "select")
-    cands = repo.json("reports/candidates.json")["candidates"]
+    cands = repo.candidates()
     assert cands["own"]["validated_on"] == "cv5"  # a clonable scikit-learn model
     assert cands["stub"]["validated_on"] == "train" and "optimistic" in cands["stub"]["note"]
     assert cands["stub"]["test"]["roc_auc"] is None  # no predict_proba, no decision_function

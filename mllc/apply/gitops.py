@@ -21,8 +21,11 @@ from mllc.gitcmd import head
 TEMP_FILES = ":(glob)**/.*.tmp"
 
 
-def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
-    """Commit the current content of ``paths`` (added, changed or deleted) on top of HEAD.
+def commit_paths(
+    root: Path, paths: Sequence[str], message: str, untracked: Sequence[str] = ()
+) -> str | None:
+    """Commit the current content of ``paths`` (added, changed or deleted) on top of HEAD,
+    without ``untracked`` (outputs DVC caches: removed from Git if HEAD still has them).
 
     Returns the new commit, or None when nothing in ``paths`` differs from HEAD.
     """
@@ -42,12 +45,13 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
         gitcmd.git(
             root, "rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", TEMP_FILES, env=env
         )
+        gitcmd.untrack(root, untracked, env=env)
     tree = gitcmd.git(root, "write-tree", env=env)
     index.unlink(missing_ok=True)
     if parent and tree == gitcmd.git(root, "rev-parse", f"{parent}^{{tree}}"):
         # Nothing to commit: HEAD already holds it (maybe a killed apply moved HEAD but
         # never re-synced the user's index): re-sync, so `git status` agrees.
-        resync_index(root, existing)
+        resync_index(root, [*existing, *untracked])
         return None
     args = ["commit-tree", tree, "-m", message]
     if parent:
@@ -55,7 +59,7 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
     commit = gitcmd.git(root, *args)
     # Compare-and-swap: refuses if HEAD moved since we read it.
     gitcmd.git(root, "update-ref", "-m", "mllc apply", "HEAD", commit, parent or "0" * 40)
-    resync_index(root, existing)
+    resync_index(root, [*existing, *untracked])
     return commit
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from mllc.apply.lock import acquire
 from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
+from mllc.compile.dvc import cached_outputs
 from mllc.gitcmd import head
 from mllc.layout import Layout
 from mllc.observe.pipeline import read_lock
@@ -88,11 +89,13 @@ class Executor:
         elif step.kind == "feedback":
             self.step(step.name, self.add_feedback, name, step.batch, step.target)
         elif step.kind == "pipeline":
-            self.step(step.name, self.repro, name, step.stage)
+            assert want is not None
+            self.step(step.name, self.repro, want, step.stage)
         elif step.kind == "commit":
             found = sources.commit_paths(self.root, want) if want is not None else []
             paths = [*step.paths, *found, *sorted(repository)]
-            self.step(step.name, self.commit, paths, step.message, result)
+            cached = cached_outputs(want.spec) if want is not None else []
+            self.step(step.name, self.commit, paths, step.message, result, cached)
         elif step.kind == "register":
             self.step(step.name, self.register, name, result)
         elif step.kind == "deploy":
@@ -210,13 +213,17 @@ class Executor:
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")
         return {"removed": Layout(name).root.as_posix()}
 
-    def repro(self, name: str, stage: str | None) -> dict[str, Any]:
-        dvc_yaml = Layout(name).dvc_yaml.as_posix()
+    def repro(self, want: Desired, stage: str | None) -> dict[str, Any]:
+        # DVC refuses to cache an output Git tracks: an older mllc kept some reports in Git.
+        gitcmd.untrack(self.root, cached_outputs(want.spec))
+        dvc_yaml = Layout(want.name).dvc_yaml.as_posix()
         run_dvc(self.root, ["repro", f"{dvc_yaml}:{stage}" if stage else dvc_yaml], self.progress)
         return {}
 
-    def commit(self, paths: list[str], message: str, result: ApplyResult) -> dict[str, Any]:
-        commit = gitops.commit_paths(self.root, paths, message)
+    def commit(
+        self, paths: list[str], message: str, result: ApplyResult, untracked: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        commit = gitops.commit_paths(self.root, paths, message, untracked)
         if commit:
             result.commits.append(commit)
             self.progress(f"    committed {commit[:10]}: {message}")

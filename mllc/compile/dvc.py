@@ -7,17 +7,22 @@ Layout (repository-root relative; every stage runs with ``wdir: ../..``)::
     pipelines/<name>/reports/data.json     prepare: rows in/out, dropped and why
     pipelines/<name>/data/{train,validation,test}.parquet    split
     pipelines/<name>/candidates/<m>.joblib train@<m> (or the user's command for train-<m>)
-    pipelines/<name>/reports/train/<m>.json
-    pipelines/<name>/reports/candidates.json                 evaluate
+    pipelines/<name>/reports/train/<m>.json                  train@<m>: what was fitted
+    pipelines/<name>/reports/candidates/<m>.json             evaluate: <m>'s metrics
     pipelines/<name>/model.joblib, metrics.json, lineage.json, plots/   select
     pipelines/<name>/feedback/             labelled monitoring batches (with monitoring):
                                            a dep of prepare, each batch DVC-tracked
 
-The reports (``reports/*.json``) are DVC ``metrics`` with ``cache: false``, kept in
-Git, and cannot be plain ``outs`` with ``cache: false``: DVC does not save a stage
-that has such an out to its run cache (``Stage.run``: only metrics and plots may be
-uncached), and the run cache is what restores a stage whose inputs come back
-(a reverted param, a preview) instead of running it.
+DVC ``metrics`` are what a reviewer compares: each candidate's validation and test
+metrics (``reports/candidates/<m>.json``, one row per candidate in ``dvc metrics
+show``, all with the same columns) and the selected model's (``metrics.json``).
+They are ``cache: false`` and kept in Git, so a pull request's diff and ``dvc metrics
+diff`` show them. The other reports (the data report, the training reports, the
+lineage) are plain cached outputs, like the data and the models: DVC saves a stage
+to its run cache only when every output it does not cache is a metric or a plot
+(``Stage.run``), and the run cache is what restores a stage whose inputs come back
+(a reverted param, a preview) instead of running it. :func:`cached_outputs` lists
+them, so apply and preview can stop Git tracking the ones an older mllc kept there.
 
 Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
@@ -114,8 +119,7 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
         source_deps = [*source_deps, feedback_dir(name)]
     if source_deps:
         prepare["deps"] = source_deps
-    prepare["outs"] = [f"{data}/clean.parquet"]
-    prepare["metrics"] = [_no_cache(f"{root}/reports/data.json")]
+    prepare["outs"] = [f"{data}/clean.parquet", f"{root}/reports/data.json"]
     stages["prepare"] = prepare
 
     stages["split"] = {
@@ -137,8 +141,10 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
                 "cmd": f"mllc stage train {name} ${{item}}",
                 "params": _params(params_file, train_params),
                 "deps": [f"{data}/train.parquet"],
-                "outs": [f"{root}/candidates/${{item}}.joblib"],
-                "metrics": [_no_cache(f"{root}/reports/train/${{item}}.json")],
+                "outs": [
+                    f"{root}/candidates/${{item}}.joblib",
+                    f"{root}/reports/train/${{item}}.json",
+                ],
             },
         }
     for m in commands:
@@ -154,6 +160,7 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
         }
 
     candidates = [f"{root}/candidates/{m}.joblib" for m in spec.models]
+    scores = [f"{root}/reports/candidates/{m}.json" for m in spec.models]
     stages["evaluate"] = {
         **base,
         "cmd": f"mllc stage evaluate {name}",
@@ -161,7 +168,7 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
             params_file, [code, "data.split.seed", "data.split.validation", "models", "problem"]
         ),
         "deps": [*candidates, *splits],
-        "metrics": [_no_cache(f"{root}/reports/candidates.json")],
+        "metrics": [_no_cache(path) for path in scores],
     }
 
     plot = (
@@ -175,13 +182,27 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
         "cmd": f"mllc stage select {name}",
         "params": _params(params_file, [code, "data", "features", "models", "problem"]),
         "deps": [
-            f"{root}/reports/candidates.json",
+            *scores,
             *candidates,
             f"{data}/clean.parquet",
             f"{data}/test.parquet",
         ],
-        "outs": [f"{root}/model.joblib", _no_cache(f"{root}/lineage.json")],
+        "outs": [f"{root}/model.joblib", f"{root}/lineage.json"],
         "metrics": [_no_cache(f"{root}/metrics.json")],
         "plots": [{f"{root}/plots/{plot_file}": {"cache": False, **plot}}],
     }
     return {"stages": stages}
+
+
+def cached_outputs(spec: Lifecycle) -> list[str]:
+    """Every output DVC caches (and Git must not track), repository-relative, in stage
+    order; ``foreach`` stages expanded."""
+    found: list[str] = []
+    for stage in dvc_document(spec)["stages"].values():
+        items = stage.get("foreach", [None])
+        body = stage.get("do", stage)
+        for item in items:
+            for out in body.get("outs", []):
+                if isinstance(out, str):
+                    found.append(out if item is None else out.replace("${item}", item))
+    return found

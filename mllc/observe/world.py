@@ -90,9 +90,16 @@ def _read_all(root: Path, paths: Sequence[str]) -> tuple[dict[str, str | None], 
 
 
 def model_md5_from_lock(lock: Mapping[str, Any] | None, name: str) -> str | None:
-    stages = (lock or {}).get("stages") or {}
-    for out in (stages.get("select") or {}).get("outs") or []:
-        if isinstance(out, dict) and out.get("path") == Layout(name).model.as_posix():
+    return out_md5_from_lock(lock, "select", Layout(name).model.as_posix())
+
+
+def out_md5_from_lock(lock: Any, stage: str, path: str) -> str | None:
+    """The md5 ``dvc.lock`` records for output ``path`` (repository-relative) of ``stage``."""
+    stages = lock.get("stages") if isinstance(lock, Mapping) else None
+    entry = stages.get(stage) if isinstance(stages, Mapping) else None
+    outs = entry.get("outs") if isinstance(entry, Mapping) else None
+    for out in outs if isinstance(outs, list) else []:
+        if isinstance(out, Mapping) and out.get("path") == path:
             md5 = out.get("md5")
             return md5 if isinstance(md5, str) else None
     return None

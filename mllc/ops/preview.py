@@ -24,14 +24,20 @@ from mllc import __version__, gitcmd
 from mllc.apply.dvc import TimedOut, stream_dvc
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
+from mllc.compile.dvc import cached_outputs
+from mllc.dvcrepo import cache_object
 from mllc.layout import Layout
-from mllc.observe.world import model_md5_from_lock, read_json_object, uncommitted_paths
+from mllc.observe.world import (
+    model_md5_from_lock,
+    out_md5_from_lock,
+    read_json_object,
+    uncommitted_paths,
+)
 from mllc.ops.plan import make_plan
 from mllc.plan.model import Change
 from mllc.preview.compare import Context, Produced, lifecycle_preview
 from mllc.preview.dvcrun import running_stage, stage_runs
 from mllc.preview.model import LifecyclePreview, Preview
-from mllc.preview.runcache import save_stages
 from mllc.preview.worktree import PreviewError, isolated
 from mllc.registry import assignments, list_versions
 from mllc.semver import sort_key
@@ -51,17 +57,47 @@ def previewed(changes: Sequence[Change]) -> dict[str, tuple[str, ...]]:
 
 
 def _base_data(root: Path, versions: Sequence[RegisteredVersion], name: str) -> Any:
-    """(version, data report) of the last registered version, read from its commit."""
+    """(version, data report) of the last registered version: from its commit when an
+    older mllc kept the report in Git, else from the DVC cache by the md5 its commit's
+    ``dvc.lock`` records (None when neither has it, e.g. a clone that never pulled)."""
     if not versions:
         return None
     last = max(versions, key=lambda v: sort_key(v.version))
-    path = Layout(name).data_report.as_posix()
-    proc = gitcmd.run(root, "show", f"{last.commit}:{path}")
+    layout = Layout(name)
+    report = _json_object(_git_show(root, last.commit, layout.data_report))
+    if report is None:
+        try:
+            lock = yaml.safe_load(_git_show(root, last.commit, layout.dvc_lock) or b"")
+        except yaml.YAMLError:
+            lock = None
+        md5 = out_md5_from_lock(lock, "prepare", layout.data_report.as_posix())
+        report = _json_object(_cached(root, md5)) if md5 is not None else None
+    return (last.version, report) if report is not None else None
+
+
+MAX_REPORT_BYTES = 1024 * 1024
+
+
+def _git_show(root: Path, commit: str, path: Path) -> bytes | None:
+    proc = gitcmd.run(root, "show", f"{commit}:{path.as_posix()}")
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _cached(root: Path, md5: str) -> bytes | None:
     try:
-        report = json.loads(proc.stdout) if proc.returncode == 0 else None
+        with cache_object(root, md5).open("rb") as fh:
+            data = fh.read(MAX_REPORT_BYTES + 1)
+    except OSError:
+        return None
+    return data if len(data) <= MAX_REPORT_BYTES else None
+
+
+def _json_object(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data) if data is not None else None
     except ValueError:
-        report = None
-    return (last.version, report) if isinstance(report, dict) else None
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _lock_md5(where: Path, name: str) -> str | None:
@@ -75,8 +111,8 @@ def _lock_md5(where: Path, name: str) -> str | None:
 class _Run:
     """One lifecycle's ``dvc repro`` in the worktree, its lines kept for timings."""
 
-    def __init__(self, where: Path, name: str, progress: Progress) -> None:
-        self.where, self.name, self.progress = where, name, progress
+    def __init__(self, where: Path, want: Desired, progress: Progress) -> None:
+        self.where, self.want, self.name, self.progress = where, want, want.name, progress
         self.lines: list[tuple[float, str]] = []
 
     def line(self, at: float, text: str) -> None:
@@ -101,10 +137,11 @@ class _Run:
             raise PreviewError(f"{self.name}: dvc repro failed (exit {code}):\n{tail}")
         layout, ended = Layout(self.name), time.monotonic()
         runs = stage_runs(self.lines, ended)
-        left = 120.0 if deadline is None else max(deadline - time.monotonic(), 1.0)
-        save_stages(self.where, target, [r.stage for r in runs if r.outcome == "ran"], left)
         return Produced(
-            candidates=read_json_object(self.where / layout.candidates_report),
+            candidates={
+                m: read_json_object(self.where / layout.candidate_report(m))
+                for m in self.want.spec.models
+            },
             metrics=read_json_object(self.where / layout.metrics),
             data=read_json_object(self.where / layout.data_report),
             model_md5=_lock_md5(self.where, self.name),
@@ -136,6 +173,9 @@ def _prepare(
     for want in desired:
         for rel, text in want.files.items():
             write_text(where / rel, text)
+        # An older mllc kept some reports in Git that DVC now caches: DVC refuses to
+        # cache a file Git tracks, so the worktree's index stops tracking them.
+        gitcmd.untrack(where, cached_outputs(want.spec))
     progress(f"    worktree ready: {', '.join(d.name for d in desired)}")
 
 
@@ -162,7 +202,7 @@ def preview(
         _prepare(where, desired, progress, deadline, timeout)
         for want in desired:
             mine = [v for v in versions if v.name == want.name]
-            produced = _Run(where, want.name, progress).repro(deadline, timeout)
+            produced = _Run(where, want, progress).repro(deadline, timeout)
             ctx = Context(
                 name=want.name,
                 categories=wanted[want.name],

@@ -6,7 +6,6 @@ and report what they produce, before merge.
 - ``render.py``: pure renderers: text, JSON, Markdown (the pull-request comment)
 - ``worktree.py``: the isolated checkout under ``.mllc/preview/`` and its removal
 - ``dvcrun.py``: reading DVC's output lines: which stage ran, was cached, or was skipped
-- ``runcache.py``: recording in DVC's run cache the stages DVC itself leaves out
 
 The operation that ties them together is :mod:`mllc.ops.preview`.
 """

@@ -40,10 +40,10 @@ PREVIEW_COMMIT = "(preview)"  # the hypothetical version's commit: none exists y
 
 @dataclass(frozen=True)
 class Produced:
-    """What the pipeline wrote: ``reports/candidates.json``, ``metrics.json``,
-    ``reports/data.json`` (parsed) and the model's md5 from ``dvc.lock``."""
+    """What the pipeline wrote, parsed: each candidate's ``reports/candidates/<m>.json``,
+    ``metrics.json``, ``reports/data.json``, and the model's md5 from ``dvc.lock``."""
 
-    candidates: Mapping[str, Any]
+    candidates: Mapping[str, Any]  # candidate -> its report
     metrics: Mapping[str, Any]
     data: Mapping[str, Any]
     model_md5: str | None
@@ -67,9 +67,7 @@ class Context:
 
 
 def candidates(produced: Produced, selected: str | None) -> tuple[Candidate, ...]:
-    report = produced.candidates.get("candidates")
-    if not isinstance(report, Mapping):
-        return ()
+    report = produced.candidates
     return tuple(
         Candidate(
             name=str(name),

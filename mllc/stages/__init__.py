@@ -8,7 +8,7 @@ the repository root. The stages and what they write:
 - ``prepare``: ``data/clean.parquet``, ``reports/data.json``
 - ``split``: ``data/train.parquet``, ``data/test.parquet`` (+ ``data/validation.parquet``)
 - ``train CANDIDATE``: ``candidates/CANDIDATE.joblib``, ``reports/train/CANDIDATE.json``
-- ``evaluate``: ``reports/candidates.json``
+- ``evaluate``: ``reports/candidates/CANDIDATE.json`` for each candidate
 - ``select``: ``model.joblib``, ``metrics.json``, ``lineage.json``,
   ``plots/confusion.csv`` (classification) or ``plots/residuals.csv`` (regression)
 

@@ -13,9 +13,10 @@ Models are given the split's columns without the target; estimator
 candidates pick their feature columns by name, a command candidate's model
 gets every other column.
 
-Writes ``reports/candidates.json``:
-``{"metric": M, "candidates": {name: {"validation": {...}, "test": {...},
-"validated_on": "validation" | "cv5" | "train"[, "note": ...]}}}``.
+Writes ``reports/candidates/<name>.json`` for every candidate (DVC metrics, so
+``dvc metrics show`` prints one row per candidate): ``{"validation": {...},
+"test": {...}, "validated_on": "validation" | "cv5" | "train"[, "note": ...]}``,
+and removes the ``reports/candidates.json`` an older mllc wrote instead.
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ def run(params: Params) -> None:
         )
 
     outputs = Outputs()
-    outputs.write_json(
-        layout.candidates_report, {"metric": params.problem.metric, "candidates": results}
-    )
+    for name, entry in results.items():
+        outputs.write_json(layout.candidate_report(name), entry)
+    outputs.remove(layout.legacy_candidates_report)
+    for left in sorted(layout.candidate_reports.glob("*.json")):
+        if left.stem not in results:  # a candidate the spec no longer has
+            outputs.remove(left)
     outputs.commit()
 
 

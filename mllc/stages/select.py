@@ -51,7 +51,7 @@ def choose(scores: dict[str, Any], metric: str) -> str:
     if not ranked:
         raise StageError(
             f"select: no candidate has a validation {metric} (every value is null in "
-            "reports/candidates.json): choose a metric the candidates can be scored by"
+            "reports/candidates/): choose a metric the candidates can be scored by"
         )
     return min(ranked)[1]
 
@@ -60,16 +60,14 @@ def run(params: Params) -> None:
     layout = params.layout
     task = params.problem.task
     metric = params.problem.metric
-    report = read_json(layout.candidates_report, "stage evaluate")
-    scores = report.get("candidates") if isinstance(report, dict) else None
-    if not isinstance(scores, dict):
-        raise StageError(f"{layout.candidates_report}: no 'candidates' mapping; rerun evaluate")
-    stale = sorted(set(params.models) ^ set(scores))
-    if stale:
-        raise StageError(
-            f"{layout.candidates_report} does not match the candidates of {layout.params} "
-            f"({', '.join(stale)}): rerun stage evaluate"
-        )
+    scores: dict[str, Any] = {}
+    for name in sorted(params.models):
+        report = read_json(layout.candidate_report(name), "stage evaluate")
+        if not isinstance(report, dict) or not isinstance(report.get("validation"), dict):
+            raise StageError(
+                f"{layout.candidate_report(name)}: no 'validation' metrics; rerun stage evaluate"
+            )
+        scores[name] = report
     best = choose(scores, metric)
     is_command = params.models[best].command is not None
     model = load_model(layout, best, is_command)
