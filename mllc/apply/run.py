@@ -214,8 +214,10 @@ class Executor:
         return {"removed": Layout(name).root.as_posix()}
 
     def repro(self, want: Desired, stage: str | None) -> dict[str, Any]:
-        # DVC refuses to cache an output Git tracks: an older mllc kept some reports in Git.
+        # DVC refuses to cache an output Git tracks: an older mllc kept some reports in Git,
+        # and one report it wrote no stage writes now (evaluate may be restored, not run).
         gitcmd.untrack(self.root, cached_outputs(want.spec))
+        (self.root / Layout(want.name).legacy_candidates_report).unlink(missing_ok=True)
         dvc_yaml = Layout(want.name).dvc_yaml.as_posix()
         run_dvc(self.root, ["repro", f"{dvc_yaml}:{stage}" if stage else dvc_yaml], self.progress)
         return {}
