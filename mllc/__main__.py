@@ -38,22 +38,16 @@ def _plain_stage(args: list[str]) -> list[str] | None:
 
 
 def _run_stage(args: list[str]) -> int:
-    """What DVC runs once per stage: skipping Typer keeps our start-up off its bill."""
-    from mllc.cli.output import error, unexpected
-    from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, MllcError
-    from mllc.stages import run_stage
+    """What DVC runs once per stage: skipping Typer keeps our start-up off its bill, and
+    under apply or preview the stage runs warm (:mod:`mllc.stagerun`) when it can."""
+    from mllc.stagerun import run_warm
 
-    try:
-        run_stage(args[0], args[1], args[2] if len(args) > 2 else None)
-    except MllcError as exc:
-        for line in exc.render():
-            error(line)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        return unexpected(exc, show_traceback=False)
-    return 0
+    status = run_warm(args)
+    if status is not None:
+        return status
+    from mllc.stages import command
+
+    return command(args)
 
 
 def main() -> None:

@@ -8,9 +8,12 @@ to it.
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 # Exit codes shared by every command (see README, "Exit codes").
 EXIT_OK = 0
@@ -109,3 +112,24 @@ def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
             seen.add(key)
             out.append(d)
     return out
+
+
+def use_color(stream: IO[str]) -> bool:
+    """Colour only on a terminal, never with ``NO_COLOR`` set or ``TERM=dumb``."""
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def error(line: str) -> None:
+    """One error line on stderr (the CLI's and the stage program's)."""
+    prefix = "\x1b[31merror\x1b[0m: " if use_color(sys.stderr) else "error: "
+    print(prefix + line, file=sys.stderr)
+
+
+def unexpected(exc: BaseException, show_traceback: bool) -> int:
+    """An exception nobody expected: one line (or the traceback when asked); exit 3."""
+    if show_traceback:
+        traceback.print_exception(exc)
+    else:
+        error(f"unexpected error: {type(exc).__name__}: {exc}")
+        print("run again with 'mllc --traceback ...' to see where", file=sys.stderr)
+    return EXIT_UNEXPECTED

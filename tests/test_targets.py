@@ -9,6 +9,8 @@ tags, the iris spec compiled by mllc.
 
 from __future__ import annotations
 
+import contextlib
+
 import inspect
 import subprocess
 from collections.abc import Collection, Sequence
@@ -228,7 +230,7 @@ def test_apply_commits_what_the_target_renders_deploys_and_stops_it(
 ) -> None:
     want = on_files_target()
     said: list[str] = []
-    ex = Executor(repo, Journal(repo), said.append)
+    ex = Executor(repo, Journal(repo), said.append, contextlib.ExitStack())
     assert ex.deploy(want, "staging", "create") == {"version": None}  # nothing registered
     assert len(said) == 1 and said[0].startswith("    staging: nothing to deploy (")
     said.clear()

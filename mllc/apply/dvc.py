@@ -1,23 +1,29 @@
 """Running DVC for apply: its environment, its output, and the locks a killed DVC left.
 
 DVC runs as a child process (``python -m dvc``) that dies with apply and whose
-stage commands find this installation's ``mllc``.
+stage commands find this installation's ``mllc``, and its stages run warm: forked from
+a :func:`stage_runner` that has imported the libraries once (:mod:`mllc.stagerun`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from mllc.errors import MllcError
 from mllc.procs import WATCH_ENV, cmdline, exited, preexec_die_with_parent
+from mllc.stagerun import RUNNER_ENV
 
 Progress = Callable[[str], None]
 
@@ -35,11 +41,52 @@ def dvc_env() -> dict[str, str]:
     return env
 
 
-def run_dvc(root: Path, args: Sequence[str], progress: Progress) -> None:
+@contextlib.contextmanager
+def stage_runner(estimators: Sequence[str] = ()) -> Iterator[dict[str, str]]:
+    """A warm runner for the stages of one apply or preview (:mod:`mllc.stagerun`); yields
+    the environment DVC passes on to its stages. The socket is bound before the runner
+    starts, so a stage that comes early waits for it instead of missing it. Stopped, and
+    its folder removed, on the way out; it dies with this process too. ``estimators``: the
+    estimator classes the stages will train, whose modules it imports up front."""
+    folder = tempfile.mkdtemp(prefix="mllc-stages-")  # mode 0700: this user's stages only
+    path = os.path.join(folder, "runner.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        listener.bind(path)
+        listener.listen(64)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mllc.stages.warm",
+                str(listener.fileno()),
+                *sorted({e.rpartition(".")[0] for e in estimators}),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=[listener.fileno()],
+            preexec_fn=preexec_die_with_parent(),
+        )
+        listener.close()
+        yield {RUNNER_ENV: path}
+    finally:
+        listener.close()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_dvc(
+    root: Path, args: Sequence[str], progress: Progress, env: Mapping[str, str] | None = None
+) -> None:
+    """``dvc ARGS`` in ``root``, its stage lines to ``progress``; ``env`` adds to DVC's."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,
-        env=dvc_env(),
+        env={**dvc_env(), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -105,16 +152,18 @@ def stream_dvc(
     args: Sequence[str],
     on_line: Callable[[float, str], None],
     deadline: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     """``dvc ARGS`` in ``root`` in a process group of its own; each output line goes to
     ``on_line`` with the monotonic time it was read. At ``deadline`` (monotonic), and when
     the caller is interrupted, the whole group (DVC and its stages) is killed, then
     :class:`TimedOut` is raised (or the interruption goes on). Returns DVC's exit status."""
-    env = {**dvc_env(), "PYTHONUNBUFFERED": "1"}  # lines as they happen: stage timings
+    # PYTHONUNBUFFERED: lines as they happen, for the stage timings
+    full = {**dvc_env(), "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,
-        env=env,
+        env=full,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

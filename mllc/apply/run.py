@@ -7,6 +7,7 @@ Each step is idempotent, so a rerun after a crash converges. Nothing here decide
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from mllc import gitcmd
 from mllc.apply import dvcstate, gitops, sources
-from mllc.apply.dvc import ApplyFailed, Progress, clear_dead_dvc_locks, run_dvc
+from mllc.apply.dvc import ApplyFailed, Progress, clear_dead_dvc_locks, run_dvc, stage_runner
 from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
 from mllc.apply.steps import Step, plan_steps
@@ -44,9 +45,21 @@ class ApplyResult:
 
 
 class Executor:
-    def __init__(self, root: Path, journal: Journal, progress: Progress) -> None:
+    def __init__(
+        self, root: Path, journal: Journal, progress: Progress, resources: contextlib.ExitStack
+    ) -> None:
         self.root, self.journal, self.progress = root, journal, progress
         self._history: dict[str, History] = {}
+        self._resources = resources  # what lives as long as this apply: the stage runner
+        self._runner: dict[str, str] | None = None
+
+    def runner(self, planned: Planned) -> dict[str, str]:
+        """The warm stage runner's environment for DVC, started at the first repro."""
+        if self._runner is None:
+            used = [m.estimator for d in planned.desired for m in d.spec.models.values()]
+            runner = stage_runner([e for e in used if e is not None])
+            self._runner = self._resources.enter_context(runner)
+        return self._runner
 
     def history(self, name: str) -> History:
         """``name``'s environment assignments as they were before this apply deployed it:
@@ -90,7 +103,7 @@ class Executor:
             self.step(step.name, self.add_feedback, name, step.batch, step.target)
         elif step.kind == "pipeline":
             assert want is not None
-            self.step(step.name, self.repro, want, step.stage)
+            self.step(step.name, self.repro, want, step.stage, self.runner(planned))
         elif step.kind == "commit":
             found = sources.commit_paths(self.root, want) if want is not None else []
             paths = [*step.paths, *found, *sorted(repository)]
@@ -213,13 +226,14 @@ class Executor:
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")
         return {"removed": Layout(name).root.as_posix()}
 
-    def repro(self, want: Desired, stage: str | None) -> dict[str, Any]:
+    def repro(self, want: Desired, stage: str | None, env: dict[str, str]) -> dict[str, Any]:
         # DVC refuses to cache an output Git tracks: an older mllc kept some reports in Git,
         # and one report it wrote no stage writes now (evaluate may be restored, not run).
         gitcmd.untrack(self.root, cached_outputs(want.spec))
         (self.root / Layout(want.name).legacy_candidates_report).unlink(missing_ok=True)
         dvc_yaml = Layout(want.name).dvc_yaml.as_posix()
-        run_dvc(self.root, ["repro", f"{dvc_yaml}:{stage}" if stage else dvc_yaml], self.progress)
+        target = f"{dvc_yaml}:{stage}" if stage else dvc_yaml
+        run_dvc(self.root, ["repro", target], self.progress, env=env)
         return {}
 
     def commit(
@@ -312,7 +326,8 @@ def apply(
         _recover(root, progress)
         journal = Journal(root)
         result = ApplyResult(apply_id=journal.apply_id)
-        ex = Executor(root, journal, progress)
-        for step in plan_steps(planned):
-            ex.run(step, planned, result)
+        with contextlib.ExitStack() as resources:
+            ex = Executor(root, journal, progress, resources)
+            for step in plan_steps(planned):
+                ex.run(step, planned, result)
         return result

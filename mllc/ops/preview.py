@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from mllc import __version__, gitcmd
-from mllc.apply.dvc import TimedOut, stream_dvc
+from mllc.apply.dvc import TimedOut, stage_runner, stream_dvc
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
 from mllc.compile.dvc import cached_outputs
@@ -111,8 +111,9 @@ def _lock_md5(where: Path, name: str) -> str | None:
 class _Run:
     """One lifecycle's ``dvc repro`` in the worktree, its lines kept for timings."""
 
-    def __init__(self, where: Path, want: Desired, progress: Progress) -> None:
+    def __init__(self, where: Path, want: Desired, progress: Progress, env: dict[str, str]) -> None:
         self.where, self.want, self.name, self.progress = where, want, want.name, progress
+        self.env = env  # the warm stage runner's
         self.lines: list[tuple[float, str]] = []
 
     def line(self, at: float, text: str) -> None:
@@ -124,7 +125,7 @@ class _Run:
         started = time.monotonic()
         target = Layout(self.name).dvc_yaml.as_posix()
         try:
-            code = stream_dvc(self.where, ["repro", target], self.line, deadline)
+            code = stream_dvc(self.where, ["repro", target], self.line, deadline, self.env)
         except TimedOut:
             stage = running_stage(self.lines)
             doing = f"stage {stage!r} was still running" if stage else "DVC was still running"
@@ -198,11 +199,13 @@ def preview(
     versions = list_versions(root)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     results: list[LifecyclePreview] = []
-    with isolated(root, specs) as where:
+    used = [m.estimator for d in desired for m in d.spec.models.values()]
+    runner_cm = stage_runner([e for e in used if e is not None])
+    with isolated(root, specs) as where, runner_cm as runner:
         _prepare(where, desired, progress, deadline, timeout)
         for want in desired:
             mine = [v for v in versions if v.name == want.name]
-            produced = _Run(where, want, progress).repro(deadline, timeout)
+            produced = _Run(where, want, progress, runner).repro(deadline, timeout)
             ctx = Context(
                 name=want.name,
                 categories=wanted[want.name],

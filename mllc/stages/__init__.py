@@ -30,6 +30,24 @@ STAGES = ("prepare", "split", "train", "evaluate", "select")
 MAX_WARNINGS = 5
 
 
+def command(args: Sequence[str]) -> int:
+    """``mllc stage NAME LIFECYCLE [CANDIDATE]`` as DVC runs it: errors on stderr, the exit
+    status returned (cold in its own process, or warm in a child of the stage runner)."""
+    from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, MllcError, error, unexpected
+
+    try:
+        run_stage(args[0], args[1], args[2] if len(args) > 2 else None)
+    except MllcError as exc:
+        for line in exc.render():
+            error(line)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return unexpected(exc, show_traceback=False)
+    return 0
+
+
 def run_stage(name: str, lifecycle: str, candidate: str | None = None) -> None:
     """Run stage ``name`` of ``lifecycle`` from the repository root; StageError on failure."""
     from mllc.stages.io import load_params
