@@ -8,6 +8,8 @@ the same under both (:func:`ambiguous` says which strings need quotes).
 
 from __future__ import annotations
 
+import functools
+
 import re
 from typing import Any
 
@@ -92,6 +94,7 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=Yaml12Loader)  # a SafeLoader subclass: no arbitrary objects
 
 
+@functools.lru_cache(maxsize=8192)  # compile asks for every string it writes: paths repeat
 def ambiguous(text: str) -> bool:
     """True when a plain ``text`` would not read back as that string under YAML 1.2."""
     try:
