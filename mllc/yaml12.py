@@ -9,7 +9,6 @@ the same under both (:func:`ambiguous` says which strings need quotes).
 from __future__ import annotations
 
 import functools
-
 import re
 from typing import Any
 

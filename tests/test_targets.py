@@ -10,7 +10,6 @@ tags, the iris spec compiled by mllc.
 from __future__ import annotations
 
 import contextlib
-
 import inspect
 import subprocess
 from collections.abc import Collection, Sequence
