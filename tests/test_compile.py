@@ -16,9 +16,10 @@ import yaml
 from conftest import assert_generated_header, check_golden_tree
 
 from mllc.compile import Bundle, compile_spec
-from mllc.compile.dvc import cached_outputs
+from mllc.compile.dvc import cached_outputs, dvc_document, params_document
 from mllc.spec.load import load_file
 from mllc.spec.models import Lifecycle
+from mllc.yaml12 import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "compile"
@@ -196,3 +197,14 @@ def test_compile_refuses_an_invalid_spec(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "specs/iris.yaml:" in proc.stderr and "problem.task" in proc.stderr
     assert not (tmp_path / "pipelines").exists()
+
+
+@pytest.mark.parametrize(("case", "spec_file", "source"), _cases(), ids=lambda v: str(v))
+def test_generated_texts_read_back_as_their_documents(case: str, spec_file: Path, source: str):
+    """The plan compares the pipeline with dvc.lock using the documents compile wrote
+    (mllc.observe.world), not a parse of the texts: they must be what DVC reads."""
+    spec = _spec(spec_file)
+    bundle = _compile(spec_file, source)
+    name = spec.metadata.name
+    assert load_yaml(bundle[f"pipelines/{name}/dvc.yaml"]) == dvc_document(spec)
+    assert load_yaml(bundle[f"pipelines/{name}/params.yaml"]) == params_document(spec)

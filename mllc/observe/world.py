@@ -15,6 +15,7 @@ from typing import Any
 
 from mllc import gitcmd, saferead
 from mllc.compile.desired import Desired, Orphan
+from mllc.compile.dvc import dvc_document, params_document
 from mllc.errors import Diagnostic
 from mllc.hashing import Hasher
 from mllc.layout import PIPELINES, Layout
@@ -25,7 +26,6 @@ from mllc.observe.types import LifecycleActual, MonitorState
 from mllc.spec.yamlsafe import YamlProblem, load_text, problem_to_diagnostic
 from mllc.targets import TARGETS, target_for
 from mllc.types import DeploymentState, RegisteredVersion
-from mllc.yaml12 import load_yaml
 
 HASH_CACHE = ".mllc/cache/md5.json"
 
@@ -142,8 +142,10 @@ def observe_lifecycle(
     layout = Layout(want.name)
     dvc_yaml = layout.dvc_yaml.as_posix()
     params_file = layout.params.as_posix()
-    dvc_doc = load_yaml(want.files[dvc_yaml])
-    params = {params_file: load_yaml(want.files[params_file])}
+    # What DVC reads from the generated texts: the documents they were written from
+    # (tests/test_compile.py checks that each text reads back as its document).
+    dvc_doc = dvc_document(want.spec)
+    params = {params_file: params_document(want.spec)}
     try:
         lock = read_lock(root / layout.dvc_lock, root)
     except saferead.RefusedRead as exc:
