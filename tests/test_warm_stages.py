@@ -158,3 +158,18 @@ def _in(process: psutil.Process, repo: Repo) -> bool:
         return Path(process.cwd()) == repo.root
     except psutil.Error:
         return False
+
+
+def test_no_runner_when_its_socket_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A temporary folder whose path is too long for a Unix socket: stages run cold."""
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    with stage_runner() as env:
+        assert env == {}
+    assert list(deep.iterdir()) == []  # its folder is removed
+    repo = churn(tmp_path / "repo")
+    assert stage(repo, env, "prepare", "churn").returncode == 0
