@@ -134,6 +134,13 @@ def preexec_die_with_parent() -> Callable[[], None] | None:
     return arm
 
 
+def signal_on_parent_death(sig: int) -> None:
+    """Have ``sig`` sent to this process when its parent dies (Linux; elsewhere nothing),
+    for a process that must clean up before it goes (a handler of ``sig``)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, sig)
+
+
 def die_with_parent() -> None:
     """Arm the signal in this process (for one started by a tool we do not control: DVC),
     and end it too when the process named in ``MLLC_DIE_WITH`` (the apply) ends."""

@@ -173,3 +173,33 @@ def test_no_runner_when_its_socket_cannot_be_made(
     assert list(deep.iterdir()) == []  # its folder is removed
     repo = churn(tmp_path / "repo")
     assert stage(repo, env, "prepare", "churn").returncode == 0
+
+
+def test_a_killed_starter_leaves_no_runner_and_no_socket(tmp_path: Path) -> None:
+    """apply killed (SIGKILL) while its runner is up: the runner ends and removes its
+    socket and folder itself."""
+    code = (
+        "import sys\n"
+        "from mllc.apply.dvc import stage_runner\n"
+        "with stage_runner() as env:\n"
+        "    print(env['MLLC_STAGE_RUNNER'], flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    starter = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert starter.stdout is not None
+    path = Path(starter.stdout.readline().strip())
+    assert path.exists()
+    # The event that the runner is up and serving: a stage goes through it.
+    repo = churn(tmp_path / "repo")
+    done = stage(repo, {RUNNER_ENV: str(path)}, "split", "churn")
+    assert done.returncode == 1 and "clean.parquet" in done.stderr, done.stderr
+    runner = next(
+        p for p in psutil.Process(starter.pid).children() if "warm" in " ".join(p.cmdline())
+    )
+    starter.kill()
+    starter.wait(timeout=60)
+    gone, alive = psutil.wait_procs([runner], timeout=60)
+    assert alive == [] and len(gone) == 1
+    assert not path.parent.exists()  # removed by the runner itself (a SIGKILL would not)

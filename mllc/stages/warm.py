@@ -23,9 +23,12 @@ import socket
 import sys
 import threading
 
-from mllc.spec.vocab import ESTIMATORS
+from mllc.procs import signal_on_parent_death
 from mllc.stagerun import STARTED, STATUS_BYTES
-from mllc.stages import command
+
+# Imported in main() after the runner has armed its clean-up: a kill of the apply while
+# they load must already remove the runner's socket (they take a good part of a second).
+# mllc.spec.vocab and mllc.stages (pydantic, yaml).
 
 MAX_REQUEST = 4 * 1024 * 1024  # arguments, working directory and environment
 
@@ -55,6 +58,8 @@ PRELOAD = (
 def preload(estimators: list[str]) -> None:
     """Import what the stages import, and the modules of the estimator classes named (only
     allow-listed ones: the runner imports nothing a spec could choose)."""
+    from mllc.spec.vocab import ESTIMATORS
+
     allowed = {path.rpartition(".")[0] for path in ESTIMATORS}
     for name in (*PRELOAD, *sorted({m for m in estimators if m in allowed})):
         # A module that fails here fails again in the stage that needs it, which reports it.
@@ -108,6 +113,8 @@ def _become_stage(conn: socket.socket) -> int:
         numpy.random.seed()
     conn.sendall(STARTED)
     _end_with_client(conn)
+    from mllc.stages import command  # loaded by preload() already: no cost here
+
     code = command([str(a) for a in request["args"]])
     sys.stdout.flush()
     sys.stderr.flush()
@@ -116,8 +123,8 @@ def _become_stage(conn: socket.socket) -> int:
 
 def _child(listener: socket.socket, conn: socket.socket) -> None:  # pragma: no cover - forked
     listener.close()
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     code = 1
     try:
         code = _become_stage(conn)
@@ -142,10 +149,29 @@ def serve(listener: socket.socket, estimators: list[str]) -> None:
         conn.close()
 
 
+def _remove_on_exit(listener: socket.socket) -> None:
+    """When the apply or preview that started the runner dies without stopping it (a kill),
+    the runner gets SIGTERM instead of SIGKILL: it removes its socket and folder, then
+    ends (its stages end with it)."""
+    path = listener.getsockname()
+
+    def remove(_signum: int, _frame: object) -> None:  # pragma: no cover - ends the process
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            os.rmdir(os.path.dirname(path))
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, remove)
+    signal_on_parent_death(signal.SIGTERM)
+    if os.getppid() == 1:  # the starter died before the signal was armed
+        remove(signal.SIGTERM, None)
+
+
 def main(argv: list[str]) -> int:
     """``FD [ESTIMATOR_MODULE...]``: the listening socket, and what to import beyond the
     stages' own modules (the estimators the specs use)."""
     listener = socket.socket(fileno=int(argv[0]))
+    _remove_on_exit(listener)
     try:
         serve(listener, argv[1:])
     except KeyboardInterrupt:
