@@ -1,12 +1,17 @@
 """Start-up and throughput of `mllc validate` against `python -c "import yaml, pydantic"`.
 
-Targets (issue 2): validate of one spec <= 1.5x the floor; >= 1,000 specs/s
-when validating 1,000 specs in one call.
+Targets (issues 2 and 14): validate of one spec <= 1.5x the floor; >= 1,000 specs/s
+when validating 1,000 specs in one call. Then where a validate's time goes beyond the
+floor, phase by phase in one cold interpreter (medians): what Pydantic itself costs
+once a model is defined and built is the part no change of ours removes.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import statistics
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -52,3 +57,45 @@ def run(quick: bool = False) -> None:
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    phases(repeat)
+
+
+PHASES = """
+import json, sys, time
+t = [time.perf_counter()]
+import yaml, pydantic
+t.append(time.perf_counter())
+from pydantic import BaseModel
+t.append(time.perf_counter())
+import mllc.spec.models
+t.append(time.perf_counter())
+import mllc.api, mllc.cli.output
+t.append(time.perf_counter())
+from mllc.spec.load import load_file
+load_file(sys.argv[1])
+t.append(time.perf_counter())
+print(json.dumps([b - a for a, b in zip(t, t[1:])]))
+"""
+NAMES = (
+    "import yaml, pydantic (the floor's imports)",
+    "Pydantic's BaseModel machinery",
+    "the spec models (classes, schema deferred)",
+    "the rest of mllc validate's modules",
+    "building the spec schema, validating one spec",
+)
+
+
+def phases(repeat: int) -> None:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [PYTHON, "-c", PHASES, str(ROOT / "specs" / "iris.yaml")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        runs.append(json.loads(out))
+    print("   where validate's time goes, in one cold interpreter (medians):")
+    for i, name in enumerate(NAMES):
+        print(f"     {name:<48} {statistics.median(r[i] for r in runs) * 1000:7.1f} ms")
