@@ -29,7 +29,16 @@ import time
 from pathlib import Path
 
 import yaml
-from common import PYTHON, ROOT, compared, interleaved, run_quietly, scripts_env
+from common import (
+    PYTHON,
+    ROOT,
+    compared,
+    init_repo,
+    interleaved,
+    iris_spec,
+    run_quietly,
+    scripts_env,
+)
 
 BENCH_DIR = ROOT / ".bench"
 LAYOUT = 2  # bumped when what a built repository holds changes
@@ -54,16 +63,6 @@ def _write_spec(repo: Path, name: str) -> None:
     spec = yaml.safe_load(yaml.safe_dump(SPEC))
     spec["metadata"]["name"] = name
     (repo / "specs" / f"{name}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
-
-
-def _init(repo: Path) -> None:
-    (repo / ".gitignore").write_text("/.mllc/\n", encoding="utf-8")
-    run_quietly(["git", "init", "-q"], repo)
-    run_quietly(["git", "config", "user.email", "bench@example.com"], repo)
-    run_quietly(["git", "config", "user.name", "bench"], repo)
-    run_quietly([PYTHON, "-m", "dvc", "init", "-q"], repo)
-    run_quietly(["git", "add", "-A"], repo)
-    run_quietly(["git", "commit", "-qm", "specs"], repo)
 
 
 def _copy_outputs(repo: Path, src: str, dst: str) -> None:
@@ -93,7 +92,7 @@ def build(count: int) -> Path:
     shutil.rmtree(repo, ignore_errors=True)
     (repo / "specs").mkdir(parents=True)
     _write_spec(repo, _name(0))
-    _init(repo)
+    init_repo(repo)
     run_quietly([MLLC, "apply", "--auto-approve"], repo)  # the one real training
     for i in range(1, count):
         _write_spec(repo, _name(i))
@@ -130,14 +129,10 @@ def from_scratch(count: int, repeat: int) -> None:
     try:
         fresh = base / "fresh"
         (fresh / "specs").mkdir(parents=True)
-        text = (ROOT / "specs" / "iris.yaml").read_text(encoding="utf-8")
-        text = text[: text.index("environments:")]  # no server
         for i in range(count):
             name = f"iris-{i:03d}"
-            (fresh / "specs" / f"{name}.yaml").write_text(
-                text.replace("name: iris", f"name: {name}", 1), encoding="utf-8"
-            )
-        _init(fresh)
+            (fresh / "specs" / f"{name}.yaml").write_text(iris_spec(name), encoding="utf-8")
+        init_repo(fresh)
         script = [PYTHON, str(ROOT / "bench" / "handwritten_iris.py"), str(base / "hw")]
         scripts = [_timed(script, base) for _ in range(repeat)]
         repo = base / "repo"

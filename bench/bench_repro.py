@@ -19,7 +19,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from common import PYTHON, ROOT, compared, interleaved, run_quietly, scripts_env
+from common import (
+    PYTHON,
+    ROOT,
+    compared,
+    init_repo,
+    interleaved,
+    iris_spec,
+    run_quietly,
+    scripts_env,
+)
 
 from mllc.apply.dvc import stage_runner
 
@@ -31,17 +40,8 @@ def _fresh(base: Path) -> Path:
     """A repository with the iris spec, never applied."""
     repo = base / "fresh"
     (repo / "specs").mkdir(parents=True)
-    shutil.copy(ROOT / "specs" / "iris.yaml", repo / "specs")
-    spec = repo / "specs" / "iris.yaml"
-    text = spec.read_text(encoding="utf-8")
-    spec.write_text(text[: text.index("environments:")], encoding="utf-8")  # no server
-    (repo / ".gitignore").write_text("/.mllc/\n", encoding="utf-8")
-    run_quietly(["git", "init", "-q"], repo)
-    run_quietly(["git", "config", "user.email", "bench@example.com"], repo)
-    run_quietly(["git", "config", "user.name", "bench"], repo)
-    run_quietly([PYTHON, "-m", "dvc", "init", "-q"], repo)
-    run_quietly(["git", "add", "-A"], repo)
-    run_quietly(["git", "commit", "-qm", "spec"], repo)
+    (repo / "specs" / "iris.yaml").write_text(iris_spec(), encoding="utf-8")
+    init_repo(repo)
     return repo
 
 

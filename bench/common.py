@@ -60,3 +60,20 @@ def scripts_env() -> dict[str, str]:
 
 def run_quietly(args: list[str], cwd: Path) -> None:
     subprocess.run(args, cwd=cwd, env=scripts_env(), check=True, capture_output=True)
+
+
+def init_repo(repo: Path) -> None:
+    """``git init`` (with an identity), ``dvc init``, and one commit of what ``repo`` holds."""
+    (repo / ".gitignore").write_text("/.mllc/\n", encoding="utf-8")
+    run_quietly(["git", "init", "-q"], repo)
+    run_quietly(["git", "config", "user.email", "bench@example.com"], repo)
+    run_quietly(["git", "config", "user.name", "bench"], repo)
+    run_quietly([PYTHON, "-m", "dvc", "init", "-q"], repo)
+    run_quietly(["git", "add", "-A"], repo)
+    run_quietly(["git", "commit", "-qm", "specs"], repo)
+
+
+def iris_spec(name: str = "iris") -> str:
+    """specs/iris.yaml without its environments (no server to start), named ``name``."""
+    text = (ROOT / "specs" / "iris.yaml").read_text(encoding="utf-8")
+    return text[: text.index("environments:")].replace("name: iris", f"name: {name}", 1)
