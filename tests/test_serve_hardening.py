@@ -88,6 +88,11 @@ def test_hostile_json_gets_a_4xx_naming_the_problem(server: Server) -> None:
          b'"data": [-Infinity, 1, 2, 3]}]}', 400, "-Infinity is not JSON"),
         # more dimensions than numpy has
         (json.dumps(matrix("FP64", [1], [1] * 100)).encode(), 422, "'shape' has 100 dimensions"),
+        # an empty array numpy cannot describe (found by the fuzz test below)
+        (b'{"inputs": [{"name": "x", "shape": [0, 1152921504606846976], "datatype": "FP64", '
+         b'"data": []}]}', 422, "multiply past 2,147,483,647"),
+        (b'{"inputs": [{"name": "x", "shape": [65536, 65536], "datatype": "FP64", '
+         b'"data": []}]}', 422, "is larger than any request this server takes"),
     ]  # fmt: skip
     conn = server.conn()  # one keep-alive connection through them all
     for body, status, text in cases:

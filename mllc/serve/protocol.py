@@ -16,8 +16,9 @@ supported and says so.
 
 Hostile input is refused the same way, never with a 500: JSON nested deeper
 than the parser goes, ``NaN``/``Infinity`` (not JSON), shapes of more than
-:data:`MAX_DIMS` dimensions, and numbers out of range for the tensor's datatype
-(a 400-digit integer in FP64, 1e300 in FP32, 300 in INT8, -1 in UINT8).
+:data:`MAX_DIMS` dimensions or too large for numpy (:data:`MAX_EXTENT`), and numbers
+out of range for the tensor's datatype (a 400-digit integer in FP64, 1e300 in FP32,
+300 in INT8, -1 in UINT8).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _INT_DTYPES: dict[str, type[np.integer[Any]]] = {
     "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
 }  # fmt: skip
 MAX_DIMS = 2  # [N], [N, 1] or [N, F]: all a tabular model takes
+# numpy cannot even describe an array (an empty one included) whose dimensions multiply
+# past its index range; no request body holds that many values anyway.
+MAX_EXTENT = 2**31 - 1
 _NAME_SHOWN = 80  # user-given names are cut in messages: they end up in logs
 BINARY_UNSUPPORTED = (
     "binary tensor data is not supported; send JSON 'data' "
@@ -169,6 +173,11 @@ def _decode_tensor(index: int, item: Any) -> tuple[str, str, list[int], np.ndarr
         raise _invalid(
             f"input {shown(name)}: 'shape' has {len(shape)} dimensions; this server takes "
             "[N] or [N, 1] per feature column, or [N, F]"
+        )
+    if math.prod(d for d in shape if d) > MAX_EXTENT:
+        raise _invalid(
+            f"input {shown(name)}: 'shape' {shape} is larger than any request this server "
+            f"takes (its dimensions multiply past {MAX_EXTENT:,})"
         )
     datatype = item.get("datatype")
     if datatype not in DATATYPES:
