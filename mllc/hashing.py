@@ -131,8 +131,9 @@ class Hasher:
         if not isinstance(tables, dict):
             return
         for algorithm, table in tables.items():
-            if algorithm not in self._entries or not isinstance(table, dict):
+            if not isinstance(table, dict):
                 continue
+            self._entries.setdefault(algorithm, {})
             for path, entry in table.items():
                 if _valid_entry(entry):
                     size, mtime_ns, inode, value = entry
@@ -190,6 +191,55 @@ class Hasher:
             return tree_md5(entries)
         return self._file(key, real, st, algorithm)
 
+    # -- values derived from a file ---------------------------------------------
+
+    def derived(
+        self, rel_path: str, table: str, derive: Callable[[bytes], tuple[Any, bool]]
+    ) -> Any:
+        """``derive(bytes)`` of the file ``rel_path``, cached like a hash: by ``(size,
+        mtime_ns, inode)``, in table ``table`` of the cache file (e.g. a parsed
+        ``dvc.lock``). ``derive`` returns ``(value, cacheable)``; a value is kept only when
+        cacheable and it comes back equal through JSON. The file is checked and read by
+        :func:`mllc.saferead.read_bytes` (inside the repository, bounded); None when it
+        does not exist."""
+        path = os.path.join(self.root, rel_path)
+        key = os.path.normpath(rel_path)
+        entries = self._entries.setdefault(table, {})
+        found = self._check(path, key)
+        if found is None:
+            if entries.pop(key, None) is not None:
+                self._dirty = True
+            return None
+        real, st = found
+        cached = entries.get(key)
+        if cached is not None and cached[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
+            return json.loads(cached[3])
+        raw = saferead.read_bytes(path, self.root, shown=key)
+        if raw is None:  # removed since the check
+            return None
+        value, cacheable = derive(raw)
+        text = json.dumps(value, separators=(",", ":")) if cacheable else None
+        try:  # the bytes read are the ones the key describes only if nothing moved since
+            after = os.stat(real)
+        except OSError:
+            after = None
+        same = after is not None and (after.st_size, after.st_mtime_ns, after.st_ino) == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+        )
+        if text is not None and same and json.loads(text) == value and self._settled(st):
+            entries[key] = (st.st_size, st.st_mtime_ns, st.st_ino, text)
+            self._dirty = True
+        elif entries.pop(key, None) is not None:
+            self._dirty = True
+        return value
+
+    @staticmethod
+    def _settled(st: os.stat_result) -> bool:
+        """Written long enough ago that a later write must change its mtime."""
+        return time.time_ns() - st.st_mtime_ns > _RACY_NS
+
     def _allowed(self) -> tuple[Path, ...]:
         """Where symlinks may lead besides the repository: the DVC cache (link types)."""
         if self._cache_dir is None:
@@ -216,7 +266,7 @@ class Hasher:
         finally:
             os.close(fd)
         self.reads += 1
-        if time.time_ns() - st.st_mtime_ns > _RACY_NS:
+        if self._settled(st):
             table[key] = (st.st_size, st.st_mtime_ns, st.st_ino, value)
             self._dirty = True
         elif cached is not None:

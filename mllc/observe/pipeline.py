@@ -52,7 +52,12 @@ from mllc.spec.yamlsafe import YamlProblem, problem_to_diagnostic, read_yaml
 CODE_KEY = "mllc.stages"
 
 
-def read_lock(path: Path, root: Path | None = None) -> dict[str, Any] | None:
+LOCKS = "dvc.lock"  # the hasher's table of parsed locks
+
+
+def read_lock(
+    path: Path, root: Path | None = None, hasher: Hasher | None = None
+) -> dict[str, Any] | None:
     """The parsed ``dvc.lock``; None when there is none.
 
     Read like a spec (:func:`mllc.spec.yamlsafe.read_yaml`): a lock over the size,
@@ -62,14 +67,21 @@ def read_lock(path: Path, root: Path | None = None) -> dict[str, Any] | None:
     rebuilds from it: a :class:`~mllc.observe.dvclock.BrokenLock` that says so."""
     base = root if root is not None else find_root(path)
     shown = shown_path(path, base or os.path.dirname(path))
+
+    def parse(raw: bytes) -> tuple[dict[str, Any], bool]:
+        text = raw.decode("utf-8", "replace")  # a write cut inside a character is still a lock
+        try:
+            lock = dvclock.load(text, lambda: dvclock.committed_lock(Path(path)))
+        except YamlProblem as problem:  # no write of DVC's leaves an alias bomb or a tag
+            raise RefusedRead([problem_to_diagnostic(shown, problem)]) from None
+        return lock, type(lock) is dict  # a broken lock (BrokenLock) is never kept
+
+    if hasher is not None and base is not None and Path(base) == hasher.root:
+        # A lock that did not change since the last plan is not parsed again.
+        found: dict[str, Any] | None = hasher.derived(shown, LOCKS, parse)
+        return found
     raw = read_bytes(path, base, shown=shown)
-    if raw is None:
-        return None
-    text = raw.decode("utf-8", "replace")  # a write cut inside a character is still a lock
-    try:
-        return dvclock.load(text, lambda: dvclock.committed_lock(Path(path)))
-    except YamlProblem as problem:  # no write of DVC's leaves an alias bomb or a tag
-        raise RefusedRead([problem_to_diagnostic(shown, problem)]) from None
+    return None if raw is None else parse(raw)[0]
 
 
 _MISSING = object()

@@ -147,7 +147,7 @@ def observe_lifecycle(
     dvc_doc = dvc_document(want.spec)
     params = {params_file: params_document(want.spec)}
     try:
-        lock = read_lock(root / layout.dvc_lock, root)
+        lock = read_lock(root / layout.dvc_lock, root, hasher)
     except saferead.RefusedRead as exc:
         refused += exc.diagnostics
     if refused:  # every file of this lifecycle that cannot be used, at once
