@@ -34,7 +34,8 @@ STARTED = b"S"  # the runner forked the stage: from here on it is the stage's st
 STATUS_BYTES = 4
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    """``size`` bytes from ``sock``, or fewer when the other side closed first."""
     data = b""
     while len(data) < size:
         chunk = sock.recv(size - len(data))
@@ -57,12 +58,12 @@ def run_warm(args: list[str]) -> int | None:
             sock.connect(path)
             socket.send_fds(sock, [len(body).to_bytes(8, "big")], [0, 1, 2])
             sock.sendall(body)
-            if _recv_exact(sock, 1) != STARTED:
+            if recv_exact(sock, 1) != STARTED:
                 return None  # the runner did not fork: nothing ran
         except OSError:
             return None
         try:
-            status = _recv_exact(sock, STATUS_BYTES)
+            status = recv_exact(sock, STATUS_BYTES)
         except OSError:
             status = b""
     if len(status) != STATUS_BYTES:

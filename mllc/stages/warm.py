@@ -24,7 +24,7 @@ import sys
 import threading
 
 from mllc.procs import signal_on_parent_death
-from mllc.stagerun import STARTED, STATUS_BYTES
+from mllc.stagerun import STARTED, STATUS_BYTES, recv_exact
 
 # Imported in main() after the runner has armed its clean-up: a kill of the apply while
 # they load must already remove the runner's socket (they take a good part of a second).
@@ -67,16 +67,6 @@ def preload(estimators: list[str]) -> None:
             importlib.import_module(name)
 
 
-def _recv_exact(conn: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(min(size - len(data), 1 << 16))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-
 def _end_with_client(conn: socket.socket) -> None:
     """End this stage the moment its ``mllc stage`` process is gone (killed with DVC):
     the client never writes after its request, so any read returning means it left."""
@@ -97,7 +87,10 @@ def _become_stage(conn: socket.socket) -> int:
     size = int.from_bytes(header, "big") if len(header) == 8 else -1
     if len(fds) != 3 or not 0 < size <= MAX_REQUEST:
         return -1
-    request = json.loads(_recv_exact(conn, size))
+    body = recv_exact(conn, size)
+    if len(body) != size:  # the client went away mid-request: nothing ran
+        return -1
+    request = json.loads(body)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
