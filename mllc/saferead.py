@@ -247,3 +247,15 @@ def read_json(
         line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
         reason = getattr(exc, "msg", "not UTF-8")
         raise refused(name, f"invalid JSON: {reason}", "json", line, col) from None
+
+
+def json_object(raw: bytes | None) -> dict[str, Any] | None:
+    """``raw`` (bytes from anywhere: a commit, a cache object) as a JSON object; None when
+    it is missing, not UTF-8 JSON, nested too deeply or not an object."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -13,7 +13,6 @@ says why instead.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from mllc import gitcmd
 from mllc.layout import Layout
+from mllc.saferead import json_object
 
 MAX_BYTES = 256 * 1024  # the report is well under 1 KiB per candidate
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -88,7 +88,7 @@ def candidates_at(root: Path, name: str, commits: Sequence[str]) -> dict[str, Ca
     for (commit, candidate, _), data in zip(files, blobs, strict=True):
         if found[commit].problem is not None:
             continue
-        entry = _json(data) if isinstance(data, bytes) else None
+        entry = json_object(data) if isinstance(data, bytes) else None
         if entry is None:
             path = f"{folder}/{_printable(candidate)}.json"
             why = data if isinstance(data, str) else f"{path} is not a JSON object"
@@ -144,17 +144,9 @@ def _cat_file(root: Path, mode: str, objects: list[str]) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def _json(data: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _metric(data: bytes | Tree | str | None) -> str | None:
     """The selection metric ``metrics.json`` names."""
-    report = _json(data) if isinstance(data, bytes) else None
+    report = json_object(data) if isinstance(data, bytes) else None
     metric = report.get("metric") if report is not None else None
     return _printable(metric) if isinstance(metric, str) else None
 
@@ -171,7 +163,7 @@ def _scores(name: str, entry: Mapping[str, Any]) -> CandidateScores:
 
 def _parse_legacy(commit: str, path: str, data: bytes) -> CandidatesAt:
     """``reports/candidates.json``: ``{"metric": M, "candidates": {name: entry}}``."""
-    report = _json(data)
+    report = json_object(data)
     if report is None:
         return CandidatesAt(commit, problem=f"{path} is not JSON")
     entries = report.get("candidates")
