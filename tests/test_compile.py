@@ -16,7 +16,8 @@ import yaml
 from conftest import assert_generated_header, check_golden_tree
 
 from mllc.compile import Bundle, compile_spec
-from mllc.compile.dvc import cached_outputs, dvc_document, params_document
+from mllc.compile.dvc import dvc_document, params_document
+from mllc.observe.pipeline import cached_outputs
 from mllc.spec.load import load_file
 from mllc.spec.models import Lifecycle
 from mllc.yaml12 import load_yaml

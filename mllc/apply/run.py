@@ -24,10 +24,9 @@ from mllc.apply.lock import acquire
 from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
-from mllc.compile.dvc import cached_outputs
 from mllc.gitcmd import head
 from mllc.layout import Layout
-from mllc.observe.pipeline import read_lock
+from mllc.observe.pipeline import cached_outputs, read_lock
 from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_json_object
 from mllc.plan.model import REPOSITORY, Planned
 from mllc.policy.promotion import History, resolve_environment

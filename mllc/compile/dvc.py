@@ -21,8 +21,9 @@ diff`` show them. The other reports (the data report, the training reports, the
 lineage) are plain cached outputs, like the data and the models: DVC saves a stage
 to its run cache only when every output it does not cache is a metric or a plot
 (``Stage.run``), and the run cache is what restores a stage whose inputs come back
-(a reverted param, a preview) instead of running it. :func:`cached_outputs` lists
-them, so apply and preview can stop Git tracking the ones an older mllc kept there.
+(a reverted param, a preview) instead of running it.
+:func:`mllc.observe.pipeline.cached_outputs` lists them, so apply and preview can stop
+Git tracking the ones an older mllc kept there.
 
 Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
@@ -192,17 +193,3 @@ def dvc_document(spec: Lifecycle) -> dict[str, Any]:
         "plots": [{f"{root}/plots/{plot_file}": {"cache": False, **plot}}],
     }
     return {"stages": stages}
-
-
-def cached_outputs(spec: Lifecycle) -> list[str]:
-    """Every output DVC caches (and Git must not track), repository-relative, in stage
-    order; ``foreach`` stages expanded."""
-    found: list[str] = []
-    for stage in dvc_document(spec)["stages"].values():
-        items = stage.get("foreach", [None])
-        body = stage.get("do", stage)
-        for item in items:
-            for out in body.get("outs", []):
-                if isinstance(out, str):
-                    found.append(out if item is None else out.replace("${item}", item))
-    return found

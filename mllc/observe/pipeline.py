@@ -39,12 +39,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mllc.compile.dvc import dvc_document
 from mllc.hashing import MD5, MD5_DOS2UNIX, Hasher
+from mllc.layout import Layout
 from mllc.observe import dvclock, dvcyaml
 from mllc.observe.dvccache import DvcCache
 from mllc.observe.dvcyaml import UnsupportedPipelineError, expand_stages
 from mllc.observe.types import Reason, ReasonKind, StageState
 from mllc.saferead import RefusedRead, find_root, read_bytes, shown_path
+from mllc.spec.models import Lifecycle
 from mllc.spec.yamlsafe import YamlProblem, problem_to_diagnostic, read_yaml
 
 # Tracked by every built-in stage (mllc.compile.dvc.STAGES_VERSION): a change is
@@ -53,6 +56,21 @@ CODE_KEY = "mllc.stages"
 
 
 LOCKS = "dvc.lock"  # the hasher's table of parsed locks
+
+
+def cached_outputs(spec: Lifecycle) -> list[str]:
+    """Every output of the lifecycle's pipeline that DVC caches (and Git must not track),
+    repository-relative, in stage order: what apply and preview stop Git tracking where
+    an older mllc kept it (DVC refuses to cache a tracked file)."""
+    dvc_yaml = Layout(spec.metadata.name).dvc_yaml.as_posix()
+    base = posixpath.dirname(dvc_yaml)
+    found: list[str] = []
+    for stage in expand_stages(dvc_document(spec)).values():
+        wdir = posixpath.normpath(posixpath.join(base, stage.get("wdir") or "."))
+        for path, cached in dvcyaml.outs(stage):
+            if cached:
+                found.append(posixpath.normpath(posixpath.join(wdir, path)))
+    return found
 
 
 def read_lock(

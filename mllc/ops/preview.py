@@ -11,22 +11,20 @@ shared DVC cache instead of run again.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mllc import __version__, gitcmd
 from mllc.apply.dvc import TimedOut, stage_runner, stream_dvc
 from mllc.atomic import write_text
 from mllc.compile.desired import Desired
-from mllc.compile.dvc import cached_outputs
-from mllc.dvcrepo import cache_object
+from mllc.dvcrepo import cache_dir, cache_object
 from mllc.layout import Layout
+from mllc.observe import dvclock
+from mllc.observe.pipeline import cached_outputs, read_lock
 from mllc.observe.world import (
     model_md5_from_lock,
     out_md5_from_lock,
@@ -40,7 +38,9 @@ from mllc.preview.dvcrun import running_stage, stage_runs
 from mllc.preview.model import LifecyclePreview, Preview
 from mllc.preview.worktree import PreviewError, isolated
 from mllc.registry import assignments, list_versions
+from mllc.saferead import RefusedRead, json_object, read_bytes
 from mllc.semver import sort_key
+from mllc.spec.yamlsafe import YamlProblem
 from mllc.types import RegisteredVersion
 
 Progress = Callable[[str], None]
@@ -64,18 +64,20 @@ def _base_data(root: Path, versions: Sequence[RegisteredVersion], name: str) -> 
         return None
     last = max(versions, key=lambda v: sort_key(v.version))
     layout = Layout(name)
-    report = _json_object(_git_show(root, last.commit, layout.data_report))
+    report = json_object(_git_show(root, last.commit, layout.data_report))
     if report is None:
-        try:
-            lock = yaml.safe_load(_git_show(root, last.commit, layout.dvc_lock) or b"")
-        except yaml.YAMLError:
+        text = _git_show(root, last.commit, layout.dvc_lock)
+        try:  # read as every lock is: a hostile one is refused, a broken one unused
+            lock = dvclock.check(text.decode("utf-8", "replace"))[0] if text else None
+        except YamlProblem:
             lock = None
         md5 = out_md5_from_lock(lock, "prepare", layout.data_report.as_posix())
-        report = _json_object(_cached(root, md5)) if md5 is not None else None
+        if md5 is not None:
+            try:  # bounded, and confined to the cache (its folder may be outside the checkout)
+                report = json_object(read_bytes(cache_object(root, md5), cache_dir(root)))
+            except (OSError, RefusedRead):
+                report = None
     return (last.version, report) if report is not None else None
-
-
-MAX_REPORT_BYTES = 1024 * 1024
 
 
 def _git_show(root: Path, commit: str, path: Path) -> bytes | None:
@@ -83,29 +85,12 @@ def _git_show(root: Path, commit: str, path: Path) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def _cached(root: Path, md5: str) -> bytes | None:
-    try:
-        with cache_object(root, md5).open("rb") as fh:
-            data = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError:
-        return None
-    return data if len(data) <= MAX_REPORT_BYTES else None
-
-
-def _json_object(data: bytes | None) -> dict[str, Any] | None:
-    try:
-        value = json.loads(data) if data is not None else None
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _lock_md5(where: Path, name: str) -> str | None:
     try:
-        lock = yaml.safe_load((where / Layout(name).dvc_lock).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        lock = read_lock(where / Layout(name).dvc_lock, where)
+    except RefusedRead:
         return None
-    return model_md5_from_lock(lock if isinstance(lock, dict) else None, name)
+    return model_md5_from_lock(lock, name)
 
 
 class _Run:
