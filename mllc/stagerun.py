@@ -6,8 +6,9 @@ each pays the libraries' import (about a second) before its first line of work. 
 apply`` and ``mllc preview`` start one *stage runner* for their run
 (:func:`mllc.apply.dvc.stage_runner`): it listens on a Unix socket in a private temporary folder,
 imports the libraries and the stage modules once (``python -m mllc.stages.warm``), and
-forks one child per stage. The socket is bound here, before DVC starts, so no stage can
-miss it; its path reaches the stages in ``MLLC_STAGE_RUNNER`` through DVC's environment.
+forks one child per stage. The starter binds the socket before DVC starts, so no stage
+can miss it; its path reaches the stages in ``MLLC_STAGE_RUNNER`` through DVC's
+environment.
 
 :func:`run_warm` is the ``mllc stage`` side (it imports nothing heavy): it passes its
 arguments, working directory, environment and its standard input, output and error (the
