@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mllc.ops.promote import Proposal
     from mllc.plan.model import Plan, Planned
     from mllc.preview.model import Preview
+    from mllc.verify.model import VerifyReport
 
 # Start-up: each function imports the operation it calls, so that `mllc validate` loads
 # the spec layer only and never pays for apply, monitoring or the registry (the CLI
@@ -63,6 +64,7 @@ __all__ = [
     "schema_text",
     "status",
     "validate",
+    "verify",
     "version_classes",
     "write_text",
 ]
@@ -302,3 +304,18 @@ def preview(
     from mllc.ops import preview as previewing
 
     return previewing.preview(Path(root), paths, timeout, progress)
+
+
+def verify(
+    versions: Sequence[str],
+    every: bool = False,
+    root: str = ".",
+    timeout: float | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> VerifyReport:
+    """Rebuild registered versions (``NAME@vX.Y.Z``, ``NAME`` or ``every``) from their tags,
+    every stage recomputed, and compare the outputs, the model's bytes, the DVC cache and
+    the registry's records with the rebuild (training code runs; nothing is committed)."""
+    from mllc.ops import verify as verifying
+
+    return verifying.verify(Path(root), versions, every, timeout, progress)

@@ -27,6 +27,7 @@ from mllc.cli.base import (
 )
 from mllc.cli.output import run_validate, use_color
 from mllc.cli.preview import preview as preview_command
+from mllc.cli.verify import verify as verify_command
 from mllc.errors import EXIT_CHANGES, EXIT_ERROR, MllcError
 
 app = typer.Typer(
@@ -246,6 +247,7 @@ def apply(
 
 
 app.command(name="preview")(handle_errors(preview_command))
+app.command(name="verify")(handle_errors(verify_command))
 
 
 @app.command()

@@ -40,9 +40,12 @@ def _ignored(root: Path) -> bool:
 
 
 @contextmanager
-def isolated(root: Path, specs: Sequence[str]) -> Iterator[Path]:
-    """A detached worktree of HEAD with ``specs`` (repository-relative) copied in from
-    the working tree, its DVC pointed at ``root``'s cache; removed on the way out."""
+def isolated(
+    root: Path, specs: Sequence[str], commit: str = "HEAD", prefix: str = "mllc-preview-"
+) -> Iterator[Path]:
+    """A detached worktree of ``commit`` with ``specs`` (repository-relative) copied in
+    from the working tree, its DVC pointed at ``root``'s cache; removed on the way out.
+    (``mllc verify`` checks a registered version out this way, with no specs copied.)"""
     root = root.resolve()
     if gitcmd.head(root) is None:
         raise PreviewError("preview needs a commit to preview: this repository has none")
@@ -51,11 +54,11 @@ def isolated(root: Path, specs: Sequence[str]) -> Iterator[Path]:
         parent.mkdir(parents=True, exist_ok=True)
     else:  # never leave an untracked folder in the user's checkout
         parent = Path(tempfile.gettempdir())
-    where = Path(tempfile.mkdtemp(prefix="mllc-preview-", dir=parent))
+    where = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     where.rmdir()  # git worktree add makes it
     cache = cache_dir(root).resolve()
     try:
-        gitcmd.output(root, "worktree", "add", "--detach", "--quiet", str(where), "HEAD")
+        gitcmd.output(root, "worktree", "add", "--detach", "--quiet", str(where), commit)
         for rel in specs:
             source, target = root / rel, where / rel
             if source.is_file():

@@ -12,24 +12,30 @@ from mllc.registry.store import (
     RegistryError,
     assign,
     assignments,
+    assignments_elsewhere,
     find_by_md5,
     in_cache,
     list_versions,
     register,
+    registration,
     versions_and_tags,
 )
+from mllc.registry.tags import Registration
 from mllc.semver import next_version
 from mllc.types import Assignment
 
 __all__ = [
     "Assignment",
+    "Registration",
     "RegistryError",
     "assign",
     "assignments",
+    "assignments_elsewhere",
     "find_by_md5",
     "in_cache",
     "list_versions",
     "next_version",
     "register",
+    "registration",
     "versions_and_tags",
 ]

@@ -259,6 +259,31 @@ def find_by_md5(root: Path, name: str, md5: str) -> RegisteredVersion | None:
     return None
 
 
+def registration(root: Path, name: str, version: str) -> Registration | None:
+    """The active registration tag of ``name`` ``version`` (its commit, its message's
+    payload), or None when that version is not registered (or was deregistered)."""
+    _check_name(name)
+    art = _snapshot(root, name).get(name)
+    return next((r for r in art.active() if r.version == version), None) if art else None
+
+
+def assignments_elsewhere(
+    root: Path, name: str, version: str, commit: str
+) -> list[tuple[str, str]]:
+    """(tag, commit) of each assignment whose message names ``version`` of ``name`` but
+    which points at another commit than ``commit`` (the version's): every assignment is
+    made on its version's commit, so one of the two tags was moved since."""
+    _check_name(name)
+    art = _snapshot(root, name).get(name)
+    found = []
+    for _parsed, record in art.stage_tags if art else []:
+        parsed_msg = tags.parse_message(record.message)
+        claimed = parsed_msg[1].get("version") if parsed_msg else None
+        if claimed == version and record.commit != commit:
+            found.append((record.tag, record.commit))
+    return found
+
+
 def _assignment_history(art: _Artifact) -> dict[str, list[Assignment]]:
     history: dict[str, list[Assignment]] = {}
     for parsed, record in art.stage_tags:
@@ -348,14 +373,17 @@ def register(
     _check_name(name)
     if not tags.is_md5(model_md5):
         raise RegistryError(f"invalid model hash {model_md5!r}: expected 32 lowercase hex digits")
+    sha = _resolve_commit(root, commit)
     payload: dict[str, Any] = {
+        # The commit the tag is made on: a tag moved to another commit later (`git tag
+        # -f`) no longer points where its own message says (`mllc verify` checks).
+        "commit": sha,
         "lineage": dict(lineage),
         "metrics": dict(metrics),
         "mllc_version": __version__,
         "model_md5": model_md5,
     }
     _check_json(payload, "metrics and lineage")
-    sha = _resolve_commit(root, commit)
     for _ in range(_ATTEMPTS):
         art = _snapshot(root, name).get(name) or _Artifact(name)
         for reg in art.active():
