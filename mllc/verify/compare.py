@@ -227,7 +227,7 @@ def _compare_stage(
         if a == b or path in tolerated:
             continue
         if a is None or b is None:
-            where = "the rebuild" if a is None else "dvc.lock"
+            where = "dvc.lock" if a is None else "the rebuild"
             findings.append(
                 Finding(
                     check="stage", subject=f"{name}: {path}", detail=f"not an output in {where}"
