@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutate"
 THRESHOLD = 0.90
 
-# The pure core: spec rules and checks, promotion policy, gates, the plan's diff, and
-# the order of apply's steps.
+# The pure core: spec rules and checks, promotion policy, gates, the plan's diff, the
+# order of apply's steps, and verify's comparisons.
 MODULES = (
     "mllc/spec/checks.py",
     "mllc/spec/rules.py",
@@ -48,6 +48,7 @@ MODULES = (
     "mllc/plan/environments.py",
     "mllc/plan/values.py",
     "mllc/apply/steps.py",
+    "mllc/verify/compare.py",
 )
 # Pure, fast unit tests only (in memory, or a spec file under tmp_path).
 TESTS = (
@@ -60,6 +61,7 @@ TESTS = (
     "tests/test_plan_diff.py",
     "tests/test_plan_diff_pinned.py",
     "tests/test_apply_steps.py",
+    "tests/test_verify_compare.py",
 )
 COPY = ("mllc", "tests", "specs", "schemas", "data", "pyproject.toml")
 

@@ -41,9 +41,9 @@ class Entry:
 def _entries(stage: Mapping[str, Any], section: str) -> dict[str, Entry]:
     found: dict[str, Entry] = {}
     for item in stage.get(section) or []:
-        md5 = item.get("md5", item.get("checksum", item.get("etag")))
+        md5 = item.get("md5")  # DVC 3 records every local file and folder by md5
         found[item["path"]] = Entry(
-            md5=str(md5) if md5 not in (None, "") else None,
+            md5=str(md5) if md5 else None,
             size=item.get("size"),
             nfiles=item.get("nfiles"),
         )
@@ -65,8 +65,9 @@ def outputs(lock: Mapping[str, Any] | None) -> dict[str, tuple[str, Entry]]:
 
 
 def flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(dotted.key, leaf)`` pairs of a JSON value; lists are leaves."""
-    if isinstance(value, Mapping) and value:
+    """``(dotted.key, leaf)`` pairs of a JSON value; lists and nested empty mappings are
+    leaves, a top-level empty mapping has none."""
+    if isinstance(value, Mapping) and (value or not prefix):
         for key in sorted(value, key=str):
             yield from flat(value[key], f"{prefix}.{key}" if prefix else str(key))
     else:
@@ -85,8 +86,7 @@ def value_changes(recorded: Any, rebuilt: Any) -> list[str]:
 
 
 class _Absent:
-    def __repr__(self) -> str:
-        return "absent"
+    """A key one side does not have (JSON's null is a value)."""
 
 
 _ABSENT = _Absent()
@@ -263,9 +263,9 @@ def check_payload(
             )
     recorded_lineage = payload.get("lineage")
     if isinstance(recorded_lineage, Mapping) and isinstance(lineage, Mapping):
-        keys = (recorded_lineage.keys() | lineage.keys()) - ENVIRONMENT_KEYS
         changes = value_changes(
-            {k: recorded_lineage.get(k) for k in keys}, {k: lineage.get(k) for k in keys}
+            {k: v for k, v in recorded_lineage.items() if k not in ENVIRONMENT_KEYS},
+            {k: v for k, v in lineage.items() if k not in ENVIRONMENT_KEYS},
         )
         if changes:
             findings.append(
@@ -276,8 +276,8 @@ def check_payload(
                 )
             )
         versions = value_changes(
-            {k: recorded_lineage.get(k) for k in ENVIRONMENT_KEYS},
-            {k: lineage.get(k) for k in ENVIRONMENT_KEYS},
+            {k: v for k, v in recorded_lineage.items() if k in ENVIRONMENT_KEYS},
+            {k: v for k, v in lineage.items() if k in ENVIRONMENT_KEYS},
         )
         if versions:
             notes.append(
