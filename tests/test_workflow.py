@@ -23,7 +23,7 @@ from conftest import assert_generated_header
 from mllc import __version__
 from mllc.compile.actions import ACTIONS
 from mllc.compile.preview_jobs import PREVIEW_TIMEOUT
-from mllc.compile.workflow import PREVIEW_MARKER, WORKFLOW_PATH, render_workflow
+from mllc.compile.workflow import PREVIEW_MARKER, VERIFY_CRON, WORKFLOW_PATH, render_workflow
 from mllc.spec.load import load_file
 from mllc.spec.models import Lifecycle
 
@@ -115,12 +115,16 @@ def test_minimal_permissions(doc: dict[str, Any]) -> None:
     assert jobs["preview-comment"]["permissions"] == {"pull-requests": "write"}
     # the monitor job pushes a branch and opens a pull request on a breach
     assert jobs["monitor"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+    # verify rebuilds from what Git and the DVC remote hold; it writes nothing
+    assert jobs["verify"]["permissions"] == {"contents": "read"}
+    assert jobs["verify-all"]["permissions"] == {"contents": "read"}
     assert jobs["apply"]["concurrency"] == {"group": "mllc-apply", "cancel-in-progress": False}
 
 
 def test_no_checkout_persists_credentials(doc: dict[str, Any]) -> None:
     checkouts = [s for s in _steps(doc) if s.get("uses", "").startswith("actions/checkout@")]
-    assert len(checkouts) == 4  # plan, preview, apply, monitor (never the preview comment)
+    # plan, preview, apply, verify, verify-all, monitor (never the preview comment)
+    assert len(checkouts) == 6
     for step in checkouts:
         assert step["with"]["persist-credentials"] is False
     assert doc["jobs"]["apply"]["steps"][0]["with"]["fetch-depth"] == 0
@@ -239,6 +243,68 @@ def test_apply_job_pushes_commit_and_tags(doc: dict[str, Any]) -> None:
     assert "environment" not in job  # the repo's specs deploy only locally
 
 
+def test_verify_job_rebuilds_what_apply_registered(doc: dict[str, Any]) -> None:
+    apply, verify = doc["jobs"]["apply"], doc["jobs"]["verify"]
+    (step,) = [s for s in apply["steps"] if s.get("id") == "apply"]
+    assert apply["outputs"] == {"versions": "${{ steps.apply.outputs.versions }}"}
+    assert "mllc apply --auto-approve" in step["run"] and "$GITHUB_OUTPUT" in step["run"]
+    assert (verify["needs"], verify["if"]) == ("apply", "needs.apply.outputs.versions != ''")
+    run = verify["steps"][-1]
+    assert run["env"] == {"VERSIONS": "${{ needs.apply.outputs.versions }}"}
+    assert "mllc verify $VERSIONS > verify.txt" in run["run"]
+    assert 'exit "$code"' in run["run"] and "$GITHUB_STEP_SUMMARY" in run["run"]
+    # a fresh runner: the tags and commits, then verify fetches the inputs through DVC
+    assert verify["steps"][0]["with"]["fetch-depth"] == 0
+
+
+def test_the_apply_step_names_exactly_the_versions_it_registered(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """The Apply step's script, run by bash in a real repository, with an ``mllc`` that
+    registers one version the way apply does (an annotated tag)."""
+    (step,) = [s for s in doc["jobs"]["apply"]["steps"] if s.get("id") == "apply"]
+    repo, bin_dir = tmp_path / "repo", tmp_path / "bin"
+    bin_dir.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    for tag in ("iris@v1.0.0", "iris#staging#1", "wine@v2.0.0"):
+        subprocess.run(["git", "-C", str(repo), "tag", "-a", "-m", "m", tag], check=True)
+    fake = bin_dir / "mllc"
+    fake.write_text("#!/bin/sh\ngit tag -a -m m iris@v1.1.0 && git tag -a -m m 'iris#staging#2'\n")
+    fake.chmod(0o755)
+    output = tmp_path / "output"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(output),
+    }
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, check=True)
+    assert output.read_text() == "versions=iris@v1.1.0\n"
+
+
+def test_verify_all_runs_on_its_own_weekly_cron(doc: dict[str, Any]) -> None:
+    job = doc["jobs"]["verify-all"]
+    assert job["if"] == (
+        f"github.event_name == 'workflow_dispatch' || github.event.schedule == '{VERIFY_CRON}'"
+    )
+    assert "mllc verify --all > verify.txt" in job["steps"][-1]["run"]
+    assert {"cron": VERIFY_CRON} in doc["on"]["schedule"]
+    # the monitor job does not start (for nothing) on verify's cron
+    assert f"github.event.schedule != '{VERIFY_CRON}'" in doc["jobs"]["monitor"]["if"]
+
+
+def test_a_monitoring_schedule_on_verifys_cron_still_monitors(
+    valid_spec: dict[str, Any],
+) -> None:
+    monitoring = {**valid_spec["monitoring"], "schedule": VERIFY_CRON}
+    doc = _load(render_workflow([_spec(valid_spec, monitoring=monitoring)], ["x.yaml"]))
+    assert doc["on"]["schedule"] == [{"cron": VERIFY_CRON}]
+    assert doc["jobs"]["monitor"]["if"] == (
+        "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'"
+    )
+
+
 def test_kubernetes_environments_guard_apply(valid_spec: dict[str, Any]) -> None:
     environments = {
         "staging": {"target": "local", "model": "latest", "port": 8081},
@@ -268,7 +334,11 @@ def test_crons_deduplicated_sorted_and_per_step(valid_spec: dict[str, Any]) -> N
     ]
     doc = _load(render_workflow(specs, [f"specs/{n}.yaml" for n in "bacd"]))
     on = doc["on"]
-    assert on["schedule"] == [{"cron": "0 6 * * *"}, {"cron": "30 2 * * 1"}]
+    assert on["schedule"] == [
+        {"cron": "0 6 * * *"},
+        {"cron": VERIFY_CRON},  # the weekly verify-all
+        {"cron": "30 2 * * 1"},
+    ]
     steps = doc["jobs"]["monitor"]["steps"]
     monitors = [s for s in steps if s.get("id", "").startswith("monitor-")]
     assert [s["id"] for s in monitors] == [
@@ -295,9 +365,9 @@ def test_crons_deduplicated_sorted_and_per_step(valid_spec: dict[str, Any]) -> N
         assert "${{" not in run  # values reach the script through env only
 
 
-def test_no_monitoring_no_schedule(valid_spec: dict[str, Any]) -> None:
+def test_no_monitoring_schedules_only_verify(valid_spec: dict[str, Any]) -> None:
     doc = _load(render_workflow([_spec(valid_spec, monitoring=None)], ["x.yaml"]))
-    assert "schedule" not in doc["on"]
+    assert doc["on"]["schedule"] == [{"cron": VERIFY_CRON}]
     assert "monitor" not in doc["jobs"]
     assert "x.yaml" in doc["on"]["pull_request"]["paths"]  # a spec outside specs/
 

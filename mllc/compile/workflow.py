@@ -13,6 +13,12 @@ One job per trigger, and the preview's two on pull requests:
   then push the apply commit and the registry tags. When a lifecycle deploys to
   Kubernetes, the job runs in a GitHub *environment* named after the Kubernetes
   environment(s), so required reviewers can guard it.
+- ``verify`` after an apply that registered versions (:data:`VERIFY_JOB`): ``mllc
+  verify`` rebuilds each new version from its tag on a fresh runner, every stage
+  recomputed, and fails when the model is not bit-identical or a record does not match;
+  the report goes to the job summary. ``verify-all`` does the same for every registered
+  version on the weekly :data:`VERIFY_CRON` (and by hand): a version that no longer
+  rebuilds, or a record changed since, is found without waiting for a retrain.
 - ``monitor`` on the specs' ``monitoring.schedule`` crons (and by hand): one
   ``mllc monitor NAME --env ENV --data BATCH`` step per monitored lifecycle and
   environment, each run only by its own cron; the batch's path or URL comes from the
@@ -59,6 +65,11 @@ from mllc.spec.models import Lifecycle
 
 WORKFLOW_PATH = ".github/workflows/mllc.yml"
 DEFAULT_BRANCH = "main"
+
+# When every registered version is rebuilt and compared (Mondays 05:17 UTC: off the hour,
+# when GitHub's scheduler is least loaded).
+VERIFY_CRON = "17 5 * * 1"
+VERIFY_JOB = "verify"
 
 # The first line of the pull-request comment mllc keeps updated (rendered by
 # mllc.plan.markdown; the workflow finds its own comment by it).
@@ -165,6 +176,7 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         # One apply at a time, never cancelled halfway: the next waits for this one.
         "concurrency": {"group": "mllc-apply", "cancel-in-progress": False},
     }
+    job["outputs"] = {"versions": "${{ steps.apply.outputs.versions }}"}
     protected = _kubernetes_environments(specs)
     if protected:
         # One GitHub environment for the whole apply (one job deploys everything): named
@@ -175,8 +187,17 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         dvc_pull(),
         {
             "name": "Apply",
+            "id": "apply",
             "env": dict(_GIT_IDENTITY),
-            "run": "mllc apply --auto-approve",
+            # The versions this apply registers (tags before and after) go to the verify job.
+            "run": script(
+                "git tag --list '*@v*' | sort > \"$RUNNER_TEMP/versions-before\"",
+                "mllc apply --auto-approve",
+                "git tag --list '*@v*' | sort > \"$RUNNER_TEMP/versions-after\"",
+                'new="$(comm -13 "$RUNNER_TEMP/versions-before" "$RUNNER_TEMP/versions-after" '
+                "| tr '\\n' ' ')\"",
+                'echo "versions=${new% }" >> "$GITHUB_OUTPUT"',
+            ),
         },
         {
             # New models and feedback batches live in the DVC cache: without a push the
@@ -201,6 +222,70 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         },
     ]
     return job
+
+
+def _verify_steps(arguments: str, *before: str) -> list[dict[str, Any]]:
+    """Run ``mllc verify ARGUMENTS`` (after the script lines ``before``); its report goes
+    to the log and the job summary."""
+    return [
+        *setup(history=True),  # the registry's tags and every version's commit
+        {
+            "name": "Verify",
+            "run": script(
+                "set +e",
+                *before,
+                f"mllc verify {arguments} > verify.txt",
+                "code=$?",
+                "set -e",
+                "cat verify.txt",
+                "{",
+                "  echo '### mllc verify'",
+                "  echo '```text'",
+                "  cat verify.txt",
+                "  echo '```'",
+                '} >> "$GITHUB_STEP_SUMMARY"',
+                "# 0: every version rebuilt bit-identical and as recorded",
+                'exit "$code"',
+            ),
+        },
+    ]
+
+
+def _verify_job() -> dict[str, Any]:
+    """Rebuild what the apply job just registered, on a runner of its own: what a clone
+    holds (Git and the DVC remote) is enough to reproduce each new version."""
+    steps = _verify_steps(
+        "$VERSIONS",
+        "# one argument per version (NAME@vX.Y.Z), so unquoted:",
+        "# shellcheck disable=SC2086",
+    )
+    steps[-1]["env"] = {"VERSIONS": "${{ needs.apply.outputs.versions }}"}
+    return {
+        "name": "mllc verify",
+        "needs": "apply",
+        "if": "needs.apply.outputs.versions != ''",
+        "runs-on": RUNNER,
+        "permissions": {"contents": "read"},
+        "steps": steps,
+    }
+
+
+def _verify_all_job() -> dict[str, Any]:
+    steps = _verify_steps(
+        "--all",
+        "if [ -z \"$(git tag --list '*@v*')\" ]; then",
+        '  echo "No registered version yet: nothing to verify."',
+        "  exit 0",
+        "fi",
+    )
+    when = f"github.event.schedule == '{VERIFY_CRON}'"
+    return {
+        "name": "mllc verify (every version)",
+        "if": f"github.event_name == 'workflow_dispatch' || {when}",
+        "runs-on": RUNNER,
+        "permissions": {"contents": "read"},
+        "steps": steps,
+    }
 
 
 def _monitored(specs: Sequence[Lifecycle]) -> list[tuple[str, str, str]]:
@@ -310,9 +395,12 @@ def _monitor_job(monitored: list[tuple[str, str, str]], branch: str) -> dict[str
     steps.append(dvc_pull())
     for cron, name, env_name in monitored:
         steps += _monitor_steps(cron, name, env_name, branch)
+    scheduled = "github.event_name == 'schedule'"
+    if VERIFY_CRON not in {cron for cron, _, _ in monitored}:  # that cron is verify's alone
+        scheduled = f"({scheduled} && github.event.schedule != '{VERIFY_CRON}')"
     return {
         "name": "mllc monitor",
-        "if": "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'",
+        "if": f"{scheduled} || github.event_name == 'workflow_dispatch'",
         "runs-on": RUNNER,
         "permissions": {"contents": "write", "pull-requests": "write"},
         "concurrency": {"group": "mllc-monitor", "cancel-in-progress": False},
@@ -327,8 +415,9 @@ _PERMISSION_NOTES = (
 
 
 def crons(specs: Sequence[Lifecycle]) -> list[str]:
-    """The specs' monitoring schedules, deduplicated and sorted."""
-    return sorted({spec.monitoring.schedule for spec in specs if spec.monitoring is not None})
+    """The specs' monitoring schedules and verify's, deduplicated and sorted."""
+    monitoring = {spec.monitoring.schedule for spec in specs if spec.monitoring is not None}
+    return sorted(monitoring | {VERIFY_CRON})
 
 
 def workflow_document(
@@ -342,15 +431,15 @@ def workflow_document(
         "pull_request": {"paths": paths},
         "push": {"branches": [branch]},
     }
-    schedules = crons(specs)
-    if schedules:
-        on["schedule"] = [{"cron": cron} for cron in schedules]
+    on["schedule"] = [{"cron": cron} for cron in crons(specs)]
     on["workflow_dispatch"] = {}
     jobs: dict[str, Any] = {
         "plan": _plan_job(),
         "preview": preview_job(paths),
         "preview-comment": preview_comment_job(),
         "apply": _apply_job(specs, branch),
+        VERIFY_JOB: _verify_job(),
+        "verify-all": _verify_all_job(),
     }
     monitored = _monitored(specs)
     if monitored:
