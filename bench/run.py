@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_validate", "bench_repro", "bench_plan", "bench_serve", "bench_monitor"]
+BENCHES = [
+    "bench_validate",
+    "bench_repro",
+    "bench_plan",
+    "bench_serve",
+    "bench_monitor",
+    "bench_verify",
+]
 
 
 def main() -> int:
