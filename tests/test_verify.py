@@ -345,3 +345,12 @@ def test_a_replaced_input_in_the_cache_is_caught(repo: Path) -> None:
     version = only(report)
     assert findings(version) == [("cache", CSV)]
     assert version["inputs"][0]["source"] == "corrupt"
+
+
+def test_a_timeout_stops_the_rebuild_and_leaves_no_worktree(repo: Path) -> None:
+    proc = mllc("verify", "iris@v1.0.0", "--timeout", "2", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert "verify stopped by --timeout: iris@v1.0.0 was still rebuilding" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(git("worktree", "list", "--porcelain", cwd=repo).split("\n\n")) == 1
+    assert not list((repo / ".mllc").glob("preview/mllc-verify-*"))
