@@ -260,8 +260,10 @@ def _rebuild(
             return
         # An empty cache of the worktree's own (.dvc/cache, removed with it): no output
         # and no run-cache entry of the main cache can stand in for a recomputation.
+        # (Named explicitly: a cache.dir in the commit's own .dvc/config is overridden.)
         (where / ".dvc" / "config.local").write_text(
-            restore.local_config_without_cache(root), encoding="utf-8"
+            "[cache]\n    dir = cache\n" + restore.local_config_without_cache(root),
+            encoding="utf-8",
         )
         committed = {path: _read(where, path) for path in tracked}
         lines: list[str] = []
