@@ -98,6 +98,11 @@ class Layout:
     def lineage(self) -> Path:
         return self.root / "lineage.json"
 
+    @property
+    def card(self) -> Path:
+        """The model card apply writes with a new version, in the commit it tags."""
+        return self.root / "card.md"
+
     def plot(self, name: str) -> Path:
         """``confusion`` (classification) or ``residuals`` (regression)."""
         return self.root / "plots" / f"{name}.csv"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from mllc.spec.deployment import Environment, Monitoring
 from mllc.spec.fields import DnsLabel, Gate, Strict, Text
@@ -47,6 +47,16 @@ class Metadata(Strict):
         description="Free key/value labels, copied onto Kubernetes objects "
         "(keys and values must be valid Kubernetes label values).",
     )
+    intended_use: Text | None = Field(
+        None,
+        description="What the model is for and who may use it, in a few sentences; shown "
+        "in every version's model card (mllc card). Changes nothing that is trained.",
+    )
+    limitations: Text | None = Field(
+        None,
+        description="What it must not be used for, and what its data does not cover; shown "
+        "in every version's model card (mllc card). Changes nothing that is trained.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -57,6 +67,18 @@ class Metadata(Strict):
             if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
                 raise ValueError(f"label {key}={value!r} is not a valid Kubernetes label value")
         return v
+
+    @model_serializer(mode="wrap")
+    def _without_unset_card_text(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``intended_use`` and ``limitations`` appear in the dump (the lifecycle record,
+        the spec hash) only when given: a spec without them means what it meant before
+        they existed, so its hash and record do not change and no plan shows a change."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("intended_use", "limitations"):
+                if data.get(key) is None:
+                    data.pop(key, None)
+        return data
 
 
 # ---------------------------------------------------------------- lifecycle
