@@ -224,6 +224,22 @@ def status(paths: Sequence[str], root: str = ".", candidates: bool = False) -> d
     return statusing.collect(Path(root), paths, candidates)
 
 
+def card(ref: str, fmt: str = "md", root: str = ".") -> str:
+    """The model card of a registered version (``NAME`` for its newest, or
+    ``NAME@vX.Y.Z``) as Markdown (``md``) or HTML, built only from recorded evidence."""
+    from mllc.ops import card as cards
+
+    return cards.card(Path(root), ref, fmt)
+
+
+def lineage(ref: str, fmt: str = "text", root: str = ".") -> str:
+    """``NAME@vX.Y.Z``'s lineage (data → stages → model → environments) as ``text``,
+    ``mermaid`` or ``json``."""
+    from mllc.ops import lineage as lineages
+
+    return lineages.lineage(Path(root), ref, fmt)
+
+
 def init(directory: str) -> list[str]:
     """Scaffold a repository; returns what was done, one line per action."""
     from mllc.ops import init as scaffolding

@@ -25,6 +25,8 @@ from mllc.cli.base import (
     Target,
     handle_errors,
 )
+from mllc.cli.card import card as card_command
+from mllc.cli.card import lineage as lineage_command
 from mllc.cli.output import run_validate, use_color
 from mllc.cli.preview import preview as preview_command
 from mllc.cli.verify import verify as verify_command
@@ -415,6 +417,10 @@ def status(
         sys.stdout.write(render_candidates(report))
     else:
         sys.stdout.write(render(report))
+
+
+app.command(name="card")(handle_errors(card_command))
+app.command(name="lineage")(handle_errors(lineage_command))
 
 
 @app.command()
