@@ -23,6 +23,7 @@ from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
 from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
+from mllc.card import markdown, pending_card
 from mllc.compile.desired import Desired
 from mllc.gitcmd import head
 from mllc.layout import Layout
@@ -45,9 +46,16 @@ class ApplyResult:
 
 class Executor:
     def __init__(
-        self, root: Path, journal: Journal, progress: Progress, resources: contextlib.ExitStack
+        self,
+        root: Path,
+        journal: Journal,
+        progress: Progress,
+        resources: contextlib.ExitStack,
+        registering: frozenset[str] = frozenset(),
     ) -> None:
         self.root, self.journal, self.progress = root, journal, progress
+        # lifecycles with a register step: their commit carries the new version's card
+        self.registering = registering
         self._history: dict[str, History] = {}
         self._resources = resources  # what lives as long as this apply: the stage runner
         self._runner: dict[str, str] | None = None
@@ -107,7 +115,12 @@ class Executor:
             found = sources.commit_paths(self.root, want) if want is not None else []
             paths = [*step.paths, *found, *sorted(repository)]
             cached = cached_outputs(want.spec) if want is not None else []
-            self.step(step.name, self.commit, paths, step.message, result, cached)
+            if want is not None and name in self.registering:
+                self.step(
+                    step.name, self.commit_with_card, name, paths, step.message, result, cached
+                )
+            else:
+                self.step(step.name, self.commit, paths, step.message, result, cached)
         elif step.kind == "register":
             self.step(step.name, self.register, name, result)
         elif step.kind == "deploy":
@@ -235,6 +248,41 @@ class Executor:
         run_dvc(self.root, ["repro", target], self.progress, env=env)
         return {}
 
+    def write_card(self, name: str) -> dict[str, Any]:
+        """Before the commit that pins a NEW model: its card (``pipelines/<name>/card.md``),
+        from the workspace's evidence and named as the registry will name the version, so
+        the card travels in the commit the version's tag points at. A model the registry
+        already has (a revert) gets the card its own commit holds, or none: never the
+        card of the version before."""
+        md5 = model_md5_from_lock(read_lock(self.root / Layout(name).dvc_lock), name)
+        if md5 is None:
+            return {"card": None}
+        path = Layout(name).card.as_posix()
+        known = find_by_md5(self.root, name, md5)
+        if known is not None:
+            kept = gitcmd.run(self.root, "show", f"{known.commit}:{path}")
+            if kept.returncode == 0:
+                write_text(self.root / path, kept.stdout.decode("utf-8", "replace"))
+            else:
+                (self.root / path).unlink(missing_ok=True)
+            return {"card": path if kept.returncode == 0 else None, "already": known.version}
+        card = pending_card(self.root, name)
+        if write_text(self.root / path, markdown(card)):
+            self.progress(f"    wrote {path} ({name}@{card.version})")
+        return {"card": path, "version": card.version}
+
+    def commit_with_card(
+        self,
+        name: str,
+        paths: list[str],
+        message: str,
+        result: ApplyResult,
+        untracked: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The commit of a lifecycle whose model apply registers next, with its card."""
+        card = self.write_card(name)
+        return {**self.commit(paths, message, result, untracked), **card}
+
     def commit(
         self, paths: list[str], message: str, result: ApplyResult, untracked: Sequence[str] = ()
     ) -> dict[str, Any]:
@@ -326,7 +374,9 @@ def apply(
         journal = Journal(root)
         result = ApplyResult(apply_id=journal.apply_id)
         with contextlib.ExitStack() as resources:
-            ex = Executor(root, journal, progress, resources)
-            for step in plan_steps(planned):
+            steps = plan_steps(planned)
+            registering = frozenset(s.lifecycle for s in steps if s.kind == "register")
+            ex = Executor(root, journal, progress, resources, registering)
+            for step in steps:
                 ex.run(step, planned, result)
         return result

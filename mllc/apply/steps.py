@@ -10,7 +10,10 @@ crash converges; each journaled under its ``name``):
 3. ``feedback``  add each breaching labelled batch to the training data;
 4. ``pipeline``  ``dvc repro``: DVC reruns exactly the stale stages;
 5. ``commit``    commit the spec, the generated files, dvc.lock and the small
-                 uncached outputs, so that the commit pins the model's hash;
+                 uncached outputs, so that the commit pins the model's hash; when a
+                 ``register`` step follows, the runner first writes the new version's
+                 model card (``pipelines/<name>/card.md``, :mod:`mllc.card`) so that
+                 it is in the commit the version's tag points at;
 6. ``register``  tag that commit ``<name>@vX.Y.Z`` when its model hash is new;
 7. ``deploy``    each environment whose deployment changes.
 
