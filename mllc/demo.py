@@ -6,7 +6,9 @@ compile, plan, apply (real DVC, real training, a registered version, a local V2
 inference server), edit the spec so one candidate retrains, preview the edit in an
 isolated worktree, apply it, status,
 predictions over HTTP, monitoring (an unchanged batch, then a drifted labelled one
-that the next plan retrains on, through the gates), and what a mistake looks like.
+that the next plan retrains on, through the gates), verify every version (a rebuild
+from its tag), the newest version's model card and lineage, and what a mistake
+looks like.
 """
 
 from __future__ import annotations
@@ -154,6 +156,24 @@ def main() -> int:
         rows,
     )
     _monitoring_loop()
+    _step(
+        "proof: rebuild every registered version from its tag (runs the training again, "
+        "every stage, in an isolated worktree with an empty DVC cache) and compare every "
+        "output, the model's bytes, the DVC cache and the registry's records",
+        "verify",
+        "iris",
+    )
+    _step(
+        "the newest version's model card, from recorded evidence only (Markdown for a pull "
+        "request; --format html for a page), its verification included",
+        "card",
+        "iris",
+    )
+    _step(
+        "and its lineage: data files, stages, the model, the environments that ran it",
+        "lineage",
+        "iris@v1.2.0",
+    )
     broken = (WORKSPACE / "specs" / "iris.yaml").read_text(encoding="utf-8")
     broken = broken.replace("metric: f1_macro", "metric: rmse").replace("split:", "splitt:")
     broken = broken.replace(f"port: {port}", "port: 80")
