@@ -12,14 +12,10 @@ Pure and deterministic: the same card gives the same bytes.
 
 from __future__ import annotations
 
-import html as _html
 import re
 from collections.abc import Sequence
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-
-from mllc import mdtext
+from mllc import mdtext, pages
 from mllc.card.blocks import Block, Facts, Para, Segment, Table
 from mllc.card.model import Card
 from mllc.card.sections import sections
@@ -84,26 +80,7 @@ def markdown(card: Card) -> str:
 
 # --------------------------------------------------------------------------- HTML
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _escape(value: object) -> object:
-    """Every printed value: text escaped by :func:`html.escape` (quotes included) with
-    control characters dropped; Markup (a macro's output) as it is."""
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    return Markup(_html.escape(_CONTROLS.sub("", value), quote=True))
-
-
-_ENV = Environment(
-    loader=PackageLoader("mllc.card", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    finalize=_escape,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_ENV = pages.environment("mllc.card")
 
 
 def html(card: Card) -> str:

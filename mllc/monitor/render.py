@@ -17,17 +17,12 @@ SVG text and attributes included.
 
 from __future__ import annotations
 
-import html as _html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-
-from mllc import mdtext
+from mllc import mdtext, pages
 from mllc.monitor import fmt
 from mllc.monitor.chart import MAX_BINS, REST, Chart, chart, coord
 from mllc.observe.monitoring import (
@@ -208,30 +203,7 @@ def markdown(report: MonitorReport, html_name: str | None = "report.html") -> st
 # already formatted, as plain strings, numbers and booleans; the template holds all
 # the markup, the SVG charts included, and the environment escapes whatever it prints.
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-
-
-def _escape(value: object) -> object:
-    """The environment's finalize: every value a template prints passes here before
-    the autoescape. Text is escaped by :func:`html.escape` (``quote=True``: ``"`` and
-    ``'`` spelled ``&quot;`` and ``&#x27;`` as the page always had them, where
-    markupsafe writes ``&#34;`` and ``&#39;``) with control characters dropped
-    (markupsafe keeps them); Markup (a macro's output) goes through as it is."""
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    # escaped here: Markup tells the autoescape not to escape it again
-    return Markup(_html.escape(_CONTROLS.sub("", value), quote=True))
-
-
-_ENV = Environment(
-    loader=PackageLoader("mllc.monitor", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    finalize=_escape,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_ENV = pages.environment("mllc.monitor")
 _ENV.filters["coord"] = coord
 
 
