@@ -253,6 +253,8 @@ def test_verify_job_rebuilds_what_apply_registered(doc: dict[str, Any]) -> None:
     assert run["env"] == {"VERSIONS": "${{ needs.apply.outputs.versions }}"}
     assert "mllc verify $VERSIONS > verify.txt" in run["run"]
     assert 'exit "$code"' in run["run"] and "$GITHUB_STEP_SUMMARY" in run["run"]
+    # the card apply committed with each version goes to the summary too
+    assert 'git show "$version:$card" >> "$GITHUB_STEP_SUMMARY"' in run["run"]
     # a fresh runner: the tags and commits, then verify fetches the inputs through DVC
     assert verify["steps"][0]["with"]["fetch-depth"] == 0
 

@@ -224,9 +224,9 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
     return job
 
 
-def _verify_steps(arguments: str, *before: str) -> list[dict[str, Any]]:
+def _verify_steps(arguments: str, *before: str, after: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Run ``mllc verify ARGUMENTS`` (after the script lines ``before``); its report goes
-    to the log and the job summary."""
+    to the log and the job summary (then the lines ``after``)."""
     return [
         *setup(history=True),  # the registry's tags and every version's commit
         {
@@ -244,6 +244,7 @@ def _verify_steps(arguments: str, *before: str) -> list[dict[str, Any]]:
                 "  cat verify.txt",
                 "  echo '```'",
                 '} >> "$GITHUB_STEP_SUMMARY"',
+                *after,
                 "# 0: every version rebuilt bit-identical and as recorded",
                 'exit "$code"',
             ),
@@ -258,6 +259,13 @@ def _verify_job() -> dict[str, Any]:
         "$VERSIONS",
         "# one argument per version (NAME@vX.Y.Z), so unquoted:",
         "# shellcheck disable=SC2086",
+        after=[
+            "# each new version's model card, as apply committed it with the version",
+            "for version in $VERSIONS; do",
+            '  card="pipelines/${version%@*}/card.md"',
+            '  git show "$version:$card" >> "$GITHUB_STEP_SUMMARY" || true',
+            "done",
+        ],
     )
     steps[-1]["env"] = {"VERSIONS": "${{ needs.apply.outputs.versions }}"}
     return {
