@@ -38,6 +38,7 @@ docs: $(STAMP)
 	$(PY) -m mllc schema --kind lifecycle
 	$(PY) -m mllc schema --kind plan
 	$(PY) -m mllc schema --kind monitor
+	$(PY) -m mllc schema --kind verify
 
 schema: docs
 

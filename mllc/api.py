@@ -98,15 +98,18 @@ SCHEMA_FILES = {
     "lifecycle": "schemas/lifecycle.v1.json",
     "plan": "schemas/plan.v1.json",
     "monitor": "schemas/monitor-report.v1.json",
+    "verify": "schemas/verify.v1.json",
 }
 
 
 def schema_text(kind: str = "lifecycle") -> str:
-    """The JSON Schema of the spec language (``lifecycle``), of ``plan --json`` (``plan``)
-    or of the monitoring report (``monitor``: ``monitoring/<name>/<env>/report.json``)."""
+    """The JSON Schema of the spec language (``lifecycle``), of ``plan --json`` (``plan``),
+    of the monitoring report (``monitor``: ``monitoring/<name>/<env>/report.json``) or of
+    ``mllc verify --json`` (``verify``)."""
     from mllc.observe.monitoring import MonitorReport
     from mllc.plan.model import Plan
     from mllc.spec.reference import json_schema
+    from mllc.verify.model import VerifyReport
 
     if kind == "plan":
         schema = {
@@ -120,10 +123,16 @@ def schema_text(kind: str = "lifecycle") -> str:
             **MonitorReport.model_json_schema(mode="serialization"),
             "title": "mllc monitoring report (format_version 1)",
         }
+    elif kind == "verify":
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **VerifyReport.model_json_schema(mode="serialization"),
+            "title": "mllc verify --json (format_version 1)",
+        }
     elif kind == "lifecycle":
         schema = json_schema()
     else:
-        raise MllcError(f"no schema {kind!r}: lifecycle, plan or monitor")
+        raise MllcError(f"no schema {kind!r}: lifecycle, plan, monitor or verify")
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 

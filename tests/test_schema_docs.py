@@ -75,7 +75,7 @@ def test_schema_check_exit_codes(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["lifecycle", "plan", "monitor"])
+@pytest.mark.parametrize("kind", ["lifecycle", "plan", "monitor", "verify"])
 def test_each_schema_checks_against_the_file_make_docs_writes(kind: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mllc", "schema", "--check", "--kind", kind],

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from tests.helpers_repo import (
     copy_repo,
@@ -36,6 +37,9 @@ from tests.helpers_repo import (
 
 pytestmark = pytest.mark.slow
 
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "schemas" / "verify.v1.json").read_text()
+)
 NAME = "iris"
 CSV = "data/iris.csv"
 MODEL = f"pipelines/{NAME}/model.joblib"
@@ -146,6 +150,7 @@ def test_every_version_rebuilds_bit_identical_and_nothing_changes(repo: Path) ->
     before = (status_porcelain(repo), git("show-ref", cwd=repo), cache_files(repo))
     code, report, stderr = verify(repo, "--all")
     assert code == 0, report
+    Draft202012Validator(SCHEMA).validate(report)  # the contract make docs publishes
     assert "RUNS the specs' training code" in stderr
     assert [v["tag"] for v in report["versions"]] == ["iris@v1.0.0", "iris@v1.1.0"]
     for version in report["versions"]:

@@ -88,7 +88,8 @@ def schema(
         str,
         typer.Option(
             "--kind",
-            help="lifecycle (the spec language), plan (plan --json) or monitor (its reports).",
+            help="lifecycle (the spec language), plan (plan --json), monitor (its reports) "
+            "or verify (verify --json).",
         ),
     ] = "lifecycle",
     out: Annotated[
