@@ -116,7 +116,7 @@ def test_param_change_previews_metrics_and_deltas_and_a_second_run_runs_nothing(
     before = _snapshot(repo)
     [registered] = list_versions(repo, "iris")
 
-    code, data, err, first_seconds = _preview(repo, "--detailed-exitcode")
+    code, data, err, _ = _preview(repo, "--detailed-exitcode")
     assert code == 2, err  # passes its gates, would register a new version
     assert "RUNS the specs' training code" in err
     assert data["format_version"] == "1"
@@ -147,14 +147,15 @@ def test_param_change_previews_metrics_and_deltas_and_a_second_run_runs_nothing(
     assert not (repo / ".mllc" / "preview").exists()
 
     # the same commit again: every stage is restored from the cache, none runs
-    code, again, err, second_seconds = _preview(repo, "--detailed-exitcode")
+    code, again, err, _ = _preview(repo, "--detailed-exitcode")
     assert code == 2, err
     assert "Running stage" not in err
     assert "Stage 'pipelines/iris/dvc.yaml:train@forest' is cached" in err
     [iris2] = again["lifecycles"]
     assert {s["outcome"] for s in iris2["stages"]} <= {"cached", "unchanged"}
     assert iris2["test"] == iris["test"] and iris2["model_md5"] == iris["model_md5"]
-    assert iris2["seconds"] < iris["seconds"] and second_seconds < first_seconds
+    # (that nothing ran is the claim; its speed is the benchmarks' business: with warm
+    # stages a retrain of this spec costs about what the restore does)
     assert _snapshot(repo) == before
 
 
