@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from tests.helpers_repo import (
     git,
     make_fresh_repo,
     mllc,
+    mllc_popen,
     status_porcelain,
     tag_message,
 )
@@ -359,3 +362,24 @@ def test_a_timeout_stops_the_rebuild_and_leaves_no_worktree(repo: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert len(git("worktree", "list", "--porcelain", cwd=repo).split("\n\n")) == 1
     assert not list((repo / ".mllc").glob("preview/mllc-verify-*"))
+
+
+def test_a_killed_verify_leaves_nothing_the_next_one_does_not_clear(repo: Path) -> None:
+    """SIGKILL runs no cleanup: the worktree stays until the next verify (or preview)
+    sees its maker is gone and removes it, with Git's record of it."""
+    proc = mllc_popen("verify", "iris@v1.0.0", cwd=repo)
+    previews = repo / ".mllc" / "preview"
+    deadline = time.monotonic() + 120
+    while not list(previews.glob("mllc-verify-*/pipelines/iris/dvc.yaml")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "verify never checked its worktree out"
+        time.sleep(0.05)  # polling for the event (the checkout), not a fixed wait
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    (left,) = previews.glob("mllc-verify-*")
+    assert str(left) in git("worktree", "list", "--porcelain", cwd=repo)
+
+    code, report, _ = verify(repo, "iris@v1.0.0")
+    assert code == 0, report
+    assert not left.exists()
+    assert len(git("worktree", "list", "--porcelain", cwd=repo).split("\n\n")) == 1

@@ -1,7 +1,9 @@
 """The isolated checkout a preview runs in: ``git worktree add --detach`` of HEAD into
 ``.mllc/preview/`` (ignored by Git: ``mllc init`` writes ``/.mllc/`` into .gitignore),
 removed afterwards (``git worktree remove``, else ``git worktree prune``), also on
-error, timeout and Ctrl-C.
+error, timeout and Ctrl-C. A process killed outright (SIGKILL) cleans up nothing: its
+folder's name carries its pid, and the next preview or verify removes the worktrees
+whose maker is gone (:func:`clear_abandoned`).
 
 What is previewed: the commit HEAD points at, with the spec files as they are in the
 working tree (a local preview of uncommitted spec edits shows what the plan shows; in
@@ -17,18 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from mllc import gitcmd
+from mllc import gitcmd, procs
 from mllc.dvcrepo import cache_dir
 from mllc.errors import MllcError
 from mllc.layout import STATE
 
 PREVIEWS = STATE / "preview"
+# <prefix><pid>-<random>: the process that made it, so that a later run can tell a
+# worktree whose maker was killed (SIGKILL runs no cleanup) from one still in use.
+_OWNED = re.compile(r"^mllc-[a-z]+-(\d+)-")
 
 
 class PreviewError(MllcError):
@@ -50,11 +56,12 @@ def isolated(
     if gitcmd.head(root) is None:
         raise PreviewError("preview needs a commit to preview: this repository has none")
     if _ignored(root):
+        clear_abandoned(root)  # first: removing the last one removes the folder too
         parent = root / PREVIEWS
         parent.mkdir(parents=True, exist_ok=True)
     else:  # never leave an untracked folder in the user's checkout
         parent = Path(tempfile.gettempdir())
-    where = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    where = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
     where.rmdir()  # git worktree add makes it
     cache = cache_dir(root).resolve()
     try:
@@ -72,6 +79,20 @@ def isolated(
         yield where
     finally:
         remove(root, where)
+
+
+def clear_abandoned(root: Path) -> list[Path]:
+    """Remove the worktrees under ``.mllc/preview/`` whose maker is gone (a killed preview
+    or verify), and Git's records of them; the ones removed."""
+    cleared = []
+    with contextlib.suppress(OSError):
+        for folder in sorted((root / PREVIEWS).iterdir()):
+            owner = _OWNED.match(folder.name)
+            if owner is not None and not procs.running(int(owner.group(1))):
+                remove(root, folder)
+                cleared.append(folder)
+    gitcmd.run(root, "worktree", "prune")
+    return cleared
 
 
 def remove(root: Path, where: Path) -> None:
