@@ -21,6 +21,7 @@ BENCHES = [
     "bench_serve",
     "bench_monitor",
     "bench_verify",
+    "bench_score",
 ]
 
 

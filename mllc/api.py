@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mllc.ops.diff import SemanticDiff
     from mllc.ops.monitor import Outcome
     from mllc.ops.promote import Proposal
+    from mllc.ops.score import ScoreResult
     from mllc.plan.model import Plan, Planned
     from mllc.preview.model import Preview
     from mllc.verify.model import VerifyReport
@@ -62,6 +63,7 @@ __all__ = [
     "relative_path",
     "rollback",
     "schema_text",
+    "score",
     "status",
     "validate",
     "verify",
@@ -344,3 +346,22 @@ def verify(
     from mllc.ops import verify as verifying
 
     return verifying.verify(Path(root), versions, every, timeout, progress)
+
+
+def score(
+    name: str,
+    data: str,
+    out: str,
+    env: str | None = None,
+    version: str | None = None,
+    id_column: str | None = None,
+    chunk_rows: int | None = None,
+    root: str = ".",
+    progress: Callable[[str], None] = lambda _line: None,
+) -> ScoreResult:
+    """Predictions of the version ``env`` runs (or ``version``) for every row of ``data``
+    (CSV or Parquet), read in chunks, written to ``out``; loads the hash-checked model."""
+    from mllc.ops import score as scoring
+
+    rows = scoring.CHUNK_ROWS if chunk_rows is None else chunk_rows
+    return scoring.score(Path(root), name, data, out, env, version, id_column, rows, progress)

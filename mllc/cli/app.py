@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from mllc import __version__
+from mllc.cli import card, score
 from mllc.cli.base import (
     STATE,
     Candidates,
@@ -25,8 +26,6 @@ from mllc.cli.base import (
     Target,
     handle_errors,
 )
-from mllc.cli.card import card as card_command
-from mllc.cli.card import lineage as lineage_command
 from mllc.cli.output import run_validate, use_color
 from mllc.cli.preview import preview as preview_command
 from mllc.cli.verify import verify as verify_command
@@ -420,8 +419,9 @@ def status(
         sys.stdout.write(render(report))
 
 
-app.command(name="card")(handle_errors(card_command))
-app.command(name="lineage")(handle_errors(lineage_command))
+app.command(name="card")(handle_errors(card.card))
+app.command(name="lineage")(handle_errors(card.lineage))
+app.command(name="score")(handle_errors(score.score))
 
 
 @app.command()
