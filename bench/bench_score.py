@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, init_repo, iris_spec, run_quietly, scripts_env
+from common import PYTHON, applied_iris_repo, scripts_env
 
 MLLC = str(Path(PYTHON).parent / "mllc")
 CHUNK = 100_000
@@ -77,11 +77,7 @@ def run(quick: bool = False) -> None:
     rows = 1_000_000 if quick else 10_000_000
     base = Path(tempfile.mkdtemp(prefix="mllc-bench-score-"))
     try:
-        repo = base / "repo"
-        (repo / "specs").mkdir(parents=True)
-        (repo / "specs" / "iris.yaml").write_text(iris_spec(), encoding="utf-8")
-        init_repo(repo)
-        run_quietly([MLLC, "apply", "--auto-approve"], repo)
+        repo = applied_iris_repo(base / "repo")
         model = str(repo / "pipelines" / "iris" / "model.joblib")
         small, large = base / "small.csv", base / "large.csv"
         _data(small, rows // 4)

@@ -19,11 +19,9 @@ from pathlib import Path
 
 from common import (
     PYTHON,
+    applied_iris_repo,
     compared,
-    init_repo,
     interleaved,
-    iris_spec,
-    run_quietly,
     scripts_env,
 )
 
@@ -33,11 +31,7 @@ MLLC = str(Path(PYTHON).parent / "mllc")
 def run(quick: bool = False) -> None:
     base = Path(tempfile.mkdtemp(prefix="mllc-bench-verify-"))
     try:
-        repo = base / "repo"
-        (repo / "specs").mkdir(parents=True)
-        (repo / "specs" / "iris.yaml").write_text(iris_spec(), encoding="utf-8")
-        init_repo(repo)
-        run_quietly([MLLC, "apply", "--auto-approve"], repo)
+        repo = applied_iris_repo(base / "repo")
         os.environ["PATH"] = scripts_env()["PATH"]  # DVC's stages run this `mllc stage`
         medians = interleaved(
             {

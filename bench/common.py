@@ -77,3 +77,13 @@ def iris_spec(name: str = "iris") -> str:
     """specs/iris.yaml without its environments (no server to start), named ``name``."""
     text = (ROOT / "specs" / "iris.yaml").read_text(encoding="utf-8")
     return text[: text.index("environments:")].replace("name: iris", f"name: {name}", 1)
+
+
+def applied_iris_repo(repo: Path) -> Path:
+    """A repository at ``repo`` with the iris spec (no environments), applied once:
+    ``iris@v1.0.0`` registered."""
+    (repo / "specs").mkdir(parents=True)
+    (repo / "specs" / "iris.yaml").write_text(iris_spec(), encoding="utf-8")
+    init_repo(repo)
+    run_quietly([str(Path(PYTHON).parent / "mllc"), "apply", "--auto-approve"], repo)
+    return repo

@@ -13,6 +13,8 @@ line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Literal
 
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -60,3 +62,21 @@ def code(text: str) -> str:
     mention or HTML inside; a ``|`` would still end a table cell), else escaped text."""
     line = one_line(text).strip()
     return f"`{line}`" if line and not ({"`", "|"} & set(line)) else escape(text)
+
+
+# A run of text in a page built as data (the monitoring report, the model card): plain
+# text, a code span or strong text, rendered to Markdown by :func:`segments`.
+Segment = tuple[Literal["text", "code", "strong"], str]
+
+
+def segments(parts: Iterable[Segment]) -> str:
+    """Runs of text as safe Markdown: each escaped, or a code span, or strong."""
+    out = []
+    for kind, text in parts:
+        if kind == "code":
+            out.append(code(text))
+        elif kind == "strong":
+            out.append(f"**{escape(text)}**")
+        else:
+            out.append(escape(text))
+    return "".join(out)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Segment = tuple[Literal["text", "code", "strong"], str]
+from mllc import mdtext
+
+Segment = mdtext.Segment
 NOTHING = "Nothing is recorded."
 
 

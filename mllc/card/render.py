@@ -13,26 +13,13 @@ Pure and deterministic: the same card gives the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from mllc import mdtext, pages
-from mllc.card.blocks import Block, Facts, Para, Segment, Table
+from mllc.card.blocks import Block, Facts, Para, Table
 from mllc.card.model import Card
 from mllc.card.sections import sections
 
 # ----------------------------------------------------------------------- Markdown
-
-
-def _md_segments(segments: Sequence[Segment]) -> str:
-    out = []
-    for kind, text in segments:
-        if kind == "code":
-            out.append(mdtext.code(text))
-        elif kind == "strong":
-            out.append(f"**{mdtext.escape(text)}**")
-        else:
-            out.append(mdtext.escape(text))
-    return "".join(out)
 
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e[+-]?\d+)?|n/a")
@@ -48,9 +35,9 @@ def _md_cell(text: str) -> str:
 
 def _md_block(block: Block) -> list[str]:
     if isinstance(block, Para):
-        return [_md_segments(block.segments)]
+        return [mdtext.segments(block.segments)]
     if isinstance(block, Facts):
-        return [f"- **{mdtext.escape(k)}:** {_md_segments(v)}" for k, v in block.items]
+        return [f"- **{mdtext.escape(k)}:** {mdtext.segments(v)}" for k, v in block.items]
     if isinstance(block, Table):
         right = block.right or (False,) * len(block.head)
         return [

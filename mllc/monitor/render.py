@@ -17,9 +17,7 @@ SVG text and attributes included.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import quote
 
 from mllc import mdtext, pages
@@ -61,7 +59,7 @@ def _perf_verdict(perf: PerformanceResult) -> str:
     return "ok"  # a failing gate is shown on its own line
 
 
-Segment = tuple[Literal["text", "code", "strong"], str]
+Segment = mdtext.Segment
 
 
 def _next_step(report: MonitorReport) -> list[Segment]:
@@ -100,18 +98,6 @@ def _next_step(report: MonitorReport) -> list[Segment]:
 
 
 # ------------------------------------------------------------------- Markdown
-
-
-def _md_segments(segments: Sequence[Segment]) -> str:
-    out = []
-    for kind, text in segments:
-        if kind == "code":
-            out.append(mdtext.code(text))
-        elif kind == "strong":
-            out.append(f"**{mdtext.escape(text)}**")
-        else:
-            out.append(mdtext.escape(text))
-    return "".join(out)
 
 
 def _md_facts(report: MonitorReport) -> str:
@@ -190,7 +176,7 @@ def markdown(report: MonitorReport, html_name: str | None = "report.html") -> st
         out += ["", f"> ⚠️ {mdtext.escape(warning)}"]
     step = _next_step(report)
     if step:
-        out += ["", f"**Next:** {_md_segments(step)}"]
+        out += ["", f"**Next:** {mdtext.segments(step)}"]
     if html_name:
         target = quote(mdtext.one_line(html_name), safe="/:#?=&%~+,;")
         out += ["", f"[Full report with per-feature plots: {mdtext.escape(html_name)}]({target})"]
