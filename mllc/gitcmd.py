@@ -110,6 +110,13 @@ def identity_env(root: Path) -> dict[str, str]:
     return {} if proc.returncode == 0 else dict(FALLBACK)
 
 
+def file_at(root: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` (repository-relative, posix) at ``commit``; None when the
+    commit does not hold it."""
+    proc = run(root, "show", f"{commit}:{path}")
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def head(root: Path) -> str | None:
     """The commit HEAD points at; None in a repository without commits."""
     proc = run(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")

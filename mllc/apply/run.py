@@ -260,12 +260,12 @@ class Executor:
         path = Layout(name).card.as_posix()
         known = find_by_md5(self.root, name, md5)
         if known is not None:
-            kept = gitcmd.run(self.root, "show", f"{known.commit}:{path}")
-            if kept.returncode == 0:
-                write_text(self.root / path, kept.stdout.decode("utf-8", "replace"))
+            kept = gitcmd.file_at(self.root, known.commit, path)
+            if kept is not None:
+                write_text(self.root / path, kept.decode("utf-8", "replace"))
             else:
                 (self.root / path).unlink(missing_ok=True)
-            return {"card": path if kept.returncode == 0 else None, "already": known.version}
+            return {"card": path if kept is not None else None, "already": known.version}
         card = pending_card(self.root, name)
         if write_text(self.root / path, markdown(card)):
             self.progress(f"    wrote {path} ({name}@{card.version})")
@@ -297,9 +297,8 @@ class Executor:
         commit = head(self.root)
         if md5 is None or commit is None:
             return {"registered": None}
-        lock_at_head = f"{commit}:pipelines/{name}/dvc.lock"
-        committed = gitcmd.run(self.root, "show", lock_at_head).stdout.decode("utf-8", "replace")
-        if md5 not in committed:
+        committed = gitcmd.file_at(self.root, commit, Layout(name).dvc_lock.as_posix()) or b""
+        if md5.encode() not in committed:
             raise ApplyFailed(
                 f"{name}: the model's dvc.lock is not committed at HEAD; cannot register "
                 "a version that a commit does not pin"

@@ -130,10 +130,10 @@ def commit_paths(root: Path, want: Desired) -> list[str]:
 def _pipeline_inputs(root: Path, name: str, commit: str) -> list[str]:
     """The deps of ``name``'s pipeline at ``commit`` that no stage of it produces."""
     dvc_yaml = Layout(name).dvc_yaml.as_posix()
-    proc = gitcmd.run(root, "show", f"{commit}:{dvc_yaml}")
-    if proc.returncode != 0:
+    text = gitcmd.file_at(root, commit, dvc_yaml)
+    if text is None:
         return []
-    stages = expand_stages(load_yaml(proc.stdout.decode("utf-8", "replace")) or {})
+    stages = expand_stages(load_yaml(text.decode("utf-8", "replace")) or {})
     deps: list[str] = []
     outs: set[str] = set()
     for stage in stages.values():

@@ -64,9 +64,9 @@ def _base_data(root: Path, versions: Sequence[RegisteredVersion], name: str) -> 
         return None
     last = max(versions, key=lambda v: sort_key(v.version))
     layout = Layout(name)
-    report = json_object(_git_show(root, last.commit, layout.data_report))
+    report = json_object(gitcmd.file_at(root, last.commit, layout.data_report.as_posix()))
     if report is None:
-        text = _git_show(root, last.commit, layout.dvc_lock)
+        text = gitcmd.file_at(root, last.commit, layout.dvc_lock.as_posix())
         try:  # read as every lock is: a hostile one is refused, a broken one unused
             lock = dvclock.check(text.decode("utf-8", "replace"))[0] if text else None
         except YamlProblem:
@@ -78,11 +78,6 @@ def _base_data(root: Path, versions: Sequence[RegisteredVersion], name: str) -> 
             except (OSError, RefusedRead):
                 report = None
     return (last.version, report) if report is not None else None
-
-
-def _git_show(root: Path, commit: str, path: Path) -> bytes | None:
-    proc = gitcmd.run(root, "show", f"{commit}:{path.as_posix()}")
-    return proc.stdout if proc.returncode == 0 else None
 
 
 def _lock_md5(where: Path, name: str) -> str | None:

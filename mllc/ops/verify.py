@@ -38,7 +38,7 @@ from mllc.registry import (
     list_versions,
     registration,
 )
-from mllc.saferead import RefusedRead, read_bytes
+from mllc.saferead import RefusedRead, json_object, read_bytes
 from mllc.spec.yamlsafe import YamlProblem
 from mllc.verify import compare, restore
 from mllc.verify.model import Finding, Input, StageCheck, VerifyReport, VersionCheck
@@ -92,11 +92,6 @@ def targets(root: Path, wanted: Sequence[str], every: bool) -> list[Registration
     return sorted(regs, key=lambda r: (r.name, semver.sort_key(r.version)))
 
 
-def _show(root: Path, commit: str, path: str) -> bytes | None:
-    proc = gitcmd.run(root, "show", f"{commit}:{path}")
-    return proc.stdout if proc.returncode == 0 else None
-
-
 def _tracked(root: Path, commit: str, folder: str) -> set[str]:
     listed = gitcmd.git(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", folder)
     return set(filter(None, listed.split("\0")))
@@ -115,13 +110,6 @@ def _read(where: Path, rel: str) -> bytes | None:
     try:
         return read_bytes(where / rel, where)
     except (OSError, RefusedRead):
-        return None
-
-
-def _json(raw: bytes | None) -> Any:
-    try:
-        return json.loads(raw) if raw is not None else None
-    except (ValueError, RecursionError):
         return None
 
 
@@ -304,10 +292,10 @@ def _rebuild(
             return
         check.rebuilt_md5 = model_md5_from_lock(rebuilt, reg.name)
         texts = {path: (committed[path], _read(where, path)) for path in tracked}
-        lineage = _json(_read(where, layout.lineage.as_posix()))
+        lineage = json_object(_read(where, layout.lineage.as_posix()))
         payload = reg.payload or {}
         findings, notes = compare.check_payload(
-            payload, _json(_read(where, layout.metrics.as_posix())), lineage
+            payload, json_object(_read(where, layout.metrics.as_posix())), lineage
         )
         check.findings += findings
         check.notes += notes
@@ -332,7 +320,7 @@ def verify_version(
         reg.payload or {},
         assignments_elsewhere(root, reg.name, reg.version, reg.commit),
     )
-    recorded, problem = _lock(_show(root, reg.commit, layout.dvc_lock.as_posix()))
+    recorded, problem = _lock(gitcmd.file_at(root, reg.commit, layout.dvc_lock.as_posix()))
     if recorded is None:
         check.findings.append(
             Finding(
