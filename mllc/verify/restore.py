@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,7 +20,7 @@ from typing import Literal
 from mllc import gitcmd
 from mllc.dvcrepo import cache_object
 from mllc.hashing import MD5, MD5_DOS2UNIX, file_md5
-from mllc.saferead import RefusedRead, json_object, read_bytes
+from mllc.saferead import RefusedRead, read_bytes
 from mllc.spec.yamlsafe import YamlProblem, read_yaml
 from mllc.verify.model import Finding
 
@@ -161,17 +161,6 @@ def audit(root: Path, outs: Iterable[tuple[str, str]]) -> tuple[int, list[str], 
     return checked, absent, findings
 
 
-def read_object(root: Path, md5: str | None) -> dict[str, object] | None:
-    """A small JSON object from the cache (a recorded report), or None."""
-    if md5 is None or md5.endswith(".dir"):
-        return None
-    path = cache_object(root, md5)
-    try:
-        return json_object(read_bytes(path, path.parent))
-    except (OSError, RefusedRead):
-        return None
-
-
 def remote_configured(root: Path) -> bool:
     """Whether the repository's DVC config names any remote (DVC can fetch from it)."""
     for name in ("config", "config.local"):
@@ -204,7 +193,3 @@ def local_config_without_cache(root: Path) -> str:
         if not skipping:
             kept.append(line)
     return "\n".join(kept) + ("\n" if kept else "")
-
-
-def absent_or_broken(states: Sequence[tuple[Pointer, ObjectState]]) -> list[Pointer]:
-    return [p for p, state in states if state != "intact"]
