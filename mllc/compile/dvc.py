@@ -28,7 +28,8 @@ Git tracking the ones an older mllc kept there.
 Each stage declares exactly the params it reads, so DVC reruns only what a
 change touches: one candidate's params make only its ``train@`` stale (and
 evaluate/select through their deps). Gates, environments, monitoring and
-metadata are not stage params: changing them trains nothing. One dvc.yaml and
+metadata are not stage params: changing them trains nothing; nor is ``compute``,
+which params.yaml holds for the stages to read, but no stage declares. One dvc.yaml and
 one small params.yaml per lifecycle keep ``dvc status`` linear in the number of
 lifecycles (docs/pipelines.md; bench/bench_plan.py measures it with 1 and 50).
 """
@@ -65,13 +66,18 @@ without it.
 def params_document(spec: Lifecycle) -> dict[str, Any]:
     """What ``params.yaml`` holds: the sections the stages read, every default filled in."""
     dumped = spec.model_dump(mode="json")
-    return {
+    document = {
         "mllc": {"stages": STAGES_VERSION},
         "problem": dumped["problem"],
         "data": dumped["data"],
         "features": dumped["features"],
         "models": dumped["models"],
     }
+    if spec.compute is not None:
+        # Read by train and evaluate, declared by no stage: where the work runs changes
+        # no model, so changing it makes nothing stale (docs/compute.md).
+        document["compute"] = dumped["compute"]
+    return document
 
 
 def _no_cache(path: str) -> dict[str, dict[str, bool]]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
+from mllc.spec.compute import Compute
 from mllc.spec.deployment import Environment, Monitoring
 from mllc.spec.fields import DnsLabel, Gate, Strict, Text
 from mllc.spec.training import Candidate, Data, Features, Problem
@@ -105,6 +106,20 @@ class Lifecycle(Strict):
         default_factory=dict, description="Where versions run, in promotion order."
     )
     monitoring: Monitoring | None = Field(None, description="Drift and performance checks.")
+    compute: Compute | None = Field(
+        None,
+        description="Where training's searches and cross-validation run (local or a Dask "
+        "cluster). Not a stage param: changing it retrains nothing.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_compute(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``compute`` appears in the dump (the spec hash, params.yaml) only when given: a
+        spec without it means what it meant before it existed, so nothing changes."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("compute") is None:
+            data.pop("compute", None)
+        return data
 
     def dump(self) -> dict[str, Any]:
         """Plain data, defaults included, in declaration order (for YAML/JSON output)."""

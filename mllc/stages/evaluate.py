@@ -4,7 +4,10 @@ Validation scores come from the validation split when ``data.split.validation``
 is set. Otherwise they come from 5-fold cross-validation on the training split:
 each fold fits a ``sklearn.base.clone`` of the candidate (with the parameters
 its search chose) and predicts the held-out fold, and the metrics are computed
-once over the assembled out-of-fold predictions. A command candidate whose
+once over the assembled out-of-fold predictions. An estimator candidate's five
+fits run where the spec's ``compute`` says (:mod:`mllc.stages.compute`; in order,
+in this process, by default); a command candidate's always run here, since its
+model's code need not exist on a cluster's workers. A command candidate whose
 model cannot be cloned or refitted is scored on the training split instead,
 and its entry says so (``validated_on: train`` and a ``note``): such a score
 is optimistic.
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mllc.layout import Layout
-from mllc.stages import metrics
+from mllc.stages import compute, metrics
 from mllc.stages.io import Outputs, Params, StageError, brief, progress, read_frame, require
 
 CV_FOLDS = 5
@@ -42,6 +45,8 @@ def run(params: Params) -> None:
     if params.data.split.validation is not None:
         validation = _xy(read_frame(layout.split("validation"), "stage split"), target)
 
+    if validation is None and any(m.command is None for m in params.models.values()):
+        compute.check(params, "evaluate")
     results: dict[str, Any] = {}
     for name in sorted(params.models):
         is_command = params.models[name].command is not None
@@ -119,7 +124,11 @@ def _cross_validate(
 ) -> dict[str, Any]:
     X, y = train
     try:
-        predictions = _out_of_fold(model, X, y, task, params.data.split.seed)
+        if is_command:
+            predictions = _out_of_fold(model, X, y, task, params.data.split.seed)
+        else:
+            with compute.parallel(params, f"evaluate {name}") as n_jobs:
+                predictions = _out_of_fold(model, X, y, task, params.data.split.seed, n_jobs)
     except Exception as exc:
         if not is_command:
             if not isinstance(exc, ValueError | TypeError):
@@ -139,8 +148,15 @@ def _cross_validate(
     return {"validation": metrics.score(task, y, predictions), "validated_on": "cv5"}
 
 
-def _out_of_fold(model: Any, X: Any, y: Any, task: str, seed: int) -> metrics.Predictions:
-    """Predictions for every training row by a clone fitted on the other folds."""
+def _out_of_fold(
+    model: Any, X: Any, y: Any, task: str, seed: int, n_jobs: int = 1
+) -> metrics.Predictions:
+    """Predictions for every training row by a clone fitted on the other folds.
+
+    The fits go through joblib (``n_jobs`` at once, on the backend in force); each is a
+    clone's own ``fit``, so a worker needs scikit-learn, not mllc. Predictions are made
+    here, fold by fold, in order."""
+    from joblib import Parallel, delayed
     from sklearn.base import clone
 
     if len(y) < CV_FOLDS:
@@ -153,8 +169,11 @@ def _out_of_fold(model: Any, X: Any, y: Any, task: str, seed: int) -> metrics.Pr
     predicted: list[Any] = []
     proba = np.zeros((len(y), len(column))) if classes is not None else None
     decision = np.zeros(len(y)) if classes is not None and len(classes) == 2 else None
-    for fit_rows, held_rows in splitter.split(X, y):
-        fold = clone(model).fit(X.iloc[fit_rows], y[fit_rows])
+    splits = list(splitter.split(X, y))
+    fitted = Parallel(n_jobs=n_jobs)(
+        delayed(clone(model).fit)(X.iloc[fit_rows], y[fit_rows]) for fit_rows, _ in splits
+    )
+    for fold, (_, held_rows) in zip(fitted, splits, strict=True):
         part = metrics.predict(fold, X.iloc[held_rows], task)
         order.append(held_rows)
         predicted.append(part.predicted)

@@ -2,8 +2,10 @@
 
 With ``search``, a grid or random search with cross-validation picks the
 estimator's parameters by ``problem.metric`` (folds shuffled with the split's
-seed, stratified for classification; one process, so results do not depend on
-scheduling), and the refitted best pipeline is the model. Nothing random is
+seed, stratified for classification), and the refitted best pipeline is the model.
+The search's fits run where the spec's ``compute`` says (:mod:`mllc.stages.compute`:
+one process by default, or a Dask cluster); scikit-learn gathers their scores in
+the same order either way, so results do not depend on scheduling. Nothing random is
 left unseeded and the report holds no timings, so the same inputs give the
 same bytes.
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mllc.stages import features, metrics
+from mllc.stages import compute, features, metrics
 from mllc.stages.io import Outputs, Params, StageError, brief, progress, read_frame, round_float
 
 RANDOM_SEARCH_ITERATIONS = 10
@@ -30,6 +32,8 @@ def run(params: Params, name: str) -> None:
     task = params.problem.task
     target = params.problem.target
     seed = params.data.split.seed
+    if candidate.search is not None:
+        compute.check(params, f"train {name}")
     frame = read_frame(layout.split("train"), "stage split")
     if target not in frame.columns:
         raise StageError(f"train {name}: {layout.split('train')} has no target column {target!r}")
@@ -54,8 +58,9 @@ def run(params: Params, name: str) -> None:
     else:
         n_classes = len(np.unique(y)) if task == "classification" else 0
         scoring = metrics.scorer_name(params.problem.metric, n_classes)
-        search = _search(params, candidate.search, pipeline, scoring)
-        fitted = _fit(search, X, y, name, what)
+        with compute.parallel(params, f"train {name}") as n_jobs:
+            search = _search(params, candidate.search, pipeline, scoring, n_jobs)
+            fitted = _fit(search, X, y, name, what)
         model = fitted.best_estimator_
         best = {k.removeprefix("estimator__"): v for k, v in fitted.best_params_.items()}
         effective = {**given, **best}
@@ -91,6 +96,8 @@ def run(params: Params, name: str) -> None:
             f"{search_report['candidates']} settings, cv {params.problem.metric} "
             f"{search_report['cv_score']}, best {search_report['best_params']}"
         )
+        if compute.settings(params) is not None:
+            line += f", searched on {compute.where(params)}"
     progress(line)
 
 
@@ -114,13 +121,13 @@ def _check_metric_support(metric: str, est: Any, name: str, what: str) -> None:
         )
 
 
-def _search(params: Params, search: Any, pipeline: Any, scoring: str) -> Any:
+def _search(params: Params, search: Any, pipeline: Any, scoring: str, n_jobs: int) -> Any:
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
     seed = params.data.split.seed
     splitter = metrics.folds(params.problem.task, search.cv, seed)
     space = {f"estimator__{k}": list(v) for k, v in search.space.items()}
-    common: dict[str, Any] = {"scoring": scoring, "cv": splitter, "n_jobs": 1, "refit": True}
+    common: dict[str, Any] = {"scoring": scoring, "cv": splitter, "n_jobs": n_jobs, "refit": True}
     if search.method == "grid":
         return GridSearchCV(pipeline, space, **common)
     return RandomizedSearchCV(
