@@ -24,6 +24,8 @@ class RegisteredVersion:
     created: str  # ISO 8601
     metrics: dict[str, Any] = field(default_factory=dict, compare=False)
     in_cache: bool = True  # the binary is in the local DVC cache
+    # where the spec had training run ("dask, a local cluster"); None: not recorded (local)
+    trained_on: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_jso
 from mllc.plan.model import REPOSITORY, Planned
 from mllc.policy.promotion import History, resolve_environment
 from mllc.registry import assign, assignments, find_by_md5, list_versions, register
+from mllc.spec.compute import record as compute_record
 from mllc.targets import TARGETS, target_for
 from mllc.types import RegisteredVersion
 
@@ -122,7 +123,7 @@ class Executor:
             else:
                 self.step(step.name, self.commit, paths, step.message, result, cached)
         elif step.kind == "register":
-            self.step(step.name, self.register, name, result)
+            self.step(step.name, self.register, name, result, want)
         elif step.kind == "deploy":
             assert want is not None
             self.step(step.name, self.deploy, want, step.environment, step.action)
@@ -292,7 +293,9 @@ class Executor:
             self.progress(f"    committed {commit[:10]}: {message}")
         return {"commit": commit}
 
-    def register(self, name: str, result: ApplyResult) -> dict[str, Any]:
+    def register(
+        self, name: str, result: ApplyResult, want: Desired | None = None
+    ) -> dict[str, Any]:
         md5 = model_md5_from_lock(read_lock(self.root / Layout(name).dvc_lock), name)
         commit = head(self.root)
         if md5 is None or commit is None:
@@ -320,13 +323,21 @@ class Executor:
             commit,
             md5,
             read_json_object(self.root / Layout(name).metrics),
-            read_json_object(self.root / Layout(name).lineage),
+            _with_compute(read_json_object(self.root / Layout(name).lineage), want),
         )
         tag = f"{name}@{version.version}"
         if tag not in result.registered:
             result.registered.append(tag)
         self.progress(f"    registered {tag} (model md5 {md5[:12]}, commit {commit[:10]})")
         return {"version": version.version, "model_md5": md5, "commit": commit}
+
+
+def _with_compute(lineage: dict[str, Any], want: Desired | None) -> dict[str, Any]:
+    """The lineage a registration records: lineage.json (a DVC output, the same bytes on
+    every backend), plus where the spec had training run, when it says (``mllc status``
+    shows it; ``mllc verify`` does not compare it)."""
+    where = compute_record(want.spec.compute) if want is not None else None
+    return lineage if where is None else {**lineage, "compute": where}
 
 
 def _recover(root: Path, progress: Progress) -> None:

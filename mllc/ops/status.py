@@ -25,6 +25,7 @@ from mllc.policy.gates import evaluate
 from mllc.policy.promotion import held_out_metrics
 from mllc.registry import list_versions
 from mllc.spec import vocab
+from mllc.spec.compute import describe as describe_compute
 from mllc.spec.fields import parse_gate
 
 STATUS_VERSION = 1
@@ -61,6 +62,7 @@ def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[
                     "created": v.created,
                     "model_md5": v.model_md5,
                     "in_cache": v.in_cache,
+                    "trained_on": v.trained_on or "local",
                     "test": test,
                     "gates_pass": all(r.passed for r in results),
                     "gates": [r.text() for r in results],
@@ -87,6 +89,7 @@ def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[
                     "fresh": not stale and actual.model_md5 is not None,
                     "stale_stages": stale,
                     "built": actual.model_md5 is not None,
+                    "trains_on": describe_compute(want.spec.compute),
                 },
                 "metric": (actual.metrics or {}).get("metric"),
                 "versions": rows,
@@ -185,7 +188,11 @@ def render(report: dict[str, Any]) -> str:
         else:
             freshness = f"stale: {', '.join(pipe['stale_stages'])}"
         out.append(f"{lc['name']}  ({lc['spec']})")
-        out.append(f"  pipeline: {freshness}")
+        trains_on = pipe.get("trains_on", "local")
+        out.append(
+            f"  pipeline: {freshness}"
+            + ("" if trains_on == "local" else f" (trains on {trains_on})")
+        )
         if not lc["versions"]:
             out.append("  versions: none registered")
         for v in lc["versions"]:
@@ -196,6 +203,11 @@ def render(report: dict[str, Any]) -> str:
             out.append(
                 f"  {v['version']:<9} {v['commit'][:10]}  {shown:<18} {gates}"
                 + ("" if v["in_cache"] else "  (model not in local DVC cache)")
+                + (
+                    f"  (trained on {v['trained_on']})"
+                    if v.get("trained_on", "local") != "local"
+                    else ""
+                )
             )
         for d in lc["deployments"]:
             version = d["version"] or "-"

@@ -23,6 +23,7 @@ from mllc.plan.model import Action, Category, Change
 from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.gates import evaluate
 from mllc.policy.promotion import Resolution
+from mllc.spec.compute import describe as describe_compute
 
 _UPSTREAM = ("prepare", "split", "train")
 
@@ -290,6 +291,26 @@ def _with_feedback(name: str, stages: Sequence[StageState], batches: list[str]) 
     return out
 
 
+def _where(change: Change, want: Desired) -> Change:
+    """A training stage's change says where it trains, when the spec's compute says (the
+    plan never connects to a scheduler: this is what the spec asks for)."""
+    spec = want.spec
+    if spec.compute is None:
+        return change
+    stage = change.address.removeprefix(f"{want.name}/stage/")
+    if stage.startswith("train@"):
+        candidate = spec.models.get(stage.removeprefix("train@"))
+        if candidate is None or candidate.search is None:
+            return change
+        work = "search"
+    elif stage == "evaluate" and spec.data.split.validation is None:
+        work = "cross-validation"
+    else:
+        return change
+    where = f"{work} on {describe_compute(spec.compute)}"
+    return change.model_copy(update={"reasons": (*change.reasons, where)})
+
+
 def diff_lifecycle(
     want: Desired,
     actual: LifecycleActual,
@@ -303,7 +324,7 @@ def diff_lifecycle(
     changes = list(_file_changes(want, actual, old_record, stale))
     changes += list(source_changes(want.name, actual.sources))
     changes += [c for c in monitoring if c.kind == "data"]
-    stage_changes = list(_stage_changes(want.name, stages))
+    stage_changes = [_where(c, want) for c in _stage_changes(want.name, stages)]
     changes += stage_changes
     model = _model_change(want.name, actual, bool(stage_changes), next_version)
     if model is not None:

@@ -218,7 +218,14 @@ def _to_version(root: Path, reg: Registration) -> RegisteredVersion:
         created=reg.created,
         metrics=reg.metrics,
         in_cache=in_cache(root, md5),
+        trained_on=_trained_on(reg.lineage),
     )
+
+
+def _trained_on(lineage: Mapping[str, Any]) -> str | None:
+    compute = lineage.get("compute")
+    where = compute.get("where") if isinstance(compute, Mapping) else None
+    return where if isinstance(where, str) else None
 
 
 # --------------------------------------------------------------------------- read

@@ -18,6 +18,9 @@ from mllc.verify.model import Finding, StageCheck
 # Top-level keys of lineage.json that describe the machine that built the model, not the
 # model: a difference there is a note, not a failure (the model's bytes decide).
 ENVIRONMENT_KEYS = frozenset({"versions"})
+# Lineage keys the registration adds and no rebuild writes: where training ran (the spec's
+# compute section). Either backend builds the same bytes, so it is never compared.
+REGISTRATION_KEYS = frozenset({"compute"})
 # How many differing values one file's finding lists before it says "and N more".
 _SHOWN = 6
 
@@ -263,9 +266,10 @@ def check_payload(
             )
     recorded_lineage = payload.get("lineage")
     if isinstance(recorded_lineage, Mapping) and isinstance(lineage, Mapping):
+        skipped = ENVIRONMENT_KEYS | REGISTRATION_KEYS
         changes = value_changes(
-            {k: v for k, v in recorded_lineage.items() if k not in ENVIRONMENT_KEYS},
-            {k: v for k, v in lineage.items() if k not in ENVIRONMENT_KEYS},
+            {k: v for k, v in recorded_lineage.items() if k not in skipped},
+            {k: v for k, v in lineage.items() if k not in skipped},
         )
         if changes:
             findings.append(
@@ -274,6 +278,12 @@ def check_payload(
                     subject="lineage",
                     detail=f"the tag's lineage no longer matches the rebuild: {_listed(changes)}",
                 )
+            )
+        compute = recorded_lineage.get("compute")
+        if isinstance(compute, Mapping) and isinstance(compute.get("where"), str):
+            notes.append(
+                f"trained on {compute['where']} when registered (not compared: every backend "
+                "builds the same bytes)"
             )
         versions = value_changes(
             {k: v for k, v in recorded_lineage.items() if k in ENVIRONMENT_KEYS},
