@@ -358,10 +358,28 @@ def score(
     chunk_rows: int | None = None,
     root: str = ".",
     progress: Callable[[str], None] = lambda _line: None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> ScoreResult:
     """Predictions of the version ``env`` runs (or ``version``) for every row of ``data``
-    (CSV or Parquet), read in chunks, written to ``out``; loads the hash-checked model."""
+    (CSV or Parquet), read in chunks, written to ``out``; loads the hash-checked model.
+    ``backend="dask"``: the chunks are scored on the workers of the scheduler whose
+    address the ``scheduler`` reference (``env:NAME``) names, or of a local cluster."""
     from mllc.ops import score as scoring
 
     rows = scoring.CHUNK_ROWS if chunk_rows is None else chunk_rows
-    return scoring.score(Path(root), name, data, out, env, version, id_column, rows, progress)
+    return scoring.score(
+        Path(root),
+        name,
+        data,
+        out,
+        env,
+        version,
+        id_column,
+        rows,
+        progress,
+        backend=backend,
+        scheduler=scheduler,
+        workers=workers,
+    )

@@ -45,17 +45,18 @@ def connect_timeout() -> float:
     return value
 
 
-def address_of(scheduler: str | None) -> str | None:
-    """The address an ``env:NAME`` reference names (None: no reference, a local cluster)."""
+def address_of(scheduler: str | None, given_as: str = "compute.scheduler") -> str | None:
+    """The address an ``env:NAME`` reference names (None: no reference, a local cluster).
+    ``given_as`` names where the reference came from, in the error."""
     if scheduler is None:
         return None
     variable = scheduler.removeprefix("env:")
     address = os.environ.get(variable, "").strip()
     if not address:
         raise ComputeError(
-            f"compute.scheduler is {scheduler}, but ${variable} is not set: export the Dask "
+            f"{given_as} is {scheduler}, but ${variable} is not set: export the Dask "
             f"scheduler's address in it (e.g. {variable}=tcp://scheduler:8786), or drop "
-            "compute.scheduler to use a local cluster"
+            f"{given_as} to use a local cluster"
         )
     return address
 
@@ -76,6 +77,7 @@ def client(
     workers: int | None,
     what: str,
     packages: Sequence[str] = MODEL_PACKAGES,
+    given_as: str = "compute.scheduler",
 ) -> Iterator[Any]:
     """A connected ``distributed.Client`` for the block, with at least one worker.
 
@@ -86,7 +88,7 @@ def client(
     require_dask(what)
     import distributed
 
-    address = address_of(scheduler)
+    address = address_of(scheduler, given_as)
     timeout = connect_timeout()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_quiet())
@@ -100,6 +102,9 @@ def client(
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=None,
+                        # its HTTP routes (health, metrics) on a free port of 127.0.0.1,
+                        # never a fixed one another cluster may hold
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                         silence_logs=logging.ERROR,
                     )
                 )

@@ -27,6 +27,27 @@ def score(
     chunk_rows: Annotated[
         int | None, typer.Option("--chunk-rows", help="Rows read and scored at a time.")
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="local: score here; dask: score each chunk on a Dask cluster's workers "
+            "(pip install 'mllc[dask]'; docs/compute.md).",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="With --backend dask: env:NAME, the environment variable holding the "
+            "scheduler's address (as the spec's compute.scheduler); without it, a local "
+            "cluster.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="The local cluster's worker processes (default: cores)."),
+    ] = None,
 ) -> None:
     """Predictions (and each class's probability) for every row of a file, read in chunks
     (constant memory); rows the model cannot take are counted and left out. Loads the
@@ -40,6 +61,9 @@ def score(
         id_column=id_column,
         chunk_rows=chunk_rows,
         progress=lambda line: print(line, file=sys.stderr),
+        backend=backend,
+        scheduler=scheduler,
+        workers=workers,
     )
     lines = [
         f"scored {result.rows_scored:,} of {result.rows_in:,} rows of {result.source} with "

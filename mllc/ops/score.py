@@ -20,7 +20,9 @@ the end: a crash or a kill never leaves a partial output under that name.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import operator
 import os
 import tempfile
 import time
@@ -31,10 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from mllc import daskclient
 from mllc.errors import MllcError
 from mllc.monitor.batch import is_url
 from mllc.registry import assignments, list_versions
 from mllc.semver import is_valid
+from mllc.spec.compute import env_ref
 from mllc.targets.base import model_file
 
 CHUNK_ROWS = 100_000
@@ -203,6 +207,39 @@ class _Writer:
         self.tmp.unlink(missing_ok=True)
 
 
+class _Local:
+    """Each chunk scored here, as it comes."""
+
+    window = 0
+
+    def __init__(self, served: Any, outputs: tuple[str, ...]) -> None:
+        self.served, self.outputs = served, outputs
+
+    def submit(self, columns: dict[str, Any]) -> Any:
+        return self.served.predict(columns, self.outputs)
+
+    def result(self, handle: Any) -> Any:
+        return handle
+
+
+class _Dask:
+    """Each chunk (a partition) scored on a worker; the hash-checked model is sent to every
+    worker once. At most ``window`` partitions are out at a time, and their answers are
+    written in the input's order: memory stays bounded, the bytes are the local ones."""
+
+    def __init__(self, client: Any, served: Any, outputs: tuple[str, ...]) -> None:
+        self.client, self.outputs = client, outputs
+        self.model = client.scatter(served, broadcast=True)
+        self.window = 2 * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+
+    def submit(self, columns: dict[str, Any]) -> Any:
+        call = operator.methodcaller("predict", columns, self.outputs)
+        return self.client.submit(call, self.model, pure=False)
+
+    def result(self, handle: Any) -> Any:
+        return handle.result()
+
+
 def score(
     root: Path,
     name: str,
@@ -213,17 +250,56 @@ def score(
     id_column: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress = lambda _line: None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> ScoreResult:
+    """Score ``data`` into ``out`` (see the module's text). ``backend`` ``dask`` scores
+    the partitions on the workers of the scheduler an ``env:NAME`` ``scheduler`` names, or
+    of a local cluster of ``workers`` processes; the output is the same bytes."""
+    if backend not in ("local", "dask"):
+        raise ScoreError(f"--backend {backend!r}: use local or dask")
+    if scheduler is not None and backend != "dask":
+        raise ScoreError("--scheduler is only used with --backend dask")
+    if scheduler is not None:
+        try:
+            env_ref(scheduler)
+        except ValueError as exc:
+            raise ScoreError(f"--scheduler {exc}") from None
+    if workers is not None and (backend != "dask" or scheduler is not None or workers < 1):
+        raise ScoreError("--workers (at least 1) sizes the local Dask cluster of --backend dask")
+    if chunk_rows < 1:
+        raise ScoreError("--chunk-rows must be at least 1")
+    if backend == "local":
+        return _score(root, name, data, out, env, version, id_column, chunk_rows, progress)
+    daskclient.require_dask("mllc score --backend dask")
+    daskclient.address_of(scheduler, "--scheduler")  # unset: fails before anything is read
+    # The workers unpickle the served model (mllc.serve.model): they need mllc too.
+    packages = (*daskclient.MODEL_PACKAGES, "mllc")
+    with daskclient.client(scheduler, workers, "score", packages, "--scheduler") as client:
+        return _score(root, name, data, out, env, version, id_column, chunk_rows, progress, client)
+
+
+def _score(
+    root: Path,
+    name: str,
+    data: str,
+    out: str,
+    env: str | None,
+    version: str | None,
+    id_column: str | None,
+    chunk_rows: int,
+    progress: Progress,
+    client: Any = None,
 ) -> ScoreResult:
     import pandas as pd
 
     # start-up: numpy and joblib only when a command scores
     from mllc.serve.model import PREDICT, PREDICT_PROBA, PredictError, load  # noqa: PLC0415
 
-    if chunk_rows < 1:
-        raise ScoreError("--chunk-rows must be at least 1")
     started = time.monotonic()
     chosen, md5 = resolve(root, name, env, version)
-    served = load(model_file(root, md5), md5)
+    served = load(model_file(root, md5), md5)  # hash checked before anything is unpickled
     features = served.feature_names
     numeric = [
         t.name for t in served.schema.features if t.datatype.startswith(("FP", "INT", "UINT"))
@@ -240,8 +316,29 @@ def score(
     id_name = id_column or "row"
     columns = [id_name, "prediction", *(f"proba_{c}" for c in classes if served.has_proba)]
     result = ScoreResult(name, chosen, md5, data, out, columns=columns)
-    progress(f"scoring with {name}@{chosen} (model md5 {md5[:12]}, hash checked)")
+    where = "" if client is None else " on the Dask workers"
+    progress(f"scoring with {name}@{chosen} (model md5 {md5[:12]}, hash checked){where}")
+    scorer = _Local(served, outputs) if client is None else _Dask(client, served, outputs)
+    pending: collections.deque[tuple[Any, Any, Any, int, int]] = collections.deque()
     writer = _Writer(Path(out))
+
+    def finish(handle: Any, ids: Any, good: Any, first: int, rows: int) -> None:
+        try:
+            answer = scorer.result(handle)
+            if derived:  # the class of highest probability, as the estimator's own
+                best = np.argmax(answer[PREDICT_PROBA], axis=1)
+                answer[PREDICT] = served.final.classes_.take(best, axis=0)
+        except PredictError as exc:
+            raise ScoreError(
+                f"the model refused rows {first} to {first + rows - 1}: {exc}"
+            ) from None
+        table = {id_name: ids.to_numpy()[good], "prediction": answer[PREDICT]}
+        if PREDICT_PROBA in answer:
+            for i, label in enumerate(classes):
+                table[f"proba_{label}"] = answer[PREDICT_PROBA][:, i]
+        writer.write(pd.DataFrame(table, columns=columns))
+        result.rows_scored += int(good.sum())
+
     try:
         first = 1
         for chunk in _chunks(data, chunk_rows):
@@ -261,21 +358,17 @@ def score(
             kept = frame[good]
             if len(kept):
                 try:
-                    answer = served.predict({c: kept[c].to_numpy() for c in features}, outputs)
-                    if derived:  # the class of highest probability, as the estimator's own
-                        best = np.argmax(answer[PREDICT_PROBA], axis=1)
-                        answer[PREDICT] = served.final.classes_.take(best, axis=0)
+                    handle = scorer.submit({c: kept[c].to_numpy() for c in features})
                 except PredictError as exc:
                     raise ScoreError(
                         f"the model refused rows {first} to {first + len(chunk) - 1}: {exc}"
                     ) from None
-                table = {id_name: ids.to_numpy()[good], "prediction": answer[PREDICT]}
-                if PREDICT_PROBA in answer:
-                    for i, label in enumerate(classes):
-                        table[f"proba_{label}"] = answer[PREDICT_PROBA][:, i]
-                writer.write(pd.DataFrame(table, columns=columns))
-                result.rows_scored += len(kept)
+                pending.append((handle, ids, good, first, len(chunk)))
+                while len(pending) > scorer.window:
+                    finish(*pending.popleft())
             first += len(chunk)
+        while pending:
+            finish(*pending.popleft())
         writer.finish(columns)
     except BaseException:
         writer.discard()

@@ -19,7 +19,7 @@ _ENV_REF = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$", re.ASCII)
 DASK_EXTRA = "pip install 'mllc[dask]'"
 
 
-def _env_ref(value: str) -> str:
+def env_ref(value: str) -> str:
     if not _ENV_REF.fullmatch(value):
         raise ValueError(
             f"{value!r}: give the scheduler's address by reference, as 'env:NAME' (the "
@@ -30,7 +30,7 @@ def _env_ref(value: str) -> str:
 
 EnvRef = Annotated[
     str,
-    AfterValidator(_env_ref),
+    AfterValidator(env_ref),
     WithJsonSchema({"type": "string", "pattern": _ENV_REF.pattern}),
 ]
 
