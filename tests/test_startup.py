@@ -12,7 +12,10 @@ import pytest
 
 from tests.helpers_repo import env, make_fresh_repo
 
-HEAVY = {"dvc", "pandas", "numpy", "sklearn", "scipy", "pyarrow", "joblib", "jinja2", "fsspec"}
+HEAVY = {
+    "dvc", "pandas", "numpy", "sklearn", "scipy", "pyarrow", "joblib", "jinja2", "fsspec", "dask",
+    "distributed",
+}
 
 
 def imported(repo: Path, *args: str) -> set[str]:
