@@ -22,6 +22,7 @@ BENCHES = [
     "bench_monitor",
     "bench_verify",
     "bench_score",
+    "bench_dask",
 ]
 
 
