@@ -13,7 +13,16 @@ import pytest
 from tests.helpers_repo import env, make_fresh_repo
 
 HEAVY = {
-    "dvc", "pandas", "numpy", "sklearn", "scipy", "pyarrow", "joblib", "jinja2", "fsspec", "dask",
+    "dvc",
+    "pandas",
+    "numpy",
+    "sklearn",
+    "scipy",
+    "pyarrow",
+    "joblib",
+    "jinja2",
+    "fsspec",
+    "dask",
     "distributed",
 }
 
