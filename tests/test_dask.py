@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,28 +224,71 @@ def test_verify_notes_where_training_ran_and_does_not_compare_it() -> None:
     assert [f.subject for f in findings] == ["lineage"]  # the rest is still compared
 
 
-def test_stages_on_a_local_cluster_write_the_local_bytes(tmp_path: Path) -> None:
-    """Without a scheduler each stage starts a local cluster of worker processes, and
-    closes it: no process of it outlives the stage."""
+def test_apply_on_a_local_cluster_builds_the_local_bytes_and_leaves_nothing_running(
+    applied: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """Without a scheduler each stage starts a local cluster of worker processes, here in
+    stages forked from apply's warm runner, and closes it: none outlives the apply."""
     import psutil
 
-    repos = {}
-    for name, compute in (("local", None), ("cluster", {"backend": "dask", "n_jobs": 2})):
-        repo = make_fresh_repo(tmp_path / name, dump_spec(_searching_spec(compute)))
-        _ok(_run(["compile"], repo))
-        for stage in (["prepare"], ["split"], ["train", "forest"]):
-            proc = _ok(_run(["stage", stage[0], "iris", *stage[1:]], repo))
-            if name == "cluster" and stage == ["train", "forest"]:
-                assert "searched on dask, a local cluster" in proc.stderr
-        repos[name] = repo
+    compute = {"backend": "dask", "n_jobs": 2}
+    repo = make_fresh_repo(tmp_path / "repo", dump_spec(_searching_spec(compute)))
+    _ok(_run(["apply", "--auto-approve"], repo))
+    assert _md5s(repo) == _md5s(applied["local"][0])
+    assert "(trained on dask, a local cluster)" in _ok(_run(["status"], repo)).stdout
     # The cluster's worker processes ran in the repository: none is left there.
     left = [
         p.info["pid"]
         for p in psutil.process_iter(["pid", "cwd"])
-        if p.info["cwd"] and Path(p.info["cwd"]).is_relative_to(repos["cluster"])
+        if p.info["cwd"] and Path(p.info["cwd"]).is_relative_to(repo)
     ]
     assert left == []
-    assert _md5s(repos["cluster"]) == _md5s(repos["local"])
+
+
+def _is_worker(proc: Any) -> bool:
+    """A process multiprocessing spawned (how a local cluster starts its workers)."""
+    import psutil
+
+    try:
+        return "spawn_main" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def test_a_killed_stage_takes_its_local_cluster_with_it(tmp_path: Path) -> None:
+    """A stage killed as a killed apply kills it (SIGKILL, no clean-up of its own) leaves
+    none of its local cluster's worker processes running."""
+    import psutil
+
+    repo = _stage_repo(tmp_path / "repo", {"backend": "dask", "n_jobs": 2})
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "mllc", "stage", "train", "iris", "forest"],
+        cwd=repo,
+        env=env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        parent = psutil.Process(stage.pid)
+        workers: list[psutil.Process] = []
+        # Wait for the event: the cluster's two worker processes exist (they start in
+        # seconds; the stage cannot finish its search before they have).
+        deadline = time.monotonic() + STARTUP
+        while len(workers) < 2:
+            assert stage.poll() is None, "the stage ended before its cluster's workers ran"
+            assert time.monotonic() < deadline, "the local cluster's workers never started"
+            workers = [p for p in parent.children(recursive=True) if _is_worker(p)]
+            psutil.wait_procs([parent], timeout=0.05)
+        left = parent.children(recursive=True)
+        stage.kill()
+        stage.wait(timeout=30)
+        _, alive = psutil.wait_procs(left, timeout=60)
+        assert alive == [], f"left running after the stage was killed: {alive}"
+    finally:
+        if stage.poll() is None:
+            stage.kill()
+            stage.wait()
 
 
 # ------------------------------------------------------------------ plan

@@ -230,7 +230,7 @@ class _Dask:
     def __init__(self, client: Any, served: Any, outputs: tuple[str, ...]) -> None:
         self.client, self.outputs = client, outputs
         self.model = client.scatter(served, broadcast=True)
-        self.window = 2 * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+        self.window = 2 * max(1, len(client.nthreads()))
 
     def submit(self, columns: dict[str, Any]) -> Any:
         call = operator.methodcaller("predict", columns, self.outputs)
