@@ -207,6 +207,9 @@ def test_the_registration_and_status_say_where_training_ran(
     report = json.loads(_ok(_run(["status", "--json"], local)).stdout)
     assert report["lifecycles"][0]["versions"][0]["trained_on"] == "local"
     assert "trained on" not in _ok(_run(["status"], local)).stdout
+    card = _ok(_run(["card", "iris@v1.0.0"], dask)).stdout
+    assert "Trained on" in card and where in card
+    assert "Trained on" not in _ok(_run(["card", "iris@v1.0.0"], local)).stdout
 
 
 def test_verify_notes_where_training_ran_and_does_not_compare_it() -> None:

@@ -343,6 +343,7 @@ def gather(
             params_sha256=text_of(lineage.get("params_sha256")),
             libraries=libraries,
             registered_by=text_of(payload.get("mllc_version")),
+            trained_on=text_of(mapping(lineage.get("compute")).get("where")),
         ),
         graph=graph,
         missing=tuple(dict.fromkeys([*missing, *problems])),

@@ -132,6 +132,7 @@ class LineageFacts:
     params_sha256: str | None
     libraries: tuple[tuple[str, str], ...]
     registered_by: str | None  # the mllc version that wrote the tag
+    trained_on: str | None = None  # where the spec had training run (compute), when recorded
 
 
 @dataclass(frozen=True)
