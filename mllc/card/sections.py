@@ -457,7 +457,7 @@ def _lineage(card: Card) -> Section:
     if lin.registered_by:
         items.append(("Registered by", (txt(f"mllc {lin.registered_by}"),)))
     if lin.trained_on:
-        items.append(("Trained on", (txt(lin.trained_on),)))
+        items.append(("Training ran on", (txt(lin.trained_on),)))
     return Section(
         "lineage",
         "Lineage",
