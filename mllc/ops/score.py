@@ -7,8 +7,10 @@ inference server's loader, :func:`mllc.serve.model.load`).
 
 The input (CSV, or Parquet; a path or a URL pandas and fsspec can read) is read
 ``chunk_rows`` rows at a time and never whole: memory stays flat whatever the size
-of the file. Each chunk is checked against the model's features (the columns it was
-trained on; a numeric feature must hold numbers or be missing). A missing column is
+of the file (with ``backend="dask"``, each chunk is a partition scored on a Dask
+worker and written in order: the same bytes; docs/compute.md). Each chunk is checked
+against the model's features (the columns it was trained on; a numeric feature must
+hold numbers or be missing). A missing column is
 an error before anything is scored; a row with a value the model cannot take is
 *bad*: counted, shown by example (row number, column, value), left out, and the
 others are scored. The output (CSV or Parquet, by its suffix) has one row per scored
@@ -270,36 +272,44 @@ def score(
         raise ScoreError("--workers (at least 1) sizes the local Dask cluster of --backend dask")
     if chunk_rows < 1:
         raise ScoreError("--chunk-rows must be at least 1")
-    if backend == "local":
-        return _score(root, name, data, out, env, version, id_column, chunk_rows, progress)
-    daskclient.require_dask("mllc score --backend dask")
-    daskclient.address_of(scheduler, "--scheduler")  # unset: fails before anything is read
-    # The workers unpickle the served model (mllc.serve.model): they need mllc too.
-    packages = (*daskclient.MODEL_PACKAGES, "mllc")
-    with daskclient.client(scheduler, workers, "score", packages, "--scheduler") as client:
-        return _score(root, name, data, out, env, version, id_column, chunk_rows, progress, client)
-
-
-def _score(
-    root: Path,
-    name: str,
-    data: str,
-    out: str,
-    env: str | None,
-    version: str | None,
-    id_column: str | None,
-    chunk_rows: int,
-    progress: Progress,
-    client: Any = None,
-) -> ScoreResult:
-    import pandas as pd
-
+    if backend == "dask":
+        daskclient.require_dask("mllc score --backend dask")
+        daskclient.address_of(scheduler, "--scheduler")  # unset: fails before anything runs
     # start-up: numpy and joblib only when a command scores
-    from mllc.serve.model import PREDICT, PREDICT_PROBA, PredictError, load  # noqa: PLC0415
+    from mllc.serve.model import load  # noqa: PLC0415
 
     started = time.monotonic()
     chosen, md5 = resolve(root, name, env, version)
     served = load(model_file(root, md5), md5)  # hash checked before anything is unpickled
+    job = _Job(name, chosen, md5, data, out, id_column, chunk_rows, progress, started)
+    if backend == "local":
+        return _score(job, served)
+    # The workers unpickle the served model (mllc.serve.model): they need mllc too.
+    packages = (*daskclient.MODEL_PACKAGES, "mllc")
+    with daskclient.client(scheduler, workers, "score", packages, "--scheduler") as client:
+        return _score(job, served, client)
+
+
+@dataclass(frozen=True)
+class _Job:
+    name: str
+    version: str
+    md5: str
+    data: str
+    out: str
+    id_column: str | None
+    chunk_rows: int
+    progress: Progress
+    started: float
+
+
+def _score(job: _Job, served: Any, client: Any = None) -> ScoreResult:
+    import pandas as pd
+
+    from mllc.serve.model import PREDICT, PREDICT_PROBA, PredictError  # noqa: PLC0415
+
+    name, chosen, md5, data, out = job.name, job.version, job.md5, job.data, job.out
+    id_column, chunk_rows, progress = job.id_column, job.chunk_rows, job.progress
     features = served.feature_names
     numeric = [
         t.name for t in served.schema.features if t.datatype.startswith(("FP", "INT", "UINT"))
@@ -373,5 +383,5 @@ def _score(
     except BaseException:
         writer.discard()
         raise
-    result.seconds = round(time.monotonic() - started, 3)
+    result.seconds = round(time.monotonic() - job.started, 3)
     return result
