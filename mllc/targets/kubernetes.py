@@ -331,7 +331,7 @@ def _filesystem(url: str) -> Any:
         ) from None
     options: dict[str, Any] = {}
     if protocol in ("s3", "s3a"):
-        require_extra(url, "the storage_uri")
+        require_extra(url, "the storage_uri", ("s3fs",))
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:  # a store that is not AWS (MinIO, Ceph, ...): docs/remote.md
             options["client_kwargs"] = {"endpoint_url": endpoint}
