@@ -118,13 +118,15 @@ class S3Server:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Server]:
     server = S3Server(free_port())
     server.start()
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)  # nobody's real profile
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    empty = tmp_path / "aws-config-empty"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))  # nobody's real profile
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
     try:
@@ -143,6 +145,7 @@ def spec(port: int | None = None) -> str:
     local ``staging`` environment."""
     data = h.fast_spec()
     data["monitoring"] = {
+        "schedule": "0 6 * * *",
         "drift": {"method": "psi", "threshold": 0.2},
         "performance": {"metric": "accuracy", "min": 0.5},
         "on_breach": "alert",
