@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mllc.observe.pipeline import cached_outputs
 from tests import helpers_repo as h
 
 pytestmark = pytest.mark.slow
@@ -174,6 +175,14 @@ def lock_outs(repo: Path) -> dict[str, str]:
     }
 
 
+def loaded_spec(repo: Path) -> Any:
+    from mllc.spec.load import load_text_as_spec
+
+    loaded = load_text_as_spec("specs/iris.yaml", h.spec_path(repo).read_text(encoding="utf-8"))
+    assert loaded.spec is not None
+    return loaded.spec
+
+
 def cached(repo: Path, md5: str) -> bool:
     return (repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
 
@@ -246,9 +255,9 @@ def test_apply_pushes_before_it_tags_and_another_clone_fetches_what_it_needs(
     outs = lock_outs(repo)
     model = outs[h.MODEL]
     train = outs[f"{h.PIPE}/data/train.parquet"]
-    for path, md5 in outs.items():
-        if not path.endswith((".json", ".md")):  # metrics and reports: Git holds them
-            assert s3.has(md5), f"{path} ({md5}) is not on the remote"
+    for path in cached_outputs(loaded_spec(repo)):  # not metrics and plots: Git has them
+        md5 = outs[path]
+        assert s3.has(md5), f"{path} ({md5}) is not on the remote"
     assert "storage" in h.git("show", f"{h.NAME}@v1.0.0:.dvc/config", cwd=repo)
 
     # Another machine: a clone with an empty DVC cache and nothing but the remote.
@@ -262,7 +271,10 @@ def test_apply_pushes_before_it_tags_and_another_clone_fetches_what_it_needs(
     assert not cached(clone, model)
 
     batch = batch_csv(tmp_path / "batch.csv")
-    monitored = h.mllc("monitor", h.NAME, "--env", "staging", "--data", str(batch), cwd=clone)
+    monitored = h.mllc(
+        "monitor", h.NAME, "--env", "staging", "--data", str(batch), cwd=clone, check=False
+    )
+    assert monitored.returncode in (0, 2), monitored.stderr  # 2: a (small batch's) breach
     report = json.loads((clone / "monitoring/iris/staging/report.json").read_text())
     assert report["reference"]["md5"] == train  # the training split, fetched and checked
     assert report["performance"]["value"] > 0.5, monitored.stdout  # the model, fetched
@@ -273,10 +285,13 @@ def test_apply_pushes_before_it_tags_and_another_clone_fetches_what_it_needs(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "fetching" in verified.stdout + verified.stderr
 
-    # Deploy its environment: DVC pulls the stages' outputs instead of recomputing them.
+    # Deploy its environment: DVC pulls the stages' outputs instead of training again.
     try:
         deployed = h.mllc("apply", "--auto-approve", cwd=clone)
-        assert "Running stage" not in deployed.stdout, deployed.stdout
+        # no candidate is trained again: DVC restores them (the remote's outputs)
+        ran = set(h.running_stages(deployed.stdout))
+        assert ran.isdisjoint({"train@logreg", "train@forest"}), deployed.stdout
+        assert f"is already {h.NAME}@v1.0.0" in deployed.stdout
         predicted = h.mllc("predict", h.NAME, "--env", "staging", json.dumps(
             [{c: 5.0 for c in ("sepal length (cm)", "sepal width (cm)",
                                "petal length (cm)", "petal width (cm)")}]

@@ -38,7 +38,8 @@ from mllc.yaml12 import load_yaml
 Progress = Callable[[str], None]
 
 # What `dvc init` (and `mllc init`) create; committed with the first version.
-PROJECT_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+DVC_CONFIG = ".dvc/config"  # the remote's location (never credentials: config.local)
+PROJECT_FILES = (DVC_CONFIG, ".dvc/.gitignore", ".dvcignore", ".gitignore")
 
 
 def _in_git(root: Path, paths: list[str], ref: str | None = None) -> set[str]:
@@ -121,7 +122,7 @@ def _check_out(root: Path, target: str, progress: Progress) -> None:
 def commit_paths(root: Path, want: Desired) -> list[str]:
     """What the commit needs besides the spec and pipeline folder so that it rebuilds:
     the sources' pointers (and the .gitignore ``dvc add`` wrote) or the Git-tracked
-    source itself, and the DVC project files not committed yet."""
+    source itself, the DVC project files not committed yet, and .dvc/config as it is."""
     sources = source_paths(want.spec)
     in_index = _in_git(root, sources)
     paths: list[str] = []
@@ -133,6 +134,8 @@ def commit_paths(root: Path, want: Desired) -> list[str]:
             paths.append(path)
     committed = _in_git(root, list(PROJECT_FILES), "HEAD")
     paths += [p for p in PROJECT_FILES if p not in committed and (root / p).is_file()]
+    if (root / DVC_CONFIG).is_file():  # committed or not: a remote added since (mllc init
+        paths.append(DVC_CONFIG)  # --remote) travels with the commit a clone checks out
     return list(dict.fromkeys(paths))
 
 
