@@ -2,7 +2,9 @@
 
 Creates ``specs/`` with a commented example, runs ``git init`` when the folder
 is not inside a Git work tree and ``dvc init`` when it has no ``.dvc/``.
-Existing files are kept as they are, and said to be kept.
+Existing files are kept as they are, and said to be kept. With ``--remote`` (here or
+in an existing repository) it also configures DVC's default remote in ``.dvc/config``:
+its location only, never credentials (docs/remote.md).
 """
 
 from __future__ import annotations
