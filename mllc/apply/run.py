@@ -25,7 +25,6 @@ from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
 from mllc.card import markdown, pending_card
 from mllc.compile.desired import Desired
-from mllc.dvcremote import default_remote
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.gitcmd import head
@@ -116,7 +115,7 @@ class Executor:
             self.step(step.name, self.repro, want, step.stage, self.runner(planned))
         elif step.kind == "push":
             assert want is not None
-            if default_remote(self.root) is not None:  # none: as before remotes, no entry
+            if dvcremote.default_remote(self.root) is not None:  # none: as before, no entry
                 self.step(step.name, self.push, want)
         elif step.kind == "commit":
             found = sources.commit_paths(self.root, want) if want is not None else []
@@ -261,7 +260,7 @@ class Executor:
     def outputs_elsewhere(self, want: Desired) -> bool:
         """A default remote is configured and the local cache lacks an object of one of
         the pipeline's recorded outputs (a clone made on another machine)."""
-        if default_remote(self.root) is None:
+        if dvcremote.default_remote(self.root) is None:
             return False
         cached = set(cached_outputs(want.spec))  # not metrics and plots: Git holds them
         lock = read_lock(self.root / Layout(want.name).dvc_lock)
@@ -277,7 +276,6 @@ class Executor:
             path in cached and isinstance(md5, str) and not cache_object(self.root, md5).is_file()
             for path, md5 in recorded
         )
-        return False
 
     def push(self, want: Desired) -> dict[str, Any]:
         """Every cached output of the pipeline (dvc.lock's outs: the model, the splits
