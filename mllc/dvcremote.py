@@ -133,6 +133,12 @@ _NOISE = (
 )
 
 
+def remote_failure(output: str) -> bool:
+    """Whether DVC's ``output`` says the remote failed (unreachable, credentials refused,
+    no bucket), as opposed to a stage or the workspace."""
+    return any(needle in output for needle, _hint in _HINTS)
+
+
 def _reason(output: str) -> str:
     """What DVC's output says went wrong, on one line, without query strings or secrets."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -164,6 +170,13 @@ def _dvc(root: Path, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         )
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(args, 1, "", f"ERROR: no answer in {TIMEOUT:g} s")
+
+
+def failure(root: Path, output: str, doing: str = "pull from") -> RemoteError:
+    """The one-line error for DVC ``output`` that :func:`remote_failure` recognised."""
+    remote = default_remote(root)
+    where = f" {remote.name!r} ({redact(remote.url)})" if remote else ""
+    return RemoteError(f"cannot {doing} the DVC remote{where}: {_reason(output)}")
 
 
 def push(root: Path, targets: Sequence[str], progress: Progress) -> Remote | None:

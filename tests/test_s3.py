@@ -271,6 +271,20 @@ def test_apply_pushes_before_it_tags_and_another_clone_fetches_what_it_needs(
     assert not cached(clone, model)
 
     batch = batch_csv(tmp_path / "batch.csv")
+    # This clone's remote down (its own endpoint in .dvc/config.local): one line, no report.
+    local = clone / ".dvc" / "config.local"
+    local.write_text(f"['remote \"storage\"']\n    endpointurl = http://127.0.0.1:{free_port()}\n")
+    down = h.mllc(
+        "monitor", h.NAME, "--env", "staging", "--data", str(batch), cwd=clone, check=False
+    )
+    assert down.returncode == 1
+    (line,) = down.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: cannot fetch the training reference from the DVC remote 'storage' "
+        f"(s3://{BUCKET}/{PREFIX}): the storage endpoint does not answer"
+    )
+    assert not (clone / "monitoring").exists()
+    local.unlink()
     monitored = h.mllc(
         "monitor", h.NAME, "--env", "staging", "--data", str(batch), cwd=clone, check=False
     )

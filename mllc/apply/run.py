@@ -254,7 +254,17 @@ class Executor:
         # Another clone: outputs dvc.lock records but this cache lacks are pulled from the
         # default remote for the stages that are otherwise unchanged, not recomputed.
         pull = ["--pull"] if self.outputs_elsewhere(want) else []
-        run_dvc(self.root, ["repro", *pull, target], self.progress, env=env)
+        if pull:
+            dvcremote.require_extra(getattr(dvcremote.default_remote(self.root), "url", ""))
+        try:
+            run_dvc(self.root, ["repro", *pull, target], self.progress, env=env)
+        except ApplyFailed as exc:
+            if pull and dvcremote.remote_failure(exc.detail):
+                raise ApplyFailed(
+                    f"{want.name}: {dvcremote.failure(self.root, exc.detail).detail}; nothing "
+                    "was committed or tagged: run 'mllc apply' again once the remote works"
+                ) from None
+            raise
         return {"pulled": True} if pull else {}
 
     def outputs_elsewhere(self, want: Desired) -> bool:
