@@ -121,7 +121,11 @@ class S3Server:
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Server]:
     server = S3Server(free_port())
-    server.start()
+    try:
+        server.start()
+    except BaseException:
+        server.stop()  # never leave a server behind, even when its bootstrap failed
+        raise
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(key, raising=False)
     empty = tmp_path / "aws-config-empty"
