@@ -356,13 +356,8 @@ def test_a_remote_that_is_down_or_refuses_the_credentials_stops_apply_before_it_
     assert h.plan_json(repo)["changes"] == []
 
 
-def test_kserve_publishes_the_model_to_an_s3_storage_uri(
-    tmp_path: Path, s3: S3Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from mllc.spec.load import load_text_as_spec
-    from mllc.targets.kubernetes import publish_model
-    from mllc.types import RegisteredVersion
-
+def kserve_spec() -> str:
+    """specs/iris.yaml with a KServe ``production`` environment whose storage is on S3."""
     data = yaml.safe_load(h.spec_path(h.ROOT).read_text(encoding="utf-8"))
     data["environments"] = {
         "production": {
@@ -371,7 +366,17 @@ def test_kserve_publishes_the_model_to_an_s3_storage_uri(
             "kubernetes": {"namespace": "ml", "storage_uri": f"s3://{BUCKET}/kserve"},
         }
     }
-    loaded = load_text_as_spec("specs/iris.yaml", yaml.safe_dump(data))
+    return yaml.safe_dump(data)
+
+
+def test_kserve_publishes_the_model_to_an_s3_storage_uri(
+    tmp_path: Path, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mllc.spec.load import load_text_as_spec
+    from mllc.targets.kubernetes import publish_model
+    from mllc.types import RegisteredVersion
+
+    loaded = load_text_as_spec("specs/iris.yaml", kserve_spec())
     assert loaded.spec is not None
     model = tmp_path / "model.joblib"
     model.write_bytes(b"a model's bytes\n")
@@ -391,9 +396,25 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"No module named {name!r} (blocked by the test)")
         return None
 sys.meta_path.insert(0, Block())
+"""
+RUN_MLLC = """
 from mllc.__main__ import main
 sys.argv[0] = "mllc"
 sys.exit(main())
+"""
+PUBLISH = """
+from pathlib import Path
+from mllc.errors import MllcError
+from mllc.spec.load import load_text_as_spec
+from mllc.targets.kubernetes import publish_model
+from mllc.types import RegisteredVersion
+root = Path(sys.argv[1])
+spec = load_text_as_spec("specs/iris.yaml", (root / "spec.yaml").read_text()).spec
+version = RegisteredVersion("iris", "v1.0.0", "0" * 40, sys.argv[2], "2026-01-01")
+try:
+    publish_model(root, spec, "production", version, "model.joblib")
+except MllcError as exc:
+    print(exc.detail)
 """
 
 
@@ -402,7 +423,7 @@ def test_without_the_extra_every_s3_use_says_which_extra_to_install(tmp_path: Pa
 
     def mllc_without_s3(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", BLOCK_S3, *args],
+            [sys.executable, "-c", BLOCK_S3 + RUN_MLLC, *args],
             cwd=cwd, env=h.env(), capture_output=True, text=True, check=False, timeout=300,
         )  # fmt: skip
 
@@ -427,3 +448,15 @@ def test_without_the_extra_every_s3_use_says_which_extra_to_install(tmp_path: Pa
         )
     )
     assert h.head(repo) == head and not h.tags(repo)
+    # A KServe storage_uri on S3: publishing says the same.
+    (tmp_path / "spec.yaml").write_text(kserve_spec(), encoding="utf-8")
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"a model\n")
+    published = subprocess.run(
+        [sys.executable, "-c", BLOCK_S3 + PUBLISH, str(tmp_path), h.md5_file(model)],
+        cwd=tmp_path, env=h.env(), capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert published.stdout.strip() == (
+        f"the storage_uri s3://{BUCKET}/kserve/iris/v1.0.0/model.joblib is on S3, which needs "
+        "mllc's S3 support (the s3fs package): pip install 'mllc[s3]'"
+    ), published.stderr
