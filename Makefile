@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "mllc needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev,dask]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev,dask,s3]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -50,7 +50,7 @@ bench: $(STAMP)
 # module's kill ratio and survivors; fails when a module kills fewer than 90%.
 MUTATE_STAMP := $(VENV)/.mutate-installed
 $(MUTATE_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev,dask,mutate]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev,dask,s3,mutate]'
 	@touch $(MUTATE_STAMP)
 
 mutate: $(MUTATE_STAMP)

@@ -251,11 +251,15 @@ def lineage(ref: str, fmt: str = "text", root: str = ".") -> str:
     return lineages.lineage(Path(root), ref, fmt)
 
 
-def init(directory: str) -> list[str]:
-    """Scaffold a repository; returns what was done, one line per action."""
+def init(directory: str, remote: str | None = None, endpoint_url: str | None = None) -> list[str]:
+    """Scaffold a repository (and configure its default DVC remote when ``remote`` is
+    given); returns what was done, one line per action."""
     from mllc.ops import init as scaffolding
 
-    return scaffolding.scaffold(Path(directory))
+    done = scaffolding.scaffold(Path(directory))
+    if remote is not None or endpoint_url is not None:
+        done += scaffolding.configure_remote(Path(directory), remote, endpoint_url)
+    return done
 
 
 def monitor(

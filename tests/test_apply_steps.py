@@ -66,6 +66,7 @@ def test_a_retrain_writes_runs_commits_registers_then_deploys() -> None:
         Step("begin", "iris"),
         Step("files", "iris", "iris/files", with_repository=True),
         Step("pipeline", "iris", "iris/pipeline"),
+        Step("push", "iris", "iris/push"),
         Step(
             "commit",
             "iris",
@@ -145,7 +146,7 @@ def test_sources_then_each_batch_then_the_targeted_stage() -> None:
         Step("feedback", "iris", "iris/feedback", batch=batch, target=fed),
         Step("pipeline", "iris", "iris/pipeline", stage="train@forest"),
     ]
-    assert [s.kind for s in steps[5:]] == ["commit"]
+    assert [s.kind for s in steps[5:]] == ["push", "commit"]
 
 
 def test_no_op_changes_and_unchanged_lifecycles_get_no_steps() -> None:
@@ -159,7 +160,7 @@ def test_a_deleted_environment_is_a_deploy_step_that_says_delete() -> None:
     assert steps[-1] == Step(
         "deploy", "iris", "iris/deploy/old", environment="old", action="delete"
     )
-    assert [s.kind for s in steps] == ["begin", "files", "commit", "deploy"]
+    assert [s.kind for s in steps] == ["begin", "files", "push", "commit", "deploy"]
 
 
 def test_a_monitored_lifecycle_commits_its_latest_reports_never_a_bare_batch() -> None:
@@ -189,6 +190,7 @@ def test_an_unchanged_lifecycle_or_a_removed_one_does_not_end_the_list() -> None
         ("beta", "commit"),
         ("gamma", "begin"),
         ("gamma", "files"),
+        ("gamma", "push"),
         ("gamma", "commit"),
     ]
 
@@ -248,6 +250,7 @@ def test_a_removal_after_a_changed_lifecycle_keeps_that_lifecycle_s_steps() -> N
     assert [(s.lifecycle, s.kind) for s in steps] == [
         ("alpha", "begin"),
         ("alpha", "files"),
+        ("alpha", "push"),
         ("alpha", "commit"),
         ("beta", "begin"),
         ("beta", "delete-lifecycle"),

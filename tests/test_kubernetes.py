@@ -689,7 +689,7 @@ def test_publish_says_which_storage_it_cannot_write(tmp_path: Path) -> None:
     try:
         import s3fs  # noqa: F401
     except ImportError:
-        with pytest.raises(MllcError, match="cannot publish to s3:// storage: Install s3fs"):
+        with pytest.raises(MllcError, match=r"pip install 'mllc\[s3\]'"):
             publish_model(tmp_path, make_spec(), "production", VERSION, model)
 
 

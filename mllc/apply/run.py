@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mllc import gitcmd
+from mllc import dvcremote, gitcmd
 from mllc.apply import dvcstate, gitops, sources
 from mllc.apply.dvc import ApplyFailed, Progress, clear_dead_dvc_locks, run_dvc, stage_runner
 from mllc.apply.journal import Journal, last_apply
@@ -25,6 +25,8 @@ from mllc.apply.steps import Step, plan_steps
 from mllc.atomic import write_text
 from mllc.card import markdown, pending_card
 from mllc.compile.desired import Desired
+from mllc.dvcrepo import cache_object
+from mllc.errors import MllcError
 from mllc.gitcmd import head
 from mllc.layout import Layout
 from mllc.observe.pipeline import cached_outputs, read_lock
@@ -112,6 +114,10 @@ class Executor:
         elif step.kind == "pipeline":
             assert want is not None
             self.step(step.name, self.repro, want, step.stage, self.runner(planned))
+        elif step.kind == "push":
+            assert want is not None
+            if dvcremote.default_remote(self.root) is not None:  # none: as before, no entry
+                self.step(step.name, self.push, want)
         elif step.kind == "commit":
             found = sources.commit_paths(self.root, want) if want is not None else []
             paths = [*step.paths, *found, *sorted(repository)]
@@ -246,8 +252,56 @@ class Executor:
         (self.root / Layout(want.name).legacy_candidates_report).unlink(missing_ok=True)
         dvc_yaml = Layout(want.name).dvc_yaml.as_posix()
         target = f"{dvc_yaml}:{stage}" if stage else dvc_yaml
-        run_dvc(self.root, ["repro", target], self.progress, env=env)
-        return {}
+        # Another clone: outputs dvc.lock records but this cache lacks are pulled from the
+        # default remote for the stages that are otherwise unchanged, not recomputed.
+        pull = ["--pull"] if self.outputs_elsewhere(want) else []
+        if pull:
+            dvcremote.require_extra(getattr(dvcremote.default_remote(self.root), "url", ""))
+        try:
+            run_dvc(self.root, ["repro", *pull, target], self.progress, env=env)
+        except ApplyFailed as exc:
+            if pull and dvcremote.remote_failure(exc.detail):
+                raise ApplyFailed(
+                    f"{want.name}: {dvcremote.failure(self.root, exc.detail).detail}; nothing "
+                    "was committed or tagged: run 'mllc apply' again once the remote works"
+                ) from None
+            raise
+        return {"pulled": True} if pull else {}
+
+    def outputs_elsewhere(self, want: Desired) -> bool:
+        """A default remote is configured and the local cache lacks an object of one of
+        the pipeline's recorded outputs (a clone made on another machine)."""
+        if dvcremote.default_remote(self.root) is None:
+            return False
+        cached = set(cached_outputs(want.spec))  # not metrics and plots: Git holds them
+        lock = read_lock(self.root / Layout(want.name).dvc_lock)
+        stages = lock.get("stages") if isinstance(lock, dict) else None
+        recorded = [
+            (out.get("path"), out.get("md5"))
+            for entry in (stages.values() if isinstance(stages, dict) else [])
+            if isinstance(entry, dict)
+            for out in entry.get("outs") or []
+            if isinstance(out, dict)
+        ]
+        return any(
+            path in cached and isinstance(md5, str) and not cache_object(self.root, md5).is_file()
+            for path, md5 in recorded
+        )
+
+    def push(self, want: Desired) -> dict[str, Any]:
+        """Every cached output of the pipeline (dvc.lock's outs: the model, the splits
+        monitor compares with) and every data pointer the commit will carry, to the
+        default remote before the commit and tag: a failure stops apply here, with
+        nothing committed or tagged, and the next apply pushes again (idempotent)."""
+        targets = sources.push_targets(self.root, want)
+        try:
+            remote = dvcremote.push(self.root, targets, self.progress)
+        except MllcError as exc:
+            raise ApplyFailed(
+                f"{want.name}: {exc.detail}; nothing was committed or tagged: "
+                "run 'mllc apply' again once the remote works"
+            ) from None
+        return {"pushed": targets, "remote": remote.name if remote else None}
 
     def write_card(self, name: str) -> dict[str, Any]:
         """Before the commit that pins a NEW model: its card (``pipelines/<name>/card.md``),

@@ -4,8 +4,9 @@ A registered version must rebuild from its tag on another machine
 (``git clone``, ``git checkout <name>@vX.Y.Z``, ``dvc pull``, ``dvc repro``). So:
 
 * the ``csv:``/``parquet:`` file a spec reads is tracked by DVC (``dvc add``: its
-  ``.dvc`` pointer is committed, the content is in the cache, and on the default
-  remote when one is configured) unless Git already tracks it;
+  ``.dvc`` pointer is committed, the content is in the cache, and pushed by apply's
+  ``push`` step to the default remote when one is configured) unless Git already
+  tracks it;
 * the commit apply makes also carries the DVC project files ``mllc init`` or
   ``dvc init`` created and nobody committed yet (``.dvc/config``, ``.dvcignore``, …);
 * registration refuses when a dependency of the pipeline is neither in the commit
@@ -37,7 +38,8 @@ from mllc.yaml12 import load_yaml
 Progress = Callable[[str], None]
 
 # What `dvc init` (and `mllc init`) create; committed with the first version.
-PROJECT_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+DVC_CONFIG = ".dvc/config"  # the remote's location (never credentials: config.local)
+PROJECT_FILES = (DVC_CONFIG, ".dvc/.gitignore", ".dvcignore", ".gitignore")
 
 
 def _in_git(root: Path, paths: list[str], ref: str | None = None) -> set[str]:
@@ -62,8 +64,7 @@ def default_remote(root: Path) -> str | None:
 
 def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, object]:
     """``dvc add`` each source that is not versioned or changed since its pointer (the
-    file, or the folder above it that DVC tracks whole); ``dvc push`` it when a default
-    remote is configured. Repeatable after a kill."""
+    file, or the folder above it that DVC tracks whole). Repeatable after a kill."""
     paths = source_paths(want.spec)
     tracked_by_git = _in_git(root, paths)
     hasher = Hasher(root)
@@ -86,11 +87,20 @@ def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, ob
             what = "recorded a new version of" if known else "tracked"
             progress(f"    {what} {target} with DVC ({pointer_path(target)})")
         added.append(target)
-    remote = default_remote(root)
-    if remote and added:
-        run_dvc(root, ["push", *(pointer_path(t) for t in added)], progress)
-        progress(f"    pushed {', '.join(added)} to the DVC remote {remote}")
-    return {"tracked": added, "remote": remote}
+    # pushed to the default remote, if any, by apply's push step before the commit
+    return {"tracked": added}
+
+
+def push_targets(root: Path, want: Desired) -> list[str]:
+    """What ``dvc push`` sends before the commit: the pipeline's dvc.yaml (every cached
+    output dvc.lock records) and every ``.dvc`` pointer the commit carries (the sources,
+    the labelled batches added to the training data)."""
+    layout = Layout(want.name)
+    targets = [layout.dvc_yaml.as_posix()] if (root / layout.dvc_yaml).is_file() else []
+    targets += [p for p in commit_paths(root, want) if p.endswith(".dvc")]
+    folder = root / layout.root
+    targets += sorted(p.relative_to(root).as_posix() for p in folder.rglob("*.dvc"))
+    return [t for t in dict.fromkeys(targets) if (root / t).is_file()]
 
 
 def _check_out(root: Path, target: str, progress: Progress) -> None:
@@ -112,7 +122,7 @@ def _check_out(root: Path, target: str, progress: Progress) -> None:
 def commit_paths(root: Path, want: Desired) -> list[str]:
     """What the commit needs besides the spec and pipeline folder so that it rebuilds:
     the sources' pointers (and the .gitignore ``dvc add`` wrote) or the Git-tracked
-    source itself, and the DVC project files not committed yet."""
+    source itself, the DVC project files not committed yet, and .dvc/config as it is."""
     sources = source_paths(want.spec)
     in_index = _in_git(root, sources)
     paths: list[str] = []
@@ -124,6 +134,8 @@ def commit_paths(root: Path, want: Desired) -> list[str]:
             paths.append(path)
     committed = _in_git(root, list(PROJECT_FILES), "HEAD")
     paths += [p for p in PROJECT_FILES if p not in committed and (root / p).is_file()]
+    if (root / DVC_CONFIG).is_file():  # committed or not: a remote added since (mllc init
+        paths.append(DVC_CONFIG)  # --remote) travels with the commit a clone checks out
     return list(dict.fromkeys(paths))
 
 

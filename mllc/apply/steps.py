@@ -9,13 +9,19 @@ crash converges; each journaled under its ``name``):
 2. ``data``      version the sources that changed (``dvc add`` or Git);
 3. ``feedback``  add each breaching labelled batch to the training data;
 4. ``pipeline``  ``dvc repro``: DVC reruns exactly the stale stages;
-5. ``commit``    commit the spec, the generated files, dvc.lock and the small
+5. ``push``      ``dvc push`` of the pipeline's outputs and the data pointers to the
+                 default DVC remote, BEFORE the commit and the tag, so that no commit
+                 or tag names data only this machine has — before every lifecycle
+                 commit, since an earlier apply may have stopped after its pipeline
+                 (the runner skips it, unjournaled, when no remote is configured;
+                 docs/remote.md);
+6. ``commit``    commit the spec, the generated files, dvc.lock and the small
                  uncached outputs, so that the commit pins the model's hash; when a
                  ``register`` step follows, the runner first writes the new version's
                  model card (``pipelines/<name>/card.md``, :mod:`mllc.card`) so that
                  it is in the commit the version's tag points at;
-6. ``register``  tag that commit ``<name>@vX.Y.Z`` when its model hash is new;
-7. ``deploy``    each environment whose deployment changes.
+7. ``register``  tag that commit ``<name>@vX.Y.Z`` when its model hash is new;
+8. ``deploy``    each environment whose deployment changes.
 
 The repository's own files (the CI workflow) ride along with the first lifecycle
 applied — written in its files step, committed in its commit — or get steps of their
@@ -34,7 +40,7 @@ from mllc.layout import Layout
 from mllc.plan.model import REPOSITORY, Change, Planned
 
 StepKind = Literal[
-    "begin", "delete-lifecycle", "files", "data", "feedback", "pipeline", "commit",
+    "begin", "delete-lifecycle", "files", "data", "feedback", "pipeline", "push", "commit",
     "register", "deploy",
 ]  # fmt: skip
 
@@ -96,6 +102,7 @@ def _lifecycle_steps(
     ]
     if any(c.kind == "stage" for c in changes):
         steps.append(Step("pipeline", name, f"{name}/pipeline", stage=_stage(target)))
+    steps.append(Step("push", name, f"{name}/push"))
     steps.append(
         Step(
             "commit",

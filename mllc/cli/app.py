@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from mllc import __version__
-from mllc.cli import card, score
+from mllc.cli import card, init, score
 from mllc.cli.base import (
     STATE,
     Candidates,
@@ -422,21 +422,7 @@ def status(
 app.command(name="card")(handle_errors(card.card))
 app.command(name="lineage")(handle_errors(card.lineage))
 app.command(name="score")(handle_errors(score.score))
-
-
-@app.command()
-@handle_errors
-def init(
-    directory: Annotated[str, typer.Argument(help="The repository to scaffold.")] = ".",
-) -> None:
-    """Scaffold a repository: specs/ with a commented example, Git and DVC where missing.
-
-    Existing files are never overwritten.
-    """
-    from mllc import api
-
-    for line in api.init(directory):
-        print(line)
+app.command(name="init")(handle_errors(init.init))
 
 
 @app.command()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc import __version__
+from mllc.dvcremote import restore
 from mllc.errors import MllcError
 from mllc.hashing import Hasher
 from mllc.layout import Layout
@@ -52,7 +53,8 @@ from mllc.observe.monitoring import (
     feedback_ids,
     monitoring_dir,
 )
-from mllc.observe.world import new_hasher
+from mllc.observe.pipeline import read_lock
+from mllc.observe.world import new_hasher, out_md5_from_lock
 from mllc.policy.gates import evaluate
 from mllc.registry import assignments, list_versions
 from mllc.spec.models import Lifecycle
@@ -119,6 +121,18 @@ def _load_batch(
     path = Path(data)
     shown = os.path.relpath(path, root) if path.is_absolute() else path.as_posix()
     return read_file(data), Path(shown).as_posix(), []
+
+
+def _fetch_reference(root: Path, layout: Layout) -> None:
+    """Another clone has the training split's record in dvc.lock but not the file: it is
+    restored from the DVC cache, fetched from the default remote when the cache lacks it,
+    and checked against the md5 dvc.lock records (never the whole pipeline's outputs)."""
+    reference_file = layout.split("train")
+    if (root / reference_file).is_file():
+        return
+    md5 = out_md5_from_lock(read_lock(root / layout.dvc_lock), "split", reference_file.as_posix())
+    if md5 is not None:
+        restore(root, reference_file.as_posix(), md5, what="the training reference from")
 
 
 def _performance(
@@ -197,12 +211,14 @@ def monitor(
     env = _environment(spec, env)
     layout = Layout(name)
     reference_file = layout.split("train")
+    _fetch_reference(root, layout)
     try:
         reference = pd.read_parquet(root / reference_file, engine="pyarrow")
     except (OSError, ValueError):
         raise MllcError(
             f"the training reference {reference_file.as_posix()} is missing: "
-            "run 'mllc apply' (or 'dvc pull') first"
+            "run 'mllc apply' (or 'dvc pull') first, or configure the DVC remote it was "
+            "pushed to (docs/remote.md)"
         ) from None
     target = spec.problem.target
     try:

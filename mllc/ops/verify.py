@@ -27,6 +27,7 @@ from typing import Any, Literal
 from mllc import __version__, gitcmd, semver
 from mllc.apply.dvc import TimedOut, stage_runner, stream_dvc
 from mllc.atomic import write_text
+from mllc.dvcremote import default_remote, fetch
 from mllc.errors import MllcError
 from mllc.layout import STATE, Layout
 from mllc.observe import dvclock
@@ -338,6 +339,10 @@ def verify_version(
         if path not in tracked and entry.md5 is not None
     )
     check.cache_checked, absent, findings = restore.audit(root, cached)
+    if absent and default_remote(root) is not None:  # another clone: audit the remote's copy
+        progress(f"    fetching {len(absent)} output(s) through DVC: {', '.join(absent)}")
+        fetch(root, [md5 for path, md5 in cached if path in absent], what="outputs from")
+        check.cache_checked, absent, findings = restore.audit(root, cached)
     check.cache_absent = tuple(absent)
     check.findings += findings
     _rebuild(root, check, recorded, tracked, env, deadline, progress)

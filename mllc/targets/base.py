@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from mllc.dvcremote import default_remote, fetch
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.spec.models import Lifecycle
@@ -84,11 +85,16 @@ class Target(Protocol):
 
 
 def model_file(root: Path, md5: str) -> Path:
-    """The version's binary in the DVC cache (content-addressed: its name is its hash)."""
+    """The version's binary in the DVC cache (content-addressed: its name is its hash),
+    fetched from the default DVC remote first when this clone's cache lacks it (another
+    machine). Whoever loads it checks that its bytes hash to ``md5``."""
     path = cache_object(root, md5)
     if not path.is_file():
+        fetch(root, [md5], what=f"the model {md5[:12]} from")
+    if not path.is_file():
+        where = " nor on the default DVC remote" if default_remote(root) else ""
         raise MllcError(
-            f"the model {md5[:12]} is not in the local DVC cache (.dvc/cache): "
+            f"the model {md5[:12]} is not in the local DVC cache (.dvc/cache){where}: "
             "run 'dvc pull' or 'dvc repro' to get it"
         )
     return path

@@ -13,7 +13,9 @@ Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here a
 - :func:`apply_manifests` runs ``kubectl apply --server-side`` as field manager
   ``mllc``, and raises :class:`MllcError` when that fails.
 - :func:`publish_model` copies a registered model file to
-  ``<storage_uri>/<name>/<version>/model.joblib`` with fsspec.
+  ``<storage_uri>/<name>/<version>/model.joblib`` with fsspec (``s3://`` through s3fs,
+  the ``mllc[s3]`` extra; a store that is not AWS is named by ``AWS_ENDPOINT_URL_S3`` or
+  ``AWS_ENDPOINT_URL``, docs/remote.md).
 
 kubectl runs with the spec's ``context`` (else the current one) and the caller's
 environment, so the usual kubeconfig, KUBECONFIG and cloud login plugins apply.
@@ -36,6 +38,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from mllc.dvcremote import require_extra
 from mllc.errors import MllcError
 from mllc.hashing import file_md5
 from mllc.spec.cluster import object_name, settings
@@ -326,8 +329,14 @@ def _filesystem(url: str) -> Any:
         raise MllcError(
             "publishing a model needs the fsspec package (pip install fsspec)"
         ) from None
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a"):
+        require_extra(url, "the storage_uri", ("s3fs",))
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:  # a store that is not AWS (MinIO, Ceph, ...): docs/remote.md
+            options["client_kwargs"] = {"endpoint_url": endpoint}
     try:
-        return fsspec.filesystem(protocol)
+        return fsspec.filesystem(protocol, **options)
     except ImportError as exc:
         # fsspec's own message names the package: "Install s3fs to access S3".
         raise MllcError(f"cannot publish to {protocol}:// storage: {_summary(str(exc))}") from None
