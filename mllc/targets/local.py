@@ -429,7 +429,7 @@ class LocalTarget:
         return [env for env in envs if servers(root, name, env)]
 
     def render(
-        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
     ) -> dict[str, str]:
         return {}  # a local server needs no file in the repository
 
