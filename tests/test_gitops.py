@@ -455,3 +455,114 @@ def test_apply_commits_the_manifests_and_application_without_any_cluster(
             "detail": AWAITING,
         }
     ]
+
+
+def _edit_production(repo: Path, **changes: Any) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["environments"]["production"]["kubernetes"].update(changes)
+
+    edit_spec(repo, change, "production: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+
+
+def test_a_reachable_cluster_is_compared_with_git_and_apply_never_runs_kubectl_apply(
+    gitops_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = gitops_repo
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    kubectl = FakeKubectl(bin_dir)  # "a cluster answers": prints what it is told to
+
+    kubectl.reply(stdout=json.dumps(live_service(repo)))  # Argo CD synced HEAD
+    assert changes(repo) == []
+    (row,) = api.status(["specs"], str(repo))["lifecycles"][0]["deployments"]
+    assert (row["version"], row["healthy"]) == ("v1.0.0", True)
+    assert row["detail"] == (
+        f"v1.0.0 committed in {FOLDER}/, synced: ready at http://iris-production.ml.example.com"
+    )
+
+    kubectl.reply(stdout=json.dumps(live_service(repo, minReplicas=5)))  # scaled by hand
+    detail = (
+        f"v1.0.0 committed in {FOLDER}/, synced, but the cluster differs from Git (drift): "
+        "spec.predictor.minReplicas: 2 in Git, 5 in the cluster"
+    )
+    assert changes(repo) == [
+        (
+            "iris/deployment/production",
+            "no-op",
+            (detail, "drift: spec.predictor.minReplicas: 2 in Git, 5 in the cluster"),
+        )
+    ]
+
+    # a settings change: apply commits it, and leaves the cluster to Argo CD
+    _edit_production(repo, replicas=3)
+    kubectl.reply(stdout=json.dumps(live_service(repo)))
+    assert changes(repo) == [
+        (
+            f"iris/file/{ISVC}",
+            "update",
+            ("spec.predictor.minReplicas 2 → 3", "spec.predictor.maxReplicas 2 → 3"),
+        ),
+        (
+            "iris/deployment/production",
+            "update",
+            (
+                "environments.production.kubernetes.replicas 2 → 3",
+                f"apply commits {FOLDER}/ and runs no kubectl: Argo CD syncs it",
+            ),
+        ),
+    ]
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    isvc = yaml.safe_load(git("show", f"HEAD:{ISVC}", cwd=repo))
+    assert isvc["spec"]["predictor"]["minReplicas"] == 3
+    # the cluster has not synced it yet: awaiting sync, shown as drift from Git
+    assert changes(repo) == [
+        (
+            "iris/deployment/production",
+            "no-op",
+            (
+                f"v1.0.0 committed in {FOLDER}/, synced, but the cluster differs from Git "
+                "(drift): spec.predictor.minReplicas: 3 in Git, 2 in the cluster and 1 more",
+                "drift: spec.predictor.minReplicas: 3 in Git, 2 in the cluster",
+                "drift: spec.predictor.maxReplicas: 3 in Git, 2 in the cluster",
+            ),
+        )
+    ]
+    calls = kubectl.argv()
+    assert calls and all("get" in argv and "apply" not in argv for argv in calls)
+
+
+def test_removing_the_environment_or_the_lifecycle_removes_its_manifests(
+    gitops_repo: Path,
+) -> None:
+    repo = gitops_repo
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    edit_spec(repo, lambda data: data.pop("environments"), "no production")
+    assert changes(repo)[0] == (
+        "iris/deployment/production",
+        "delete",
+        (
+            f"environment production was removed: apply removes {FOLDER}/ in a commit (with "
+            "its Argo CD Application: Argo CD deletes what it synced)",
+        ),
+    )
+    said: list[str] = []
+    api.apply(api.plan(["specs"], str(repo)), str(repo), said.append)
+    assert git("ls-tree", "-r", "--name-only", "HEAD", "deploy", cwd=repo) == ""
+    assert not (repo / "deploy").exists()
+    assert git("log", "-1", "--format=%s", cwd=repo) == (
+        f"mllc apply: remove environment production of iris ({FOLDER}/)"
+    )
+    assert git("status", "--porcelain", cwd=repo) == ""
+    assert [c for c in changes(repo) if c[1] != "no-op"] == []
+
+
+def test_removing_the_lifecycle_removes_its_deploy_folder(gitops_repo: Path) -> None:
+    repo = gitops_repo
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    git("rm", "-q", "specs/iris.yaml", cwd=repo)
+    git("commit", "-qm", "retire iris", cwd=repo)
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    assert git("ls-tree", "-r", "--name-only", "HEAD", "deploy", "pipelines", cwd=repo) == ""
+    assert git("log", "-1", "--format=%s", cwd=repo) == "mllc apply: remove lifecycle iris"

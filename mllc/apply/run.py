@@ -239,6 +239,9 @@ class Executor:
         ]
         for path in stale:
             (self.root / path).unlink()
+        for empty in (folder, folder.parent, folder.parent.parent):  # deploy/<name>/<env>, up
+            with contextlib.suppress(OSError):  # not there, or not empty
+                (self.root / empty).rmdir()
         for path, text in files.items():
             write_text(self.root / path, text)
         if version is None:
