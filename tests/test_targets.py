@@ -73,6 +73,11 @@ class FilesTarget:
             f"deploy/{spec.metadata.name}/{env}/files.txt": f"{version.version} from {source}\n"
         }
 
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        return None
+
     def deploy(
         self,
         root: Path,
@@ -128,7 +133,9 @@ def mismatches(cls: type) -> list[str]:
 
 
 def test_the_interface_has_the_operations_callers_use() -> None:
-    assert METHODS == ["deploy", "keep", "observe", "orphans", "render", "running", "stop"]
+    assert METHODS == [
+        "deploy", "keep", "observe", "orphans", "publish", "render", "running", "stop"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["local", "kubernetes"])

@@ -211,6 +211,8 @@ class Executor:
                 return {"version": kept, "settings": True}
             self.progress(f"    {env}: nothing to deploy ({res.reason})")
             return {"version": None}
+        # the model first: a commit (GitOps: the deployment itself) never names a missing one
+        target.publish(self.root, want.spec, env, res.version, self.progress)
         files = self.commit_rendered(want, env, res.version)
         done = target.deploy(self.root, want.spec, env, res.version, files, self.progress)
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.

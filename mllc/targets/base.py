@@ -54,6 +54,15 @@ class Target(Protocol):
         none. ``root`` is read only (e.g. the Git remote a GitOps controller clones)."""
         ...
 
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        """Put ``version``'s model where ``env`` reads it, before apply commits what
+        :meth:`render` gave: with GitOps that commit is the deployment, so it must never
+        name a model that is not there. Repeatable; nothing for a target that reads the
+        model from this machine. Raises MllcError."""
+        ...
+
     def deploy(
         self,
         root: Path,

@@ -457,6 +457,12 @@ class KubernetesTarget:
         gitops = settings(spec, env).sync == "gitops"
         return render(spec, env, version, source, repo_url(root, spec, env) if gitops else None)
 
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        url = publish_model(root, spec, env, version, model_file(root, version.model_md5))
+        progress(f"    {env}: published {url}")
+
     def deploy(
         self,
         root: Path,
@@ -466,9 +472,8 @@ class KubernetesTarget:
         files: Sequence[str],
         progress: Progress,
     ) -> dict[str, Any]:
-        """Publish the model file, then ``kubectl apply`` the committed manifests; with
-        ``sync: gitops`` only publish: the manifests are committed, Argo CD syncs them."""
-        publish_model(root, spec, env, version, model_file(root, version.model_md5))
+        """``kubectl apply`` the committed manifests (the model is published already);
+        with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them."""
         if settings(spec, env).sync == "gitops":
             progress(f"    {env}: committed {', '.join(files)}: Argo CD syncs them")
             return {"version": version.version, "manifests": list(files), "sync": "gitops"}

@@ -433,6 +433,11 @@ class LocalTarget:
     ) -> dict[str, str]:
         return {}  # a local server needs no file in the repository
 
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        return None  # the server loads the model from this machine's DVC cache
+
     def deploy(
         self,
         root: Path,
