@@ -25,7 +25,16 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers_repo import applied_repo, copy_repo, edit_spec, git, lock_model_md5
+from helpers_repo import (
+    applied_repo,
+    copy_repo,
+    edit_spec,
+    git,
+    lock_id_from,
+    lock_model_md5,
+    mllc,
+    mllc_popen,
+)
 from test_kubernetes import READY, VERSION, FakeKubectl, make_spec
 
 from mllc import api
@@ -566,3 +575,99 @@ def test_removing_the_lifecycle_removes_its_deploy_folder(gitops_repo: Path) -> 
     api.apply(api.plan(["specs"], str(repo)), str(repo))
     assert git("ls-tree", "-r", "--name-only", "HEAD", "deploy", "pipelines", cwd=repo) == ""
     assert git("log", "-1", "--format=%s", cwd=repo) == "mllc apply: remove lifecycle iris"
+
+
+# ------------------------------------------------------------------ crash safety
+
+FAKE_S3 = """\
+import os
+if os.environ.get("FAKE_S3_DIR"):  # s3:// as a local folder, for mllc apply under test
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    class FakeS3(LocalFileSystem):
+        protocol = ("s3",)
+
+        def put_file(self, lpath, rpath, **kwargs):
+            dest = os.path.join(os.environ["FAKE_S3_DIR"], rpath.split("://", 1)[1])
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(lpath, "rb") as src, open(dest + ".part", "wb") as out:
+                out.write(src.read())
+            os.replace(dest + ".part", dest)
+
+    fsspec.register_implementation("s3", FakeS3, clobber=True)
+"""
+
+# Kills apply (git's parent) as Git is about to move HEAD to the deploy commit, and
+# aborts that update: as if apply died just before it. Once (the marker file).
+KILL_AT_DEPLOY_COMMIT = """\
+#!/bin/sh
+# shell builtins and git only: the test's PATH has no coreutils
+drain() { while read -r _; do :; done; }
+marker="$(git rev-parse --absolute-git-dir)/killed-apply"
+[ "$1" = "prepared" ] || { drain; exit 0; }
+[ -f "$marker" ] && { drain; exit 0; }
+while read -r old new ref; do
+  case "$ref" in HEAD|refs/heads/*) ;; *) continue ;; esac
+  case "$(git log -1 --format=%s "$new")" in
+    "mllc apply: deploy "*)
+      : > "$marker"
+      read -r _pid _comm _state parent _rest < "/proc/$PPID/stat"
+      kill -9 "$parent"
+      exit 1 ;;
+  esac
+done
+exit 0
+"""
+
+
+def test_apply_killed_before_the_deploy_commit_converges(gitops_repo: Path, tmp_path: Path) -> None:
+    """SIGKILL apply just before Git moves HEAD to the deploy commit: the model is
+    already published, nothing half-made is committed, the next plan shows the
+    deployment again and the next apply commits it."""
+    repo = gitops_repo
+    site, store = tmp_path / "site", tmp_path / "s3"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FAKE_S3, encoding="utf-8")
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(KILL_AT_DEPLOY_COMMIT, encoding="utf-8")
+    hook.chmod(0o755)
+    extra = {"PYTHONPATH": str(site), "FAKE_S3_DIR": str(store)}
+    before = git("rev-parse", "HEAD", cwd=repo)
+
+    proc = mllc_popen("apply", "--auto-approve", cwd=repo, extra_env=extra)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == -9, out + err
+    assert (repo / ".git" / "killed-apply").exists()
+    published = store / "models" / "iris" / "v1.0.0" / "model.joblib"
+    assert hashlib.md5(published.read_bytes()).hexdigest() == lock_model_md5(repo)
+    assert git("log", "--format=%s", f"{before}..HEAD", cwd=repo) == "mllc apply: iris (redeploy)"
+    assert git("ls-tree", "-r", "--name-only", "HEAD", "deploy", cwd=repo) == ""
+    assert (
+        "iris/deployment/production",
+        "create",
+        (
+            "production: nothing committed → v1.0.0 (pinned to v1.0.0)",
+            f"apply commits {FOLDER}/ and runs no kubectl: Argo CD syncs it",
+        ),
+    ) in changes(repo)
+
+    # as a person would: the stale lock names the killed apply; force-unlock it by its id
+    again = mllc_popen("apply", "--auto-approve", cwd=repo, extra_env=extra)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 1 and f"pid {proc.pid}" in err, out + err
+    mllc("force-unlock", lock_id_from(err), cwd=repo)
+    again = mllc_popen("apply", "--auto-approve", cwd=repo, extra_env=extra)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, out + err
+    assert "was interrupted during: iris/deploy/production" in out + err
+    assert git("log", "-1", "--format=%s", cwd=repo) == (
+        "mllc apply: deploy iris v1.0.0 to production"
+    )
+    assert git("ls-tree", "-r", "--name-only", "HEAD", FOLDER, cwd=repo).split() == [
+        APP,
+        CRON,
+        ISVC,
+    ]
+    assert git("status", "--porcelain", cwd=repo) == ""
+    assert changes(repo) == [("iris/deployment/production", "no-op", (AWAITING,))]
