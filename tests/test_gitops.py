@@ -671,3 +671,37 @@ def test_apply_killed_before_the_deploy_commit_converges(gitops_repo: Path, tmp_
     ]
     assert git("status", "--porcelain", cwd=repo) == ""
     assert changes(repo) == [("iris/deployment/production", "no-op", (AWAITING,))]
+
+
+def test_switching_back_to_kubectl_removes_the_application(
+    gitops_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = gitops_repo
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    kubectl = FakeKubectl(bin_dir)
+    kubectl.reply(stdout=json.dumps(live_service(repo)))
+    _edit_production(repo, sync="kubectl")
+    assert changes(repo) == [
+        (
+            "iris/deployment/production",
+            "update",
+            (
+                "environments.production.kubernetes.sync removed (was gitops)",
+                f"apply removes {APP}: should Argo CD delete that Application with its "
+                "resources finalizer, it deletes what it synced too; delete it first without "
+                "cascading (argocd app delete --cascade=false)",
+            ),
+        )
+    ]
+    kubectl.reply(stdout="inferenceservice.serving.kserve.io/iris-production serverside-applied\n")
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    assert git("ls-tree", "-r", "--name-only", "HEAD", FOLDER, cwd=repo).split() == [CRON, ISVC]
+    assert git("status", "--porcelain", cwd=repo) == ""
+    (applied,) = [argv for argv in kubectl.argv() if "apply" in argv]  # kubectl mode again
+    assert [a for a in applied if a.startswith("--filename=")] == [
+        f"--filename={repo / CRON}",
+        f"--filename={repo / ISVC}",
+    ]

@@ -87,6 +87,13 @@ def deployment_changes(
         if dep is not None and dep.gitops:
             yield from _gitops_change(want, env, dep, res, reasons, after)
             continue
+        if _gitops(old_envs.get(env)) and not _gitops(cfg):
+            reasons.append(
+                f"apply removes {Layout(want.name).deploy_dir(env).as_posix()}/application.yaml: "
+                "should Argo CD delete that Application with its resources finalizer, it "
+                "deletes what it synced too; delete it first without cascading "
+                "(argocd app delete --cascade=false)"
+            )
         if dep is not None and not dep.reachable:
             reasons.append(dep.detail)
         elif dep is not None and dep.version is not None and not dep.healthy:
@@ -151,6 +158,12 @@ def deployment_changes(
             before=running,
             after=wanted,
         )
+
+
+def _gitops(env: Any) -> bool:
+    """An environment of a lifecycle record (a document) that syncs with GitOps."""
+    k8s = env.get("kubernetes") if isinstance(env, dict) else None
+    return isinstance(k8s, dict) and k8s.get("sync") == "gitops"
 
 
 def _gitops_change(
