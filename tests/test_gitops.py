@@ -705,3 +705,16 @@ def test_switching_back_to_kubectl_removes_the_application(
         f"--filename={repo / CRON}",
         f"--filename={repo / ISVC}",
     ]
+
+
+def test_committed_files_are_read_bounded(
+    committed: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A pull request may commit anything under deploy/: a file over 1 MiB is not read."""
+    monkeypatch.setenv("PATH", _no_kubectl_path(tmp_path))
+    (committed / ISVC).write_text("x: " + "y" * (1 << 20) + "\n", encoding="utf-8")
+    git("commit", "-qam", "huge", cwd=committed)
+    state = observe_gitops(committed, gitops_spec(), "production")
+    assert dict(state.manifests)[ISVC] == "(over 1048576 bytes: not read)"
+    assert state.committed is None  # no InferenceService could be read
+    assert state.detail.startswith(f"nothing committed in {FOLDER}/ yet")

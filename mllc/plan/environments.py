@@ -190,7 +190,7 @@ def _gitops_change(
             changed = sorted(
                 p for p in {*desired, *committed} if desired.get(p) != committed.get(p)
             )
-            reasons.append(f"not committed as the spec asks: {', '.join(changed)}")
+            reasons.append(f"HEAD differs from what the spec asks in {', '.join(changed)}")
         yield Change(
             address=address,
             lifecycle=want.name,

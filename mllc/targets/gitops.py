@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mllc import gitcmd
+from mllc import gitcmd, saferead
 from mllc.layout import Layout
 from mllc.spec.cluster import settings
 from mllc.spec.deployment import ArgoCD
@@ -35,15 +35,24 @@ __all__ = [
 
 
 def committed_manifests(root: Path, name: str, env: str) -> dict[str, str]:
-    """The files under ``deploy/<name>/<env>/`` at HEAD: path -> text ({} if none)."""
+    """The files under ``deploy/<name>/<env>/`` at HEAD: path -> text ({} if none).
+
+    Bounded: a pull request may commit anything there. A file over the cap of every file
+    mllc reads from a checkout is not read; it stands as a note that differs from any
+    manifest (the plan then rewrites it), and a blob that is no file is left out."""
     folder = Layout(name).deploy_dir(env).as_posix()
-    if gitcmd.head(root) is None:
-        return {}
-    proc = gitcmd.run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", folder + "/")
-    if proc.returncode != 0:
+    proc = gitcmd.run(root, "ls-tree", "-r", "-l", "-z", "HEAD", "--", folder + "/")
+    if proc.returncode != 0:  # no commit yet
         return {}
     files = {}
-    for path in sorted(p for p in proc.stdout.decode("utf-8", "replace").split("\0") if p):
+    entries = (e.partition("\t") for e in proc.stdout.decode("utf-8", "replace").split("\0"))
+    for meta, _, path in sorted(entries, key=lambda e: e[2]):
+        parts = meta.split()
+        if len(parts) != 4 or parts[1] != "blob" or not parts[3].isdigit():
+            continue
+        if int(parts[3]) > saferead.MAX_BYTES:
+            files[path] = f"(over {saferead.MAX_BYTES} bytes: not read)"
+            continue
         data = gitcmd.file_at(root, "HEAD", path)
         if data is not None:
             files[path] = data.decode("utf-8", "replace")
@@ -118,12 +127,12 @@ def gitops_folders(root: Path, name: str) -> list[str]:
     """Environments of ``name`` with an Argo CD Application, on disk or at HEAD."""
     base = Layout(name).deploy
     envs = {p.parent.name for p in (root / base).glob(f"*/{APPLICATION_FILE}")}
-    if gitcmd.head(root) is not None:
-        proc = gitcmd.run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", f"{base}/")
-        for path in proc.stdout.decode("utf-8", "replace").split("\0"):
-            parts = path.split("/")
-            if len(parts) == 4 and parts[3] == APPLICATION_FILE:
-                envs.add(parts[2])
+    # one git call per lifecycle and plan; none of HEAD's paths without commits (it fails)
+    proc = gitcmd.run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", f"{base}/")
+    for path in proc.stdout.decode("utf-8", "replace").split("\0") if proc.returncode == 0 else []:
+        parts = path.split("/")
+        if len(parts) == 4 and parts[3] == APPLICATION_FILE:
+            envs.add(parts[2])
     return sorted(envs)
 
 
