@@ -40,6 +40,8 @@ from test_kubernetes import READY, VERSION, FakeKubectl, make_spec
 from mllc import api
 from mllc.compile import lifecycle_document, spec_sha256
 from mllc.errors import SpecError
+from mllc.plan.model import Change, Plan, summarize
+from mllc.plan.render import human
 from mllc.spec.load import load_text_as_spec
 from mllc.spec.models import Lifecycle
 from mllc.targets import kubernetes
@@ -493,8 +495,8 @@ def test_a_reachable_cluster_is_compared_with_git_and_apply_never_runs_kubectl_a
 
     kubectl.reply(stdout=json.dumps(live_service(repo, minReplicas=5)))  # scaled by hand
     detail = (
-        f"v1.0.0 committed in {FOLDER}/, synced, but the cluster differs from Git (drift): "
-        "spec.predictor.minReplicas: 2 in Git, 5 in the cluster"
+        f"v1.0.0 committed in {FOLDER}/, synced by Argo CD, but the cluster differs from Git "
+        "(drift): spec.predictor.minReplicas: 2 in Git, 5 in the cluster"
     )
     assert changes(repo) == [
         (
@@ -531,8 +533,8 @@ def test_a_reachable_cluster_is_compared_with_git_and_apply_never_runs_kubectl_a
             "iris/deployment/production",
             "no-op",
             (
-                f"v1.0.0 committed in {FOLDER}/, synced, but the cluster differs from Git "
-                "(drift): spec.predictor.minReplicas: 3 in Git, 2 in the cluster and 1 more",
+                f"v1.0.0 committed in {FOLDER}/, synced by Argo CD, but the cluster differs from "
+                "Git (drift): spec.predictor.minReplicas: 3 in Git, 2 in the cluster and 1 more",
                 "drift: spec.predictor.minReplicas: 3 in Git, 2 in the cluster",
                 "drift: spec.predictor.maxReplicas: 3 in Git, 2 in the cluster",
             ),
@@ -718,3 +720,22 @@ def test_committed_files_are_read_bounded(
     assert dict(state.manifests)[ISVC] == "(over 1048576 bytes: not read)"
     assert state.committed is None  # no InferenceService could be read
     assert state.detail.startswith(f"nothing committed in {FOLDER}/ yet")
+
+
+def test_the_text_plan_shows_a_gitops_environment_not_in_sync_apart() -> None:
+    """Not "Held back" (a version the gates keep out): Git has it, the cluster not yet."""
+    change = Change(
+        address="iris/deployment/production",
+        lifecycle="iris",
+        kind="deployment",
+        action="no-op",
+        category="redeploy",
+        reasons=(AWAITING, "drift: spec.predictor.minReplicas: 2 in Git, 5 in the cluster"),
+    )
+    plan = Plan(mllc_version="0", lifecycles=("iris",), changes=(change,), summary=summarize([]))
+    assert human(plan).splitlines() == [
+        f"Not in sync: iris/deployment/production: {AWAITING}",
+        "  drift: spec.predictor.minReplicas: 2 in Git, 5 in the cluster",
+        "",
+        "No changes. Every lifecycle matches its spec.",
+    ]

@@ -23,6 +23,7 @@ from mllc.targets.manifests import APPLICATION_FILE, INFERENCESERVICE_FILE, LABE
 from mllc.types import DeploymentState
 
 __all__ = [
+    "ARGO_CD",
     "committed_manifests",
     "document",
     "drift",
@@ -32,6 +33,10 @@ __all__ = [
     "repo_url",
     "version_of",
 ]
+
+# Named in every state of a GitOps environment that is not in sync: the plan's text
+# output shows those apart from versions held back.
+ARGO_CD = "Argo CD"
 
 
 def committed_manifests(root: Path, name: str, env: str) -> dict[str, str]:
@@ -154,17 +159,19 @@ def gitops_state(
         return replace(live, detail=detail)
     where = f"{committed} committed in {folder}/"
     if not live.reachable:
-        detail = f"{where}, awaiting sync by Argo CD (not observed: {live.detail})"
+        detail = f"{where}, awaiting sync by {ARGO_CD} (not observed: {live.detail})"
         return replace(live, version=None, healthy=False, detail=detail)
     if live.version is None:
-        detail = f"{where}, awaiting sync by Argo CD (the cluster: {live.detail})"
+        detail = f"{where}, awaiting sync by {ARGO_CD} (the cluster: {live.detail})"
         return replace(live, healthy=False, detail=detail)
     found = tuple(drift(committed_doc, obj))
     if live.version != committed:
-        detail = f"{where}, awaiting sync by Argo CD: the cluster runs {live.version}"
+        detail = f"{where}, awaiting sync by {ARGO_CD}: the cluster runs {live.version}"
         return replace(live, healthy=False, detail=detail, drift=found)
     if found:
-        detail = f"{where}, synced, but the cluster differs from Git (drift): {found[0]}"
+        detail = (
+            f"{where}, synced by {ARGO_CD}, but the cluster differs from Git (drift): {found[0]}"
+        )
         if len(found) > 1:
             detail += f" and {len(found) - 1} more"
         return replace(live, healthy=False, detail=detail, drift=found)
