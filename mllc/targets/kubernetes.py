@@ -186,7 +186,7 @@ def _state(
 def _unobserved(name: str, env: str) -> DeploymentState:
     """An environment the spec no longer names: its cluster (context) is unknown."""
     return DeploymentState(
-        name, env, TARGET, None, False, "not observed: the spec no longer names it", False
+        name, env, TARGET, None, False, "the spec no longer names it", False
     )
 
 
