@@ -82,7 +82,9 @@ class KubernetesTarget(Strict):
     service_account: DnsLabel | None = Field(
         None, description="Service account holding the storage credentials."
     )
-    context: str | None = Field(None, description="kubectl context to apply with.")
+    context: str | None = Field(
+        None, description="kubectl context to apply with (with sync: gitops, only to observe)."
+    )
     cpu: str = Field("500m", description="CPU request and limit.")
     memory: str = Field("512Mi", description="Memory request and limit.")
     sync: Literal["kubectl", "gitops"] = Field(
