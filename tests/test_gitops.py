@@ -574,6 +574,8 @@ def test_removing_the_lifecycle_removes_its_deploy_folder(gitops_repo: Path) -> 
     api.apply(api.plan(["specs"], str(repo)), str(repo))
     git("rm", "-q", "specs/iris.yaml", cwd=repo)
     git("commit", "-qm", "retire iris", cwd=repo)
+    deleted = [c[0] for c in changes(repo) if c[1] == "delete"]
+    assert [f"iris/file/{p}" for p in (APP, CRON, ISVC)] == [a for a in deleted if "deploy/" in a]
     api.apply(api.plan(["specs"], str(repo)), str(repo))
     assert git("ls-tree", "-r", "--name-only", "HEAD", "deploy", "pipelines", cwd=repo) == ""
     assert git("log", "-1", "--format=%s", cwd=repo) == "mllc apply: remove lifecycle iris"

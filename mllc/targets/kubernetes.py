@@ -185,9 +185,7 @@ def _state(
 
 def _unobserved(name: str, env: str) -> DeploymentState:
     """An environment the spec no longer names: its cluster (context) is unknown."""
-    return DeploymentState(
-        name, env, TARGET, None, False, "the spec no longer names it", False
-    )
+    return DeploymentState(name, env, TARGET, None, False, "the spec no longer names it", False)
 
 
 def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
