@@ -445,6 +445,7 @@ def test_apply_commits_the_manifests_and_application_without_any_cluster(
     assert git("status", "--porcelain", cwd=repo) == ""
     app = yaml.safe_load(git("show", f"HEAD:{APP}", cwd=repo))
     assert app["spec"]["source"]["repoURL"] == REPO_URL  # origin's, without its token
+    assert "ghs_0123456789" not in git("log", "-p", "--all", cwd=repo)  # nowhere in history
     assert [e.message for e in validator(ARGOCD_SCHEMA).iter_errors(app)] == []
     isvc = yaml.safe_load(git("show", f"HEAD:{ISVC}", cwd=repo))
     assert isvc["spec"]["predictor"]["model"]["storageUri"] == "s3://models/iris/v1.0.0"
