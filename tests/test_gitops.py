@@ -742,3 +742,12 @@ def test_the_text_plan_shows_a_gitops_environment_not_in_sync_apart() -> None:
         "",
         "No changes. Every lifecycle matches its spec.",
     ]
+
+
+def test_status_names_a_removed_environment_until_apply_removes_it(gitops_repo: Path) -> None:
+    repo = gitops_repo
+    api.apply(api.plan(["specs"], str(repo)), str(repo))
+    edit_spec(repo, lambda data: data.pop("environments"), "no production")
+    (row,) = api.status(["specs"], str(repo))["lifecycles"][0]["deployments"]
+    assert (row["environment"], row["version"]) == ("production", None)
+    assert row["detail"] == f"removed from the spec; {FOLDER}/ is still in Git: apply removes it"

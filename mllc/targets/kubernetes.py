@@ -38,6 +38,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,7 @@ from mllc.spec.cluster import object_name, settings
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
 from mllc.targets.gitops import gitops_folders, gitops_state, repo_url
-from mllc.targets.manifests import (
-    LABEL_PREFIX,
-    model_file_uri,
-    render,
-)
+from mllc.targets.manifests import LABEL_PREFIX, deploy_dir, model_file_uri, render
 from mllc.types import DeploymentState, RegisteredVersion
 
 __all__ = [
@@ -185,7 +182,7 @@ def _state(
 
 def _unobserved(name: str, env: str) -> DeploymentState:
     """An environment the spec no longer names: its cluster (context) is unknown."""
-    return DeploymentState(name, env, TARGET, None, False, "the spec no longer names it", False)
+    return DeploymentState(name, env, TARGET, None, False, "not observed", False)
 
 
 def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
@@ -440,11 +437,14 @@ class KubernetesTarget:
         return observe(spec, env)
 
     def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
-        return tuple(
-            gitops_state(root, name, env, _unobserved(name, env), None)
-            for env in gitops_folders(root, name)
-            if env not in known
-        )
+        found = []
+        for env in gitops_folders(root, name):
+            if env not in known:
+                state = gitops_state(root, name, env, _unobserved(name, env), None)
+                folder = deploy_dir(name, env) + "/"
+                detail = f"removed from the spec; {folder} is still in Git: apply removes it"
+                found.append(replace(state, detail=detail))
+        return tuple(found)
 
     def running(self, root: Path, name: str) -> list[str]:
         return []
