@@ -128,6 +128,7 @@ def test_spec_errors_name_file_line_and_field(
     assert diagnostic.path == path
     assert diagnostic.line > 0 and message in diagnostic.message
     assert diagnostic.render().startswith(f"{SOURCE}:{diagnostic.line}:{diagnostic.column}: ")
+    assert "hunter2" not in diagnostic.render()  # the credentials are not echoed
 
 
 def test_accepted_repository_urls() -> None:

@@ -58,8 +58,9 @@ class ArgoCD(Strict):
     @classmethod
     def _repo_url(cls, v: str | None) -> str | None:
         if v is not None and not _REPO_URL.fullmatch(v):
+            shown = re.sub(r"//[^/@\s]*@", "//***@", v)  # never echo a token into a CI log
             raise ValueError(
-                f"{v!r} is not a Git URL Argo CD can clone without credentials (https://host/"
+                f"{shown!r} is not a Git URL Argo CD can clone without credentials (https://host/"
                 "path, ssh://host/path or git@host:path; no user:password@)"
             )
         return v
