@@ -45,6 +45,13 @@ class DeploymentState:
     # how what runs differs from what is asked besides the version ('token: none → env:X'):
     # each line is a reason to redeploy
     drift: tuple[str, ...] = ()
+    # GitOps (kubernetes.sync: gitops): apply only commits, a controller syncs. ``version``
+    # stays what the cluster was seen running; ``committed`` is the version the manifests
+    # at HEAD assign, ``manifests`` their (path, text) at HEAD, and ``drift`` then lists
+    # what the cluster differs from them in
+    gitops: bool = False
+    committed: str | None = None
+    manifests: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

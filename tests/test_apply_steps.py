@@ -123,7 +123,7 @@ def test_a_removed_lifecycle_is_deleted_and_committed() -> None:
             "commit",
             "old",
             "old/commit",
-            paths=("pipelines/old",),
+            paths=("pipelines/old", "deploy/old"),
             message="mllc apply: remove lifecycle old",
         ),
     ]

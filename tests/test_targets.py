@@ -67,11 +67,16 @@ class FilesTarget:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
     def render(
-        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
     ) -> dict[str, str]:
         return {
             f"deploy/{spec.metadata.name}/{env}/files.txt": f"{version.version} from {source}\n"
         }
+
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        return None
 
     def deploy(
         self,
@@ -128,7 +133,9 @@ def mismatches(cls: type) -> list[str]:
 
 
 def test_the_interface_has_the_operations_callers_use() -> None:
-    assert METHODS == ["deploy", "keep", "observe", "orphans", "render", "running", "stop"]
+    assert METHODS == [
+        "deploy", "keep", "observe", "orphans", "publish", "render", "running", "stop"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["local", "kubernetes"])
@@ -215,12 +222,13 @@ def test_observation_asks_the_environments_target_and_every_target_for_orphans(
 def test_the_plan_adds_the_files_the_target_renders(repo: Path, files_target: FilesTarget) -> None:
     want = on_files_target()
     version = registered(repo)
-    planned = with_manifests(want, {"staging": Resolution("staging", version, "pinned")})
+    planned = with_manifests(repo, want, {"staging": Resolution("staging", version, "pinned")})
     added = {p: t for p, t in planned.files.items() if p not in want.files}
     assert added == {"deploy/iris/staging/files.txt": "v1.0.0 from specs/iris.yaml\n"}
     # nothing resolved, nothing rendered
     assert (
-        with_manifests(want, {"staging": Resolution("staging", None, "none")}).files == want.files
+        with_manifests(repo, want, {"staging": Resolution("staging", None, "none")}).files
+        == want.files
     )
 
 

@@ -199,7 +199,9 @@ class Executor:
                 stopped = target.stop(self.root, want.name, env)
                 if stopped is not None:
                     self.progress(f"    {env}: stopped server pid {', '.join(stopped)}")
-            return {"stopped": env}
+            # and its files in the repository go (a GitOps controller prunes what they made)
+            removed = self.commit_rendered(want, env, None)
+            return {"stopped": env, **({"removed": removed} if removed else {})}
         cfg = want.lifecycle.environments[env]
         gates = list(want.lifecycle.gates)
         versions = list_versions(self.root, want.name)
@@ -216,6 +218,8 @@ class Executor:
                 return {"version": kept, "settings": True}
             self.progress(f"    {env}: nothing to deploy ({res.reason})")
             return {"version": None}
+        # the model first: a commit (GitOps: the deployment itself) never names a missing one
+        target.publish(self.root, want.spec, env, res.version, self.progress)
         files = self.commit_rendered(want, env, res.version)
         done = target.deploy(self.root, want.spec, env, res.version, files, self.progress)
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.
@@ -223,16 +227,42 @@ class Executor:
         assign(self.root, want.name, res.version.version, env, record)
         return done
 
-    def commit_rendered(self, want: Desired, env: str, version: RegisteredVersion) -> list[str]:
+    def commit_rendered(
+        self, want: Desired, env: str, version: RegisteredVersion | None
+    ) -> list[str]:
         """Write and commit the files the target renders for ``env`` (the Kubernetes
-        manifests) before it deploys them: the commit says what runs. Their paths."""
-        cfg = want.lifecycle.environments[env]
-        files = target_for(cfg.target).render(want.spec, env, version, want.spec_file)
+        manifests) before it deploys them: the commit says what runs. The files of
+        ``deploy/<name>/<env>/`` it no longer renders (another target or sync mode) are
+        removed in that commit; ``version`` None (the environment left the spec) removes
+        them all. Returns the rendered paths, or with None the removed ones."""
+        folder = Layout(want.name).deploy_dir(env)
+        files: dict[str, str] = {}
+        if version is not None:
+            cfg = want.lifecycle.environments[env]
+            target = target_for(cfg.target)
+            files = target.render(self.root, want.spec, env, version, want.spec_file)
+        stale = [
+            p.relative_to(self.root).as_posix()
+            for p in sorted((self.root / folder).rglob("*"))
+            if p.is_file() and p.relative_to(self.root).as_posix() not in files
+        ]
+        for path in stale:
+            (self.root / path).unlink()
+        for empty in (folder, folder.parent, folder.parent.parent):  # deploy/<name>/<env>, up
+            with contextlib.suppress(OSError):  # not there, or not empty
+                (self.root / empty).rmdir()
         for path, text in files.items():
             write_text(self.root / path, text)
-        if files:
+        if version is None:
+            message = f"mllc apply: remove environment {env} of {want.name} ({folder.as_posix()}/)"
+        else:
             message = f"mllc apply: deploy {want.name} {version.version} to {env}"
-            gitops.commit_paths(self.root, sorted(files), message)
+        # the folder: also what a killed apply removed but did not commit
+        commit = gitops.commit_paths(self.root, [folder.as_posix(), *sorted(files)], message)
+        if version is None:
+            if commit:
+                self.progress(f"    {env}: removed {folder.as_posix()}/ ({commit[:10]})")
+            return stale
         return sorted(files)
 
     def delete_lifecycle(self, name: str) -> dict[str, Any]:
@@ -243,6 +273,10 @@ class Executor:
         folder = self.root / Layout(name).root
         shutil.rmtree(folder, ignore_errors=True)
         self.progress(f"    removed pipelines/{name}/ (registry history kept)")
+        deploy = Layout(name).deploy
+        if (self.root / deploy).is_dir():
+            shutil.rmtree(self.root / deploy, ignore_errors=True)
+            self.progress(f"    removed {deploy.as_posix()}/")
         return {"removed": Layout(name).root.as_posix()}
 
     def repro(self, want: Desired, stage: str | None, env: dict[str, str]) -> dict[str, Any]:

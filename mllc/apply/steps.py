@@ -148,7 +148,7 @@ def plan_steps(planned: Planned) -> list[Step]:
                     "commit",
                     name,
                     f"{name}/commit",
-                    paths=(Layout(name).root.as_posix(),),
+                    paths=(Layout(name).root.as_posix(), Layout(name).deploy.as_posix()),
                     message=f"mllc apply: remove lifecycle {name}",
                 ),
             ]

@@ -95,14 +95,15 @@ def resolve_all(
     }
 
 
-def with_manifests(want: Desired, resolutions: dict[str, Resolution]) -> Desired:
+def with_manifests(root: Path, want: Desired, resolutions: dict[str, Resolution]) -> Desired:
     """Add the files each environment's target renders for its resolved version (the
     Kubernetes manifests) to the files."""
     files = dict(want.files)
     for env, cfg in want.lifecycle.environments.items():
         res = resolutions.get(env)
         if res is not None and res.version is not None and not res.blocked:
-            files.update(target_for(cfg.target).render(want.spec, env, res.version, want.spec_file))
+            target = target_for(cfg.target)
+            files.update(target.render(root, want.spec, env, res.version, want.spec_file))
     return replace(want, files=files)
 
 
@@ -120,7 +121,7 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     refused: list[Diagnostic] = []  # files of the checkout not read: every one, at the end
     for i, want in enumerate(desired):
         resolutions = resolve_all(root, want, [v for v in versions if v.name == want.name])
-        want = desired[i] = with_manifests(want, resolutions)
+        want = desired[i] = with_manifests(root, want, resolutions)
         try:
             actual = observe_lifecycle(root, want, versions, hasher, pending)
         except RefusedRead as exc:

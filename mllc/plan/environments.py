@@ -14,6 +14,7 @@ from mllc.observe.types import LifecycleActual
 from mllc.plan.model import Change
 from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.promotion import Resolution
+from mllc.types import DeploymentState
 
 
 def deployment_changes(
@@ -32,6 +33,21 @@ def deployment_changes(
         dep = observed.get(env)
         running = dep.version if dep is not None and dep.healthy else None
         if env not in new_envs:
+            if dep is not None and dep.gitops:
+                folder = Layout(want.name).deploy_dir(env).as_posix()
+                yield Change(
+                    address=address,
+                    lifecycle=want.name,
+                    kind="deployment",
+                    action="delete",
+                    category="redeploy",
+                    reasons=(
+                        f"environment {env} was removed: apply removes {folder}/ in a commit "
+                        "(with its Argo CD Application: Argo CD deletes what it synced)",
+                    ),
+                    before=dep.committed,
+                )
+                continue
             if dep is not None and dep.version is not None and dep.target == "local":
                 yield Change(
                     address=address,
@@ -67,6 +83,16 @@ def deployment_changes(
         if pipeline_runs and want.lifecycle.environments[env].model == "latest":
             after = (
                 "the version: the new one if the pipeline registers one that passes the gates",
+            )
+        if dep is not None and dep.gitops:
+            yield from _gitops_change(want, env, dep, res, reasons, after)
+            continue
+        if _gitops(old_envs.get(env)) and not _gitops(cfg):
+            reasons.append(
+                f"apply removes {Layout(want.name).deploy_dir(env).as_posix()}/application.yaml: "
+                "should Argo CD delete that Application with its resources finalizer, it "
+                "deletes what it synced too; delete it first without cascading "
+                "(argocd app delete --cascade=false)"
             )
         if dep is not None and not dep.reachable:
             reasons.append(dep.detail)
@@ -131,6 +157,66 @@ def deployment_changes(
             known_after_apply=after,
             before=running,
             after=wanted,
+        )
+
+
+def _gitops(env: Any) -> bool:
+    """An environment of a lifecycle record (a document) that syncs with GitOps."""
+    k8s = env.get("kubernetes") if isinstance(env, dict) else None
+    return isinstance(k8s, dict) and k8s.get("sync") == "gitops"
+
+
+def _gitops_change(
+    want: Desired,
+    env: str,
+    dep: DeploymentState,
+    res: Resolution | None,
+    reasons: list[str],
+    after: tuple[str, ...],
+) -> Iterator[Change]:
+    """A GitOps environment (``kubernetes.sync: gitops``): apply changes only what Git
+    commits; what the cluster does with it is Argo CD's to sync, and is shown, never acted
+    on. The change: the manifests at HEAD against the desired ones."""
+    address = f"{want.name}/deployment/{env}"
+    folder = Layout(want.name).deploy_dir(env).as_posix()
+    wanted = res.version.version if res is not None and res.version is not None else None
+    desired = {p: t for p, t in want.files.items() if p.startswith(folder + "/")}
+    committed = dict(dep.manifests)
+    if after or (wanted is not None and desired != committed):
+        if wanted is not None and wanted != dep.committed:
+            why = res.reason if res is not None else ""
+            reasons.insert(0, f"{env}: {dep.committed or 'nothing committed'} → {wanted} ({why})")
+        elif not reasons and desired != committed:
+            changed = sorted(
+                p for p in {*desired, *committed} if desired.get(p) != committed.get(p)
+            )
+            reasons.append(f"HEAD differs from what the spec asks in {', '.join(changed)}")
+        yield Change(
+            address=address,
+            lifecycle=want.name,
+            kind="deployment",
+            action="create" if dep.committed is None else "update",
+            category="redeploy",
+            reasons=(
+                *(reasons or (f"{env}: → a version known after apply",)),
+                f"apply commits {folder}/ and runs no kubectl: Argo CD syncs it",
+            ),
+            known_after_apply=after,
+            before=dep.committed,
+            after=wanted,
+        )
+        return
+    if dep.committed is not None and (not dep.healthy or dep.drift):
+        # Git holds what the spec asks; the cluster has not caught up, or differs.
+        yield Change(
+            address=address,
+            lifecycle=want.name,
+            kind="deployment",
+            action="no-op",
+            category="redeploy",
+            reasons=(dep.detail, *(f"drift: {d}" for d in dep.drift)),
+            before=dep.committed,
+            after=dep.committed,
         )
 
 

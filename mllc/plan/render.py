@@ -9,6 +9,7 @@ import json
 from itertools import groupby
 
 from mllc.plan.model import Change, Plan
+from mllc.targets.gitops import ARGO_CD
 
 SYMBOLS = {
     "create": "+",
@@ -48,6 +49,9 @@ def human(plan: Plan, color: bool = False) -> str:
     for change in held:  # e.g. a new version that fails the gates stays out
         if change.kind == "monitoring":  # a breach that changes nothing: every line counts
             out.append(f"Breach: {change.address}: {change.reasons[0]}")
+            out += [f"  {reason}" for reason in change.reasons[1:]]
+        elif change.kind == "deployment" and ARGO_CD in change.reasons[0]:  # GitOps, not synced
+            out.append(f"Not in sync: {change.address}: {change.reasons[0]}")
             out += [f"  {reason}" for reason in change.reasons[1:]]
         else:
             out.append(f"Held back: {change.address}: {change.reasons[0]}")

@@ -7,9 +7,16 @@ Checks that need only one section are validators here (the first problem is rais
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mllc.spec import checks
 from mllc.spec.fields import DnsLabel, SecretRef, Strict, raise_first
@@ -18,6 +25,52 @@ _VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$", re.ASCII)
 
 
 # ---------------------------------------------------------------- environments
+
+# A Git URL Argo CD can clone: https://host/path, ssh://[user@]host/path or the scp-like
+# git@host:path. No user:password@ (credentials live in Argo CD's repository secret).
+_REPO_URL = re.compile(
+    r"^(https://[^\s@/:]+(:\d+)?/[^\s@]+|ssh://([A-Za-z0-9._-]+@)?[^\s@/]+(:\d+)?/[^\s@]+"
+    r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s@]+)$",
+    re.ASCII,
+)
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$", re.ASCII)
+
+
+class ArgoCD(Strict):
+    """Where Argo CD finds an environment's manifests (``kubernetes.sync: gitops``)."""
+
+    repo_url: str | None = Field(
+        None,
+        description="URL of this Git repository as Argo CD clones it, without credentials "
+        "(https://, ssh:// or git@host:path). Default: the URL of the Git remote 'origin'.",
+    )
+    revision: str = Field(
+        "HEAD",
+        description="Branch, tag or commit Argo CD syncs from; HEAD: the repository's "
+        "default branch.",
+    )
+    project: DnsLabel = Field("default", description="Argo CD project of the Application.")
+    namespace: DnsLabel = Field(
+        "argocd", description="Namespace Argo CD runs in, where the Application lives."
+    )
+
+    @field_validator("repo_url")
+    @classmethod
+    def _repo_url(cls, v: str | None) -> str | None:
+        if v is not None and not _REPO_URL.fullmatch(v):
+            shown = re.sub(r"//[^/@\s]*@", "//***@", v)  # never echo a token into a CI log
+            raise ValueError(
+                f"{shown!r} is not a Git URL Argo CD can clone without credentials (https://host/"
+                "path, ssh://host/path or git@host:path; no user:password@)"
+            )
+        return v
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, v: str) -> str:
+        if not _REVISION.fullmatch(v) or ".." in v:
+            raise ValueError(f"{v!r} is not a Git branch, tag or commit")
+        return v
 
 
 class KubernetesTarget(Strict):
@@ -30,9 +83,38 @@ class KubernetesTarget(Strict):
     service_account: DnsLabel | None = Field(
         None, description="Service account holding the storage credentials."
     )
-    context: str | None = Field(None, description="kubectl context to apply with.")
+    context: str | None = Field(
+        None, description="kubectl context to apply with (with sync: gitops, only to observe)."
+    )
     cpu: str = Field("500m", description="CPU request and limit.")
     memory: str = Field("512Mi", description="Memory request and limit.")
+    sync: Literal["kubectl", "gitops"] = Field(
+        "kubectl",
+        description="kubectl: apply runs kubectl apply; gitops: apply only commits the "
+        "manifests and an Argo CD Application, and Argo CD syncs them (no cluster needed).",
+    )
+    argocd: ArgoCD | None = Field(
+        None, description="The Argo CD Application's source and place (sync: gitops only)."
+    )
+
+    @model_validator(mode="after")
+    def _argocd_with_gitops(self) -> KubernetesTarget:
+        if self.argocd is not None and self.sync != "gitops":
+            raise ValueError("an 'argocd' section applies to sync: gitops only")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_default_sync(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``sync`` and ``argocd`` appear in the dump (the lifecycle record, the spec hash)
+        only when they ask for GitOps: a spec without them means what it meant before they
+        existed, so its hash and record do not change and no plan shows a change."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("sync") == "kubectl":
+            data.pop("sync", None)
+            data.pop("argocd", None)
+        if isinstance(data, dict) and data.get("argocd") is None:
+            data.pop("argocd", None)
+        return data
 
     @field_validator("storage_uri")
     @classmethod

@@ -46,11 +46,22 @@ class Target(Protocol):
         ...
 
     def render(
-        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
     ) -> dict[str, str]:
         """The files ``env`` running ``version`` needs in the repository (path -> text,
-        ``source`` is the spec's path): planned with the other generated files, written and
-        committed by apply before :meth:`deploy`. {} for a target that needs none."""
+        ``source`` is the spec's path), all under ``deploy/<name>/<env>/``: planned with the
+        other generated files, written and committed by apply before :meth:`deploy` (which
+        also removes the files there it no longer renders). {} for a target that needs
+        none. ``root`` is read only (e.g. the Git remote a GitOps controller clones)."""
+        ...
+
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        """Put ``version``'s model where ``env`` reads it, before apply commits what
+        :meth:`render` gave: with GitOps that commit is the deployment, so it must never
+        name a model that is not there. Repeatable; nothing for a target that reads the
+        model from this machine. Raises MllcError."""
         ...
 
     def deploy(

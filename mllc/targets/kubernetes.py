@@ -17,6 +17,11 @@ Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here a
   the ``mllc[s3]`` extra; a store that is not AWS is named by ``AWS_ENDPOINT_URL_S3`` or
   ``AWS_ENDPOINT_URL``, docs/remote.md).
 
+With ``kubernetes.sync: gitops`` apply never runs kubectl: the manifests and an Argo CD
+``Application`` are committed (by apply) and Argo CD syncs them. :func:`observe_gitops`
+reads what HEAD commits under ``deploy/<name>/<env>/`` and, only when a cluster answers,
+compares the live InferenceService with it (drift: the fields Git sets that differ).
+
 kubectl runs with the spec's ``context`` (else the current one) and the caller's
 environment, so the usual kubeconfig, KUBECONFIG and cloud login plugins apply.
 Secrets stay out of every message: the spec only names a service account, and
@@ -35,6 +40,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,8 @@ from mllc.hashing import file_md5
 from mllc.spec.cluster import object_name, settings
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
-from mllc.targets.manifests import LABEL_PREFIX, model_file_uri, render
+from mllc.targets.gitops import gitops_folders, gitops_state, repo_url
+from mllc.targets.manifests import LABEL_PREFIX, deploy_dir, model_file_uri, render
 from mllc.types import DeploymentState, RegisteredVersion
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "KubernetesTarget",
     "apply_manifests",
     "observe",
+    "observe_gitops",
     "publish_model",
     "render",
 ]
@@ -175,6 +183,11 @@ def _state(
     )
 
 
+def _unobserved(name: str, env: str) -> DeploymentState:
+    """An environment the spec no longer names: its cluster (context) is unknown."""
+    return DeploymentState(name, env, TARGET, None, False, "not observed", False)
+
+
 def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
     if not isinstance(obj, dict):
         return _state(spec, env, reachable=False, detail="kubectl printed no InferenceService")
@@ -208,21 +221,19 @@ def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
     return _state(spec, env, version=version, detail=f"not ready: {_summary(str(why))}")
 
 
-def observe(spec: Lifecycle, env: str, kubectl: str = "kubectl") -> DeploymentState:
-    """What the cluster runs for ``env``: the version label and the Ready condition.
-
-    Never raises for the world's sake: kubectl missing, a cluster that does not
-    answer or refuses us give ``reachable=False`` and a ``detail`` saying so. An
-    InferenceService that does not exist gives ``version=None`` (nothing deployed).
-    """
+def _fetch(spec: Lifecycle, env: str, kubectl: str) -> tuple[Any, DeploymentState | None]:
+    """``kubectl get`` the InferenceService: (the object, None), or (None, the state that
+    says why there is none)."""
     k8s = settings(spec, env)
     exe = shutil.which(kubectl)
     if exe is None:
-        return _state(spec, env, reachable=False, detail="no cluster reachable: kubectl not found")
+        return None, _state(
+            spec, env, reachable=False, detail="no cluster reachable: kubectl not found"
+        )
     try:
         context = _context_args(k8s.context)
     except MllcError as exc:
-        return _state(spec, env, reachable=False, detail=exc.detail)
+        return None, _state(spec, env, reachable=False, detail=exc.detail)
     argv = [
         exe,
         *context,
@@ -236,29 +247,54 @@ def observe(spec: Lifecycle, env: str, kubectl: str = "kubectl") -> DeploymentSt
     try:
         proc = _run(argv, OBSERVE_TIMEOUT)
     except subprocess.TimeoutExpired:
-        return _state(
+        return None, _state(
             spec,
             env,
             reachable=False,
             detail=f"no cluster reachable: kubectl did not answer within {OBSERVE_TIMEOUT:g}s",
         )
     except OSError as exc:
-        return _state(spec, env, reachable=False, detail=f"no cluster reachable: {exc.strerror}")
+        return None, _state(
+            spec, env, reachable=False, detail=f"no cluster reachable: {exc.strerror}"
+        )
     if proc.returncode != 0:
         line = _summary(proc.stderr or proc.stdout)
         if "(NotFound)" in line:
-            return _state(spec, env, detail="not deployed")
+            return None, _state(spec, env, detail="not deployed")
         if "doesn't have a resource type" in line:
             # The cluster answered: nothing of ours can run there until KServe is.
-            return _state(spec, env, detail="KServe is not installed in the cluster: " + line)
+            return None, _state(spec, env, detail="KServe is not installed in the cluster: " + line)
         if line.startswith("Error from server"):
-            return _state(spec, env, reachable=False, detail="the cluster refused: " + line)
-        return _state(spec, env, reachable=False, detail="no cluster reachable: " + line)
+            return None, _state(spec, env, reachable=False, detail="the cluster refused: " + line)
+        return None, _state(spec, env, reachable=False, detail="no cluster reachable: " + line)
     try:
-        obj = json.loads(proc.stdout)
+        return json.loads(proc.stdout), None
     except ValueError:
-        return _state(spec, env, reachable=False, detail="kubectl printed something not JSON")
-    return _from_object(spec, env, obj)
+        return None, _state(spec, env, reachable=False, detail="kubectl printed something not JSON")
+
+
+def observe(spec: Lifecycle, env: str, kubectl: str = "kubectl") -> DeploymentState:
+    """What the cluster runs for ``env``: the version label and the Ready condition.
+
+    Never raises for the world's sake: kubectl missing, a cluster that does not
+    answer or refuses us give ``reachable=False`` and a ``detail`` saying so. An
+    InferenceService that does not exist gives ``version=None`` (nothing deployed).
+    """
+    obj, failed = _fetch(spec, env, kubectl)
+    return failed if failed is not None else _from_object(spec, env, obj)
+
+
+# ------------------------------------------------------------------ gitops
+
+
+def observe_gitops(
+    root: Path, spec: Lifecycle, env: str, kubectl: str = "kubectl"
+) -> DeploymentState:
+    """A GitOps environment: what HEAD commits and, when a cluster answers, what it runs
+    (:func:`mllc.targets.gitops.gitops_state`). Never raises for the world's sake."""
+    obj, failed = _fetch(spec, env, kubectl)
+    live = failed if failed is not None else _from_object(spec, env, obj)
+    return gitops_state(root, spec.metadata.name, env, live, obj)
 
 
 # ------------------------------------------------------------------ apply
@@ -398,23 +434,41 @@ class KubernetesTarget:
     """The ``kubernetes`` target as a :class:`mllc.targets.base.Target`.
 
     mllc only reads the InferenceService of each environment the spec names: it does not
-    list the cluster, so it reports no orphans, and it deletes nothing it applied (an
-    environment removed from the spec keeps its objects until removed with kubectl).
+    list the cluster, and it deletes nothing it applied with kubectl (an environment
+    removed from the spec keeps its objects until removed with kubectl). Its orphans are
+    GitOps folders (``deploy/<name>/<env>/`` with an Argo CD Application) of environments
+    the spec no longer names: apply removes them in a commit, and Argo CD prunes.
     """
 
     def observe(self, root: Path, spec: Lifecycle, env: str) -> DeploymentState:
+        if settings(spec, env).sync == "gitops":
+            return observe_gitops(root, spec, env)
         return observe(spec, env)
 
     def orphans(self, root: Path, name: str, known: Collection[str]) -> tuple[DeploymentState, ...]:
-        return ()
+        found = []
+        for env in gitops_folders(root, name):
+            if env not in known:
+                state = gitops_state(root, name, env, _unobserved(name, env), None)
+                folder = deploy_dir(name, env) + "/"
+                detail = f"removed from the spec; {folder} is still in Git: apply removes it"
+                found.append(replace(state, detail=detail))
+        return tuple(found)
 
     def running(self, root: Path, name: str) -> list[str]:
         return []
 
     def render(
-        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
     ) -> dict[str, str]:
-        return render(spec, env, version, source)
+        gitops = settings(spec, env).sync == "gitops"
+        return render(spec, env, version, source, repo_url(root, spec, env) if gitops else None)
+
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        url = publish_model(root, spec, env, version, model_file(root, version.model_md5))
+        progress(f"    {env}: published {url}")
 
     def deploy(
         self,
@@ -425,8 +479,11 @@ class KubernetesTarget:
         files: Sequence[str],
         progress: Progress,
     ) -> dict[str, Any]:
-        """Publish the model file, then ``kubectl apply`` the committed manifests."""
-        publish_model(root, spec, env, version, model_file(root, version.model_md5))
+        """``kubectl apply`` the committed manifests (the model is published already);
+        with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them."""
+        if settings(spec, env).sync == "gitops":
+            progress(f"    {env}: committed {', '.join(files)}: Argo CD syncs them")
+            return {"version": version.version, "manifests": list(files), "sync": "gitops"}
         apply_manifests(spec, env, [root / p for p in files])
         progress(f"    {env}: applied {', '.join(files)}")
         return {"version": version.version, "manifests": list(files)}

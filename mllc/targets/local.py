@@ -429,9 +429,14 @@ class LocalTarget:
         return [env for env in envs if servers(root, name, env)]
 
     def render(
-        self, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
     ) -> dict[str, str]:
         return {}  # a local server needs no file in the repository
+
+    def publish(
+        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
+    ) -> None:
+        return None  # the server loads the model from this machine's DVC cache
 
     def deploy(
         self,
