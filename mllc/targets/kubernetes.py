@@ -12,10 +12,8 @@ Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here a
   ``plan`` can say so and go on.
 - :func:`apply_manifests` runs ``kubectl apply --server-side`` as field manager
   ``mllc``, and raises :class:`MllcError` when that fails.
-- :func:`publish_model` copies a registered model file to
-  ``<storage_uri>/<name>/<version>/model.joblib`` with fsspec (``s3://`` through s3fs,
-  the ``mllc[s3]`` extra; a store that is not AWS is named by ``AWS_ENDPOINT_URL_S3`` or
-  ``AWS_ENDPOINT_URL``, docs/remote.md).
+- :func:`publish_model` copies a registered model file to ``<storage_uri>/<name>/
+  <version>/model.joblib`` with fsspec (``s3://``: the ``mllc[s3]`` extra, docs/remote.md).
 
 With ``kubernetes.sync: gitops`` apply never runs kubectl: the manifests and an Argo CD
 ``Application`` are committed (by apply) and Argo CD syncs them. :func:`observe_gitops`
