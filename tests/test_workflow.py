@@ -28,6 +28,10 @@ from mllc.spec.load import load_file
 from mllc.spec.models import Lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_ACCESS_KEY_ID }}",
+    "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+}
 SHA = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
@@ -160,6 +164,46 @@ def test_plan_job_comments_once_and_fails_after_posting(doc: dict[str, Any]) -> 
     assert "exit 1" in last["run"]
 
 
+def test_remote_credentials_and_scheduler_reach_only_the_steps_that_use_them(
+    valid_spec: dict[str, Any],
+) -> None:
+    """The DVC remote's credentials go to the steps that pull, train, push or fetch
+    (apply, verify, monitor), never to a pull request's code; a Dask scheduler named
+    by reference comes from the repository variable of that name, for apply and verify."""
+    dask = _spec(
+        valid_spec,
+        metadata={"name": "on-dask"},
+        compute={"backend": "dask", "scheduler": "env:TEAM_DASK"},
+    )
+    plain = _spec(valid_spec, metadata={"name": "plain"})
+    doc = _load(render_workflow([dask, plain], ["specs/on-dask.yaml", "specs/plain.yaml"]))
+    scheduler = {"TEAM_DASK": "${{ vars.TEAM_DASK }}"}
+    with_env = {
+        (job_name, step["name"]): step["env"]
+        for job_name, job in doc["jobs"].items()
+        for step in job["steps"]
+        if "AWS_ACCESS_KEY_ID" in step.get("env", {}) or "TEAM_DASK" in step.get("env", {})
+    }
+    apply_env = with_env.pop(("apply", "Apply"))
+    assert {k: apply_env[k] for k in [*CREDENTIALS, *scheduler]} == {**CREDENTIALS, **scheduler}
+    assert with_env.pop(("verify", "Verify")) == {
+        **CREDENTIALS,
+        **scheduler,
+        "VERSIONS": "${{ needs.apply.outputs.versions }}",
+    }
+    assert with_env.pop(("verify-all", "Verify")) == {**CREDENTIALS, **scheduler}
+    assert with_env.pop(("apply", "Pull DVC data")) == CREDENTIALS
+    assert with_env.pop(("apply", "Push DVC data")) == CREDENTIALS
+    assert with_env.pop(("monitor", "Pull DVC data")) == CREDENTIALS
+    monitor = {key: env for key, env in with_env.items() if key[0] == "monitor"}
+    assert len(monitor) == 4 and all(env.items() >= CREDENTIALS.items() for env in monitor.values())
+    assert all("TEAM_DASK" not in env for env in monitor.values())
+    assert set(with_env) == set(monitor)  # nothing else: no preview, no plan
+    assert "secrets.AWS" not in yaml.safe_dump(doc["jobs"]["preview"])
+    no_dask = _load(render_workflow([plain], ["specs/plain.yaml"]))
+    assert "TEAM_DASK" not in yaml.safe_dump(no_dask)
+
+
 def test_preview_job_runs_the_pull_requests_code_read_only(doc: dict[str, Any]) -> None:
     job = doc["jobs"]["preview"]
     assert job["if"] == "github.event_name == 'pull_request'"
@@ -250,7 +294,7 @@ def test_verify_job_rebuilds_what_apply_registered(doc: dict[str, Any]) -> None:
     assert "mllc apply --auto-approve" in step["run"] and "$GITHUB_OUTPUT" in step["run"]
     assert (verify["needs"], verify["if"]) == ("apply", "needs.apply.outputs.versions != ''")
     run = verify["steps"][-1]
-    assert run["env"] == {"VERSIONS": "${{ needs.apply.outputs.versions }}"}
+    assert run["env"] == {"VERSIONS": "${{ needs.apply.outputs.versions }}", **CREDENTIALS}
     assert "mllc verify $VERSIONS > verify.txt" in run["run"]
     assert 'exit "$code"' in run["run"] and "$GITHUB_STEP_SUMMARY" in run["run"]
     # the card apply committed with each version goes to the summary too
@@ -350,7 +394,10 @@ def test_crons_deduplicated_sorted_and_per_step(valid_spec: dict[str, Any]) -> N
     ]
     for step, name in zip(monitors, "abc", strict=True):
         assert f'mllc monitor {name} --env staging --data "$BATCH"' in step["run"]
-        assert step["env"] == {"BATCH": f"${{{{ vars.MLLC_BATCH_{name.upper()}_STAGING }}}}"}
+        assert step["env"] == {
+            "BATCH": f"${{{{ vars.MLLC_BATCH_{name.upper()}_STAGING }}}}",
+            **CREDENTIALS,
+        }
     assert "'30 2 * * 1'" in monitors[1]["if"]
     # each check is followed by the step that opens a pull request on its breach
     opens = [s for s in steps if s.get("if", "").startswith("steps.monitor-")]

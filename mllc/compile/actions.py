@@ -130,3 +130,17 @@ try {{
   }}
 }}
 """
+
+
+# The DVC remote's and an s3 storage_uri's credentials (docs/remote.md), from repository
+# secrets, for the steps that read or write them; the preview job never gets them. When
+# the secrets are not set the values are empty, which AWS's libraries ignore (a role or
+# another remote type then applies).
+REMOTE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_ACCESS_KEY_ID }}",
+    "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+}
+
+
+def with_env(step: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    return {**step, "env": {**step.get("env", {}), **env}}

@@ -49,6 +49,7 @@ from mllc.compile.actions import (
     BOT_NAME,
     COMMENT_LIMIT,
     GITHUB_SCRIPT,
+    REMOTE_CREDENTIALS,
     RUNNER,
     Block,
     WorkflowDumper,
@@ -57,6 +58,7 @@ from mllc.compile.actions import (
     setup,
     sticky_comment_js,
     uses,
+    with_env,
 )
 from mllc.compile.preview_jobs import PREVIEW_MARKER as PREVIEW_MARKER
 from mllc.compile.preview_jobs import preview_comment_job, preview_job
@@ -167,6 +169,18 @@ def _kubernetes_environments(specs: Sequence[Lifecycle]) -> list[str]:
     )
 
 
+def _remote_env(specs: Sequence[Lifecycle]) -> dict[str, str]:
+    """What a step that trains, fetches or pushes needs: the remote's credentials, and each
+    Dask scheduler's address that a spec names by reference (``compute.scheduler:
+    env:NAME``), from the repository variable of the same name (docs/compute.md)."""
+    names = {
+        spec.compute.scheduler.removeprefix("env:")
+        for spec in specs
+        if spec.compute is not None and spec.compute.scheduler is not None
+    }
+    return {**REMOTE_CREDENTIALS, **{n: f"${{{{ vars.{n} }}}}" for n in sorted(names)}}
+
+
 def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
     job: dict[str, Any] = {
         "name": "mllc apply",
@@ -182,13 +196,14 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
         # One GitHub environment for the whole apply (one job deploys everything): named
         # after the Kubernetes environment, or after all of them joined with '+'.
         job["environment"] = "+".join(protected)
+    remote = _remote_env(specs)
     job["steps"] = [
         *setup(history=True),
-        dvc_pull(),
+        with_env(dvc_pull(), REMOTE_CREDENTIALS),
         {
             "name": "Apply",
             "id": "apply",
-            "env": dict(_GIT_IDENTITY),
+            "env": {**_GIT_IDENTITY, **remote},
             # The versions this apply registers (tags before and after) go to the verify job.
             "run": script(
                 "git tag --list '*@v*' | sort > \"$RUNNER_TEMP/versions-before\"",
@@ -203,6 +218,7 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
             # New models and feedback batches live in the DVC cache: without a push the
             # next runner (and every clone) would miss what the commit pins.
             "name": "Push DVC data",
+            "env": dict(REMOTE_CREDENTIALS),
             "run": script(
                 'if [ -n "$(dvc remote list)" ]; then',
                 "  dvc push",
@@ -224,13 +240,16 @@ def _apply_job(specs: Sequence[Lifecycle], branch: str) -> dict[str, Any]:
     return job
 
 
-def _verify_steps(arguments: str, *before: str, after: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Run ``mllc verify ARGUMENTS`` (after the script lines ``before``); its report goes
-    to the log and the job summary (then the lines ``after``)."""
+def _verify_steps(
+    env: dict[str, str], arguments: str, *before: str, after: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Run ``mllc verify ARGUMENTS`` (after the script lines ``before``) with ``env``; its
+    report goes to the log and the job summary (then the lines ``after``)."""
     return [
         *setup(history=True),  # the registry's tags and every version's commit
         {
             "name": "Verify",
+            "env": dict(env),
             "run": script(
                 "set +e",
                 *before,
@@ -252,10 +271,11 @@ def _verify_steps(arguments: str, *before: str, after: Sequence[str] = ()) -> li
     ]
 
 
-def _verify_job() -> dict[str, Any]:
+def _verify_job(env: dict[str, str]) -> dict[str, Any]:
     """Rebuild what the apply job just registered, on a runner of its own: what a clone
     holds (Git and the DVC remote) is enough to reproduce each new version."""
     steps = _verify_steps(
+        env,
         "$VERSIONS",
         "# one argument per version (NAME@vX.Y.Z), so unquoted:",
         "# shellcheck disable=SC2086",
@@ -267,7 +287,7 @@ def _verify_job() -> dict[str, Any]:
             "done",
         ],
     )
-    steps[-1]["env"] = {"VERSIONS": "${{ needs.apply.outputs.versions }}"}
+    steps[-1]["env"]["VERSIONS"] = "${{ needs.apply.outputs.versions }}"
     return {
         "name": "mllc verify",
         "needs": "apply",
@@ -278,8 +298,9 @@ def _verify_job() -> dict[str, Any]:
     }
 
 
-def _verify_all_job() -> dict[str, Any]:
+def _verify_all_job(env: dict[str, str]) -> dict[str, Any]:
     steps = _verify_steps(
+        env,
         "--all",
         "if [ -z \"$(git tag --list '*@v*')\" ]; then",
         '  echo "No registered version yet: nothing to verify."',
@@ -341,7 +362,7 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
         "name": f"Monitor {name} in {env_name}",
         "id": step_id,
         "if": when,
-        "env": {"BATCH": f"${{{{ vars.{variable} }}}}"},
+        "env": {"BATCH": f"${{{{ vars.{variable} }}}}", **REMOTE_CREDENTIALS},
         "run": script(
             'if [ -z "$BATCH" ]; then',
             f'  echo "::notice::{name}/{env_name}: no batch to check: set the repository '
@@ -369,6 +390,7 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
             # A pull request opened with the workflow's own token starts no workflow
             # run (GitHub's rule): a token in MLLC_PR_TOKEN lets its plan job run.
             "GH_TOKEN": "${{ secrets.MLLC_PR_TOKEN || github.token }}",
+            **REMOTE_CREDENTIALS,
         },
         "run": script(
             *_push_script(
@@ -400,7 +422,7 @@ def _monitor_steps(cron: str, name: str, env_name: str, branch: str) -> list[dic
 
 def _monitor_job(monitored: list[tuple[str, str, str]], branch: str) -> dict[str, Any]:
     steps = setup(history=True)  # the registry's tags: which version each env runs
-    steps.append(dvc_pull())
+    steps.append(with_env(dvc_pull(), REMOTE_CREDENTIALS))
     for cron, name, env_name in monitored:
         steps += _monitor_steps(cron, name, env_name, branch)
     scheduled = "github.event_name == 'schedule'"
@@ -446,8 +468,8 @@ def workflow_document(
         "preview": preview_job(paths),
         "preview-comment": preview_comment_job(),
         "apply": _apply_job(specs, branch),
-        VERIFY_JOB: _verify_job(),
-        "verify-all": _verify_all_job(),
+        VERIFY_JOB: _verify_job(_remote_env(specs)),
+        "verify-all": _verify_all_job(_remote_env(specs)),
     }
     monitored = _monitored(specs)
     if monitored:
