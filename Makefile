@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format golden docs schema bench mutate clean
+.PHONY: demo demo-scaleout test lint format golden docs schema bench mutate clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -16,18 +16,24 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m mllc.demo
 
+# The same lifecycle beyond one machine: data and models on an S3-protocol server, the
+# search on a Dask scheduler with two workers, production synced the GitOps way, and a
+# second clone that scores and verifies (all on 127.0.0.1: examples/scaleout.py).
+demo-scaleout: $(STAMP)
+	$(PY) examples/scaleout.py
+
 test: lint
 	$(PY) -m pytest -q -n auto
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mllc tests bench
-	$(VENV)/bin/ruff format --check mllc tests bench
+	$(VENV)/bin/ruff check mllc tests bench examples
+	$(VENV)/bin/ruff format --check mllc tests bench examples
 	$(VENV)/bin/mypy mllc
 	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format mllc tests bench
-	$(VENV)/bin/ruff check --fix mllc tests bench
+	$(VENV)/bin/ruff format mllc tests bench examples
+	$(VENV)/bin/ruff check --fix mllc tests bench examples
 
 # Regenerate golden files; review the diff before committing.
 golden: $(STAMP)
