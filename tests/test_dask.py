@@ -308,8 +308,12 @@ def test_plan_names_the_backend_and_changing_it_retrains_nothing(
     spec_file.write_text(dump_spec(data), encoding="utf-8")
     plan = json.loads(_ok(_run(["plan", "--format", "json"], repo)).stdout)
     changes = [c for c in plan["changes"] if c["action"] != "no-op"]
-    assert [(c["kind"], c["category"]) for c in changes] == [("file", "metadata")], changes
-    assert changes[0]["address"] == "iris/file/pipelines/iris/params.yaml"
+    # params.yaml, and the CI workflow, which now passes the scheduler's variable to the
+    # apply and verify jobs: both metadata, nothing retrains.
+    assert [(c["address"], c["category"]) for c in changes] == [
+        ("iris/file/pipelines/iris/params.yaml", "metadata"),
+        ("(repository)/file/.github/workflows/mllc.yml", "metadata"),
+    ], changes
     assert any("compute" in r for r in changes[0]["reasons"])
     # A retraining plan says where the search and the cross-validation would run.
     data["models"]["forest"]["params"]["n_estimators"] = 11
