@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -121,6 +122,30 @@ def head(root: Path) -> str | None:
     """The commit HEAD points at; None in a repository without commits."""
     proc = run(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
     return proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None
+
+
+_OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$", re.ASCII)
+
+
+def head_from_files(root: Path) -> str | None:
+    """HEAD's commit id read from ``.git``'s files, without a process: for caching what
+    is read at HEAD. None whenever it is not plain (a worktree's ``.git`` file, an
+    unborn branch, a ref only a process can resolve): callers then ask git."""
+    git = root / ".git"
+    try:
+        head = (git / "HEAD").read_text(encoding="ascii").strip()
+        if not head.startswith("ref: refs/"):
+            return head if _OID.fullmatch(head) else None
+        ref = head.removeprefix("ref: ")
+        loose = git / ref
+        if loose.is_file():
+            oid = loose.read_text(encoding="ascii").strip()
+        else:
+            with (git / "packed-refs").open(encoding="ascii") as packed:
+                oid = next((ln.split()[0] for ln in packed if ln.rstrip().endswith(" " + ref)), "")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return oid if _OID.fullmatch(oid) else None
 
 
 def split_batch(out: bytes, count: int) -> list[bytes | None]:

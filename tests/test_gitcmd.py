@@ -120,3 +120,34 @@ def test_split_batch_reads_each_object_of_a_real_cat_file_batch(repo: Path) -> N
         b"line\nwith\nnewlines and \x00 bytes",
     ]
     assert gitcmd.split_batch(out[:10], 2) == [None, None]  # cut short: nothing invented
+
+
+def test_head_from_files_agrees_with_git_or_says_none(tmp_path: Path) -> None:
+    """HEAD's commit id from .git's files, as `git rev-parse HEAD` gives it: on a branch
+    (loose ref, then packed), detached; None when unborn or from a worktree's .git file."""
+    repo = tmp_path / "r"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        who = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+        proc = subprocess.run(["git", *who, *args], cwd=repo, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    assert gitcmd.head_from_files(repo) is None  # unborn: no commit yet
+    (repo / "a").write_text("1", encoding="utf-8")
+    git("add", "a")
+    git("commit", "-qm", "one")
+    assert gitcmd.head_from_files(repo) == git("rev-parse", "HEAD")
+    git("pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    assert gitcmd.head_from_files(repo) == git("rev-parse", "HEAD")
+    first = git("rev-parse", "HEAD")
+    (repo / "a").write_text("2", encoding="utf-8")
+    git("commit", "-qam", "two")  # a loose ref again, newer than the packed one
+    assert gitcmd.head_from_files(repo) == git("rev-parse", "HEAD") != first
+    git("checkout", "-q", "--detach", first)
+    assert gitcmd.head_from_files(repo) == first
+    git("worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "main")
+    assert gitcmd.head_from_files(tmp_path / "wt") is None  # .git is a file: ask git

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc import gitcmd, saferead
-from mllc.layout import Layout
+from mllc.layout import DEPLOY, Layout
 from mllc.spec.cluster import settings
 from mllc.spec.deployment import ArgoCD
 from mllc.spec.models import Lifecycle
@@ -128,16 +128,33 @@ def repo_url(root: Path, spec: Lifecycle, env: str) -> str | None:
     return argocd.repo_url or origin_url(root)
 
 
-def gitops_folders(root: Path, name: str) -> list[str]:
-    """Environments of ``name`` with an Argo CD Application, on disk or at HEAD."""
-    base = Layout(name).deploy
-    envs = {p.parent.name for p in (root / base).glob(f"*/{APPLICATION_FILE}")}
-    # one git call per lifecycle and plan; none of HEAD's paths without commits (it fails)
+# HEAD's Argo CD Applications by (repository, HEAD's commit id): a commit's tree never
+# changes, so a plan of many lifecycles lists HEAD's deploy/ once, not once per lifecycle.
+_HEAD_APPLICATIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+
+
+def _head_applications(root: Path) -> tuple[tuple[str, str], ...]:
+    """(lifecycle, environment) of every Application at HEAD; none without commits."""
+    oid = gitcmd.head_from_files(root)
+    key = (str(root), oid or "")
+    if oid is not None and key in _HEAD_APPLICATIONS:
+        return _HEAD_APPLICATIONS[key]
+    base = DEPLOY.as_posix()
     proc = gitcmd.run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", f"{base}/")
+    found = []
     for path in proc.stdout.decode("utf-8", "replace").split("\0") if proc.returncode == 0 else []:
         parts = path.split("/")
         if len(parts) == 4 and parts[3] == APPLICATION_FILE:
-            envs.add(parts[2])
+            found.append((parts[1], parts[2]))
+    if oid is not None:
+        _HEAD_APPLICATIONS[key] = tuple(found)
+    return tuple(found)
+
+
+def gitops_folders(root: Path, name: str) -> list[str]:
+    """Environments of ``name`` with an Argo CD Application, on disk or at HEAD."""
+    envs = {p.parent.name for p in (root / Layout(name).deploy).glob(f"*/{APPLICATION_FILE}")}
+    envs.update(env for lifecycle, env in _head_applications(root) if lifecycle == name)
     return sorted(envs)
 
 
