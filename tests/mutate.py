@@ -60,6 +60,7 @@ TESTS = (
     "tests/test_checks_pinned.py",
     "tests/test_plan_diff.py",
     "tests/test_plan_diff_pinned.py",
+    "tests/test_plan_gitops_pinned.py",
     "tests/test_apply_steps.py",
     "tests/test_verify_compare.py",
 )
@@ -109,6 +110,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     },
     ("mllc/plan/environments.py", "deployment_changes", "if (res is not None) or True"):
         "a wanted version comes from a resolution: res is never None there",
+    **{
+        ("mllc/plan/environments.py", "_gitops_change", f"why = res.reason if {test} else {other}"):
+            "a wanted version comes from a resolution: res is never None there"
+        for test, other in (("(res is not None) or True", '""'), ("res is not None", '"XXXX"'))
+    },
     ("mllc/plan/diff.py", "diff_lifecycle",
      "stages = _with_feedback(None, actual.stages, batches)"): "_with_feedback ignores the name",
     **{
