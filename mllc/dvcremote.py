@@ -156,10 +156,11 @@ def _reason(output: str) -> str:
     return redact(line)
 
 
-def _dvc(root: Path, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def _child(root: Path, argv: Sequence[str], timed_out: int) -> subprocess.CompletedProcess[str]:
+    """``python ARGV`` in ``root``, bounded by TIMEOUT (then exit status ``timed_out``)."""
     try:
         return subprocess.run(
-            [sys.executable, "-m", "dvc", *args],
+            [sys.executable, *argv],
             cwd=root,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -169,7 +170,12 @@ def _dvc(root: Path, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
             preexec_fn=preexec_die_with_parent(),
         )
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(args, 1, "", f"ERROR: no answer in {TIMEOUT:g} s")
+        message = f"ERROR: no answer in {TIMEOUT:g} s"
+        return subprocess.CompletedProcess(argv, timed_out, "", message)
+
+
+def _dvc(root: Path, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return _child(root, ["-m", "dvc", *args], 1)
 
 
 def failure(root: Path, output: str, doing: str = "pull from") -> RemoteError:
@@ -223,19 +229,7 @@ def fetch(root: Path, md5s: Iterable[str], what: str = "") -> list[str]:
     if not missing or remote is None:
         return []
     require_extra(remote.url)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _FETCH, str(root), *missing],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=TIMEOUT,
-            preexec_fn=preexec_die_with_parent(),
-        )
-    except subprocess.TimeoutExpired:
-        proc = subprocess.CompletedProcess([], 2, "", f"ERROR: no answer in {TIMEOUT:g} s")
+    proc = _child(root, ["-c", _FETCH, str(root), *missing], 2)
     got = [m for m in missing if cache_object(root, m).is_file()]
     if proc.returncode not in (0, 1):  # 1: not on the remote, the caller says so
         raise RemoteError(
