@@ -19,10 +19,9 @@ import posixpath
 from collections.abc import Callable
 from pathlib import Path
 
-from mllc import gitcmd
+from mllc import dvcremote, gitcmd
 from mllc.apply.dvc import ApplyFailed, run_dvc
 from mllc.compile.desired import Desired
-from mllc.dvcrepo import dvc_config_value
 from mllc.hashing import Hasher
 from mllc.layout import Layout
 from mllc.observe.dvcyaml import expand_stages
@@ -55,11 +54,6 @@ def _in_git(root: Path, paths: list[str], ref: str | None = None) -> set[str]:
         return set()
     listed = [p for p in proc.stdout.decode("utf-8", "replace").split("\0") if p]
     return {p for p in paths if any(f == p or f.startswith(p.rstrip("/") + "/") for f in listed)}
-
-
-def default_remote(root: Path) -> str | None:
-    """``core.remote``: where ``dvc push`` sends each data version (None: no remote)."""
-    return dvc_config_value(root, "core", "remote")
 
 
 def track_sources(root: Path, want: Desired, progress: Progress) -> dict[str, object]:
@@ -110,7 +104,7 @@ def _check_out(root: Path, target: str, progress: Progress) -> None:
     try:
         run_dvc(root, ["checkout", pointer], progress)
     except ApplyFailed:
-        if default_remote(root) is None:
+        if dvcremote.default_remote(root) is None:
             return
         try:
             run_dvc(root, ["pull", pointer], progress)
