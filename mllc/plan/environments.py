@@ -33,31 +33,28 @@ def deployment_changes(
         dep = observed.get(env)
         running = dep.version if dep is not None and dep.healthy else None
         if env not in new_envs:
-            if dep is not None and dep.gitops:
-                folder = Layout(want.name).deploy_dir(env).as_posix()
-                yield Change(
-                    address=address,
-                    lifecycle=want.name,
-                    kind="deployment",
-                    action="delete",
-                    category="redeploy",
-                    reasons=(
-                        f"environment {env} was removed: apply removes {folder}/ in a commit "
-                        "(with its Argo CD Application: Argo CD deletes what it synced)",
-                    ),
-                    before=dep.committed,
-                )
+            if dep is None:
                 continue
-            if dep is not None and dep.version is not None and dep.target == "local":
-                yield Change(
-                    address=address,
-                    lifecycle=want.name,
-                    kind="deployment",
-                    action="delete",
-                    category="redeploy",
-                    reasons=(f"environment {env} was removed: stop its server ({dep.detail})",),
-                    before=dep.version,
+            if dep.gitops:
+                folder = Layout(want.name).deploy_dir(env).as_posix()
+                why = (
+                    f"apply removes {folder}/ in a commit (with its Argo CD Application: "
+                    "Argo CD deletes what it synced)"
                 )
+                before = dep.committed
+            elif dep.version is not None and dep.target == "local":
+                why, before = f"stop its server ({dep.detail})", dep.version
+            else:
+                continue
+            yield Change(
+                address=address,
+                lifecycle=want.name,
+                kind="deployment",
+                action="delete",
+                category="redeploy",
+                reasons=(f"environment {env} was removed: {why}",),
+                before=before,
+            )
             continue
         cfg = new_envs[env]
         res = resolutions.get(env)
