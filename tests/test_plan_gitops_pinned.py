@@ -453,3 +453,20 @@ def test_a_removed_environment_nobody_reports_is_not_deleted() -> None:
     old = record()
     old["environments"]["production"] = old["environments"]["staging"]
     assert plan(want(), cluster(), old=old) == []
+
+
+def test_a_removed_environment_nobody_reports_does_not_hide_the_next_one() -> None:
+    """The record's production, observed by nobody, comes before the observed legacy
+    environment: that one is still deleted."""
+    old = record()
+    old["environments"]["production"] = old["environments"]["staging"]
+    legacy = cluster(env="legacy", committed="v1.1.0", version="v1.0.0")
+    assert plan(want(), cluster(), legacy, old=old) == [
+        deployment(
+            "delete",
+            "environment legacy was removed: apply removes deploy/iris/legacy/ in a "
+            "commit (with its Argo CD Application: Argo CD deletes what it synced)",
+            env="legacy",
+            before="v1.1.0",
+        )
+    ]
