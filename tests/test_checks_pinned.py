@@ -124,6 +124,17 @@ def cases(check: Check, *rows: tuple[dict[str, Any], list[str]]) -> list[Any]:
              ["binding '10.0.0.7' exposes the server beyond this machine: "
               "give a token (token: env:NAME)"]),
             ({"port": 8081, "host": 5}, []),
+            ({"target": "kubernetes", "kubernetes": {}, "rollout": {"strategy": "shadow"}},
+             ["rollout strategy shadow needs target local: KServe does not mirror traffic "
+              "(kserve#2978); use strategy: canary"]),
+            ({"target": "kubernetes", "kubernetes": {}, "rollout": {"strategy": "canary"}}, []),
+            ({"target": "local", "port": 8081, "rollout": {"strategy": "shadow"}}, []),
+            ({"port": 8081, "replay": {}},
+             ["replay thresholds apply with require: [wins_on_replay]"]),
+            ({"port": 8081, "replay": {}, "require": "wins_on_replay"},
+             ["replay thresholds apply with require: [wins_on_replay]"]),
+            ({"port": 8081, "replay": {}, "require": ["wins_on_replay"]}, []),
+            ({"port": 8081, "require": ["wins_on_replay"]}, []),
         ),
         *cases(
             checks.performance,

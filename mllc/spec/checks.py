@@ -120,6 +120,19 @@ def environment(e: Mapping[str, Any]) -> list[str]:
             out.append("a 'kubernetes' section applies to target kubernetes only")
         if e.get("port") is None:
             out.append("target local needs a port (1024-65535) for its server")
+    rollout = e.get("rollout")
+    strategy = rollout.get("strategy") if isinstance(rollout, Mapping) else None
+    strategy = getattr(rollout, "strategy", strategy)  # the raw section, or the model
+    if strategy == "shadow" and target == "kubernetes":
+        out.append(
+            "rollout strategy shadow needs target local: KServe does not mirror traffic "
+            "(kserve#2978); use strategy: canary"
+        )
+    require = e.get("require")
+    if e.get("replay") is not None and "wins_on_replay" not in (
+        require if isinstance(require, list) else []
+    ):
+        out.append("replay thresholds apply with require: [wins_on_replay]")
     if isinstance(host, str):
         if not re.fullmatch(r"[A-Za-z0-9.:-]+", host, re.ASCII):
             out.append(f"host {host!r} is not an address or host name")

@@ -20,6 +20,7 @@ from pydantic import (
 
 from mllc.spec import checks
 from mllc.spec.fields import DnsLabel, SecretRef, Strict, raise_first
+from mllc.spec.rollout import Replay, Rollout
 
 _VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$", re.ASCII)
 
@@ -165,12 +166,23 @@ class Environment(Strict):
     after: DnsLabel | None = Field(
         None, description="The environment a version must have run in before this one."
     )
-    require: list[Literal["beats_champion"]] = Field(
+    require: list[Literal["beats_champion", "wins_on_replay"]] = Field(
         default_factory=list,
         description="Extra promotion requirements. beats_champion: the challenger scores at "
-        "least the current version on problem.metric.",
+        "least the current version on problem.metric; wins_on_replay: replayed offline on "
+        "this environment's captured requests (and labelled feedback) against the version "
+        "it runs, the challenger stays within the 'replay' thresholds.",
     )
     kubernetes: KubernetesTarget | None = Field(None, description="Settings of KServe.")
+    rollout: Rollout | None = Field(
+        None,
+        description="How a new version replaces the running one: canary steps or a shadow, "
+        "with an analysis and rollback (docs/deployments.md). Without it, at once.",
+    )
+    replay: Replay | None = Field(
+        None,
+        description="Thresholds of require: [wins_on_replay] (defaults when left out).",
+    )
 
     @field_validator("model")
     @classmethod
@@ -188,6 +200,17 @@ class Environment(Strict):
     def _coherent(self) -> Environment:
         raise_first(checks.environment(self.__dict__))
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_rollout(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``rollout`` and ``replay`` appear in the dump (the lifecycle record, the spec
+        hash) only when given: a spec without them keeps its hash and record."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("rollout", "replay"):
+                if data.get(key) is None:
+                    data.pop(key, None)
+        return data
 
 
 # ---------------------------------------------------------------- monitoring
