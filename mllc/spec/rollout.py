@@ -11,6 +11,7 @@ the current step and advances one step, rolls back, or waits for traffic.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
@@ -90,7 +91,7 @@ class Rollout(Strict):
             raise ValueError("strategy: canary needs steps, e.g. [10, 50, 100]")
         if any(isinstance(s, bool) or not 1 <= s <= 100 for s in steps):
             raise ValueError(f"steps {steps}: each is a percentage from 1 to 100")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"steps {steps} must increase")
         if steps[-1] != 100:
             raise ValueError(f"steps {steps} must end at 100 (the new version takes over)")
