@@ -52,6 +52,8 @@ class DeploymentState:
     gitops: bool = False
     committed: str | None = None
     manifests: tuple[tuple[str, str], ...] = ()
+    # a rollout in progress as the target sees it (spec: environments.<env>.rollout)
+    rollout: RolloutObservation | None = None
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,50 @@ class Assignment:
     created: str  # ISO 8601
     unassign: bool = False  # `gto deprecate NAME VERSION STAGE`; mllc never unassigns
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class RolloutStats:
+    """What the new version did with the current step's traffic (local target: the
+    server's rollout file; numbers a target cannot observe stay None)."""
+
+    requests: int  # answered by the candidate (shadow: seen by it) in this step
+    errors: int  # of those, how many failed in the candidate's model
+    p99_ms: float | None  # the candidate's 99th percentile latency
+    compared: int  # requests both versions predicted (for disagreement and drift)
+    differing: int  # of those, where the predictions differ
+    # prediction distributions on the compared requests: label (or bin) -> count
+    stable_predictions: tuple[tuple[str, int], ...] = ()
+    candidate_predictions: tuple[tuple[str, int], ...] = ()
+    dropped: int = 0  # comparisons skipped because the background queue was full
+    updated: str = ""  # ISO 8601, when the numbers were written
+
+
+@dataclass(frozen=True)
+class RolloutObservation:
+    """The traffic split a target runs now: ``stable`` answers the rest, ``candidate`` its
+    ``weight`` percent (0 with a shadow, which only sees copies)."""
+
+    strategy: str  # "canary" | "shadow"
+    stable: str  # version
+    candidate: str  # version
+    candidate_md5: str | None
+    weight: int
+    rollout_id: str  # the registry tag that started this step
+    stats: RolloutStats | None = None  # None: not observable by this target
+    detail: str = ""  # what could not be observed, in words
+
+
+@dataclass(frozen=True)
+class RolloutStep:
+    """What apply asks a target to run: ``stable`` and ``candidate`` side by side, the
+    candidate answering ``weight`` percent (0: a shadow seeing a copy of every request).
+    ``rollout_id`` is the registry tag recording the step; ``step`` counts from 1 of ``of``."""
+
+    strategy: str  # "canary" | "shadow"
+    stable: RegisteredVersion
+    candidate: RegisteredVersion
+    weight: int
+    rollout_id: str
+    step: int
+    of: int

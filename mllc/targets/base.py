@@ -21,7 +21,7 @@ from mllc.dvcremote import default_remote, fetch
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.spec.models import Lifecycle
-from mllc.types import DeploymentState, RegisteredVersion
+from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
 
 Progress = Callable[[str], None]
 
@@ -46,13 +46,22 @@ class Target(Protocol):
         ...
 
     def render(
-        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self,
+        root: Path,
+        spec: Lifecycle,
+        env: str,
+        version: RegisteredVersion,
+        source: str,
+        step: RolloutStep | None = None,
     ) -> dict[str, str]:
         """The files ``env`` running ``version`` needs in the repository (path -> text,
         ``source`` is the spec's path), all under ``deploy/<name>/<env>/``: planned with the
         other generated files, written and committed by apply before :meth:`deploy` (which
         also removes the files there it no longer renders). {} for a target that needs
-        none. ``root`` is read only (e.g. the Git remote a GitOps controller clones)."""
+        none. ``root`` is read only (e.g. the Git remote a GitOps controller clones).
+        With ``step`` (a rollout in progress), the files run ``step.stable`` and
+        ``step.candidate`` side by side with the candidate at ``step.weight`` percent;
+        ``version`` is then the candidate."""
         ...
 
     def publish(
@@ -72,9 +81,11 @@ class Target(Protocol):
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
+        step: RolloutStep | None = None,
     ) -> dict[str, Any]:
         """Make ``env`` run ``version``; what the journal records of it. ``files`` are the
-        paths :meth:`render` gave, already written and committed. Raises MllcError."""
+        paths :meth:`render` gave, already written and committed. With ``step``, run the
+        rollout step instead (``version`` is ``step.candidate``). Raises MllcError."""
         ...
 
     def keep(

@@ -50,7 +50,7 @@ from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
 from mllc.targets.gitops import gitops_folders, gitops_state, repo_url
 from mllc.targets.manifests import LABEL_PREFIX, deploy_dir, model_file_uri, render
-from mllc.types import DeploymentState, RegisteredVersion
+from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
 
 __all__ = [
     "TARGET",
@@ -457,7 +457,13 @@ class KubernetesTarget:
         return []
 
     def render(
-        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self,
+        root: Path,
+        spec: Lifecycle,
+        env: str,
+        version: RegisteredVersion,
+        source: str,
+        step: RolloutStep | None = None,
     ) -> dict[str, str]:
         gitops = settings(spec, env).sync == "gitops"
         return render(spec, env, version, source, repo_url(root, spec, env) if gitops else None)
@@ -476,6 +482,7 @@ class KubernetesTarget:
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
+        step: RolloutStep | None = None,
     ) -> dict[str, Any]:
         """``kubectl apply`` the committed manifests (the model is published already);
         with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them."""

@@ -34,7 +34,7 @@ from mllc.saferead import RefusedRead, read_json
 from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
-from mllc.types import DeploymentState, RegisteredVersion
+from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -429,7 +429,13 @@ class LocalTarget:
         return [env for env in envs if servers(root, name, env)]
 
     def render(
-        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self,
+        root: Path,
+        spec: Lifecycle,
+        env: str,
+        version: RegisteredVersion,
+        source: str,
+        step: RolloutStep | None = None,
     ) -> dict[str, str]:
         return {}  # a local server needs no file in the repository
 
@@ -446,6 +452,7 @@ class LocalTarget:
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
+        step: RolloutStep | None = None,
     ) -> dict[str, Any]:
         """Start ``version``'s server unless one already serves it with every setting."""
         settings = _settings(spec, env)
