@@ -392,7 +392,8 @@ class KubernetesTarget:
         step: RolloutStep | None = None,
     ) -> dict[str, str]:
         gitops = settings(spec, env).sync == "gitops"
-        return render(spec, env, version, source, repo_url(root, spec, env) if gitops else None)
+        url = repo_url(root, spec, env) if gitops else None
+        return render(spec, env, version, source, url, step)
 
     def publish(
         self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
@@ -411,13 +412,22 @@ class KubernetesTarget:
         step: RolloutStep | None = None,
     ) -> dict[str, Any]:
         """``kubectl apply`` the committed manifests (the model is published already);
-        with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them."""
+        with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them.
+        A rollout ``step`` is deployed the same way: its manifest is that step."""
+        done: dict[str, Any] = {"version": version.version, "manifests": list(files)}
+        what = ""
+        if step is not None:
+            done["rollout"] = {"rollout_id": step.rollout_id, "step": step.step, "of": step.of}
+            done["rollout"] |= {"weight": step.weight, "stable": step.stable.version}
+            what = f" (canary {step.candidate.version} at {step.weight}%)"
+            if step.weight == 0:
+                what = f" (canary {step.candidate.version} rolled back to {step.stable.version})"
         if settings(spec, env).sync == "gitops":
-            progress(f"    {env}: committed {', '.join(files)}: Argo CD syncs them")
-            return {"version": version.version, "manifests": list(files), "sync": "gitops"}
+            progress(f"    {env}: committed {', '.join(files)}{what}: Argo CD syncs them")
+            return {**done, "sync": "gitops"}
         apply_manifests(spec, env, [root / p for p in files])
-        progress(f"    {env}: applied {', '.join(files)}")
-        return {"version": version.version, "manifests": list(files)}
+        progress(f"    {env}: applied {', '.join(files)}{what}")
+        return done
 
     def keep(
         self,
