@@ -26,11 +26,12 @@ import pytest
 import yaml
 from helpers_repo import git
 from test_gitops import ARGOCD_SCHEMA, REPO_URL, _no_kubectl_path, gitops_spec
-from test_kubernetes import KSERVE_SCHEMA, VERSION, FakeKubectl, make_spec
+from test_kubernetes import KSERVE_SCHEMA, READY, VERSION, FakeKubectl, make_spec
 
 from mllc.errors import MllcError
-from mllc.targets.kubernetes import KubernetesTarget, render
-from mllc.types import RolloutStep
+from mllc.targets.kserve_rollout import NOT_OBSERVED, candidate_share, readiness
+from mllc.targets.kubernetes import KubernetesTarget, observe, observe_gitops, render
+from mllc.types import RolloutObservation, RolloutStep
 
 SOURCE = "specs/iris.yaml"
 FOLDER = "deploy/iris/production"
@@ -241,9 +242,226 @@ def test_gitops_mode_the_commit_is_the_step(
     assert said == [f"    production: committed {ISVC} (canary v1.1.0 at 50%): Argo CD syncs them"]
 
 
+# ------------------------------------------------------------------ observing
+
+
 @pytest.fixture
 def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKubectl:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     return FakeKubectl(bin_dir)
+
+
+REV1, REV2 = "iris-production-predictor-00001", "iris-production-predictor-00002"
+
+
+def live(
+    doc: dict[str, Any],
+    *,
+    created: str = REV2,
+    ready_rev: str = REV2,
+    traffic: list[tuple[str, int, bool]] | None = None,
+    ready: str = "True",
+    message: str | None = None,
+    generation: int = 2,
+    observed: int = 2,
+) -> dict[str, Any]:
+    """What KServe (Serverless mode) would report for ``doc`` applied over a stable v1.0.0
+    that runs as revision 1: ``traffic`` as (revision, percent, latestRevision)."""
+    obj = json.loads(json.dumps(doc))
+    obj["metadata"] |= {"generation": generation, "uid": "4f0c", "resourceVersion": "42"}
+    weight = doc["spec"]["predictor"].get("canaryTrafficPercent", 100)
+    if traffic is None:
+        traffic = [(ready_rev, weight, True)] + (
+            [(REV1, 100 - weight, False)] if weight < 100 else []
+        )
+    condition: dict[str, Any] = {"type": "Ready", "status": ready}
+    if message:
+        condition |= {"reason": "RevisionFailed", "message": message}
+    routes: list[dict[str, Any]] = []
+    for rev, percent, latest in traffic:
+        route: dict[str, Any] = {"revisionName": rev, "percent": percent, "latestRevision": latest}
+        routes.append(route if latest else route | {"tag": "prev"})
+    obj["status"] = {
+        "observedGeneration": observed,
+        "url": "http://iris-production.ml.example.com",
+        "deploymentMode": "Serverless",
+        "conditions": [{"type": "PredictorReady", "status": ready}, condition],
+        "components": {
+            "predictor": {
+                "latestCreatedRevision": created,
+                "latestReadyRevision": ready_rev,
+                "latestRolledoutRevision": REV1,
+                "traffic": routes,
+            }
+        },
+    }
+    return obj
+
+
+def step_doc(weight: int, number: int = 1) -> dict[str, Any]:
+    return isvc_of(
+        render(make_spec(CANARY), "production", CANDIDATE, SOURCE, step=step(weight, number))
+    )
+
+
+def test_observe_a_canary_whose_revision_is_ready(kubectl: FakeKubectl, kserve: Any) -> None:
+    obj = live(step_doc(10))
+    assert [e.message for e in kserve.iter_errors(obj)] == []  # a status KServe could write
+    kubectl.reply(stdout=json.dumps(obj))
+    state = observe(make_spec(CANARY), "production")
+    assert (state.version, state.healthy, state.reachable) == ("v1.0.0", True, True)
+    assert state.rollout == RolloutObservation(
+        strategy="canary",
+        stable="v1.0.0",
+        candidate="v1.1.0",
+        candidate_md5="b" * 32,
+        weight=10,
+        rollout_id=ROLLOUT_ID,
+        stats=None,
+        detail=f"step 1/3 of {ROLLOUT_ID}; revision {REV2} is Ready; {NOT_OBSERVED}",
+        ready=True,
+    )
+    assert "Prometheus, which mllc does not read" in NOT_OBSERVED
+
+
+def test_observe_a_canary_whose_revision_is_still_starting(kubectl: FakeKubectl) -> None:
+    """Until the candidate's revision is Ready, KServe's latest ready revision is the
+    stable's: the route gives the candidate nothing, and observe says so."""
+    obj = live(
+        step_doc(10), ready_rev=REV1, ready="Unknown", traffic=[(REV1, 10, True), (REV1, 90, False)]
+    )
+    kubectl.reply(stdout=json.dumps(obj))
+    rollout = observe(make_spec(CANARY), "production").rollout
+    assert rollout is not None and rollout.ready is None
+    assert rollout.detail == (
+        f"step 1/3 of {ROLLOUT_ID}; revision {REV2} is not Ready yet: KServe routes it no "
+        f"traffic until it is; the route gives the candidate 0%, not 10%; {NOT_OBSERVED}"
+    )
+
+
+def test_observe_a_canary_whose_revision_failed(kubectl: FakeKubectl) -> None:
+    failed = f"Revision {REV2} failed with message: model not found at s3://models/iris/v1.1.0"
+    obj = live(step_doc(10), ready_rev=REV1, ready="False", message=failed,
+               traffic=[(REV1, 10, True), (REV1, 90, False)])  # fmt: skip
+    kubectl.reply(stdout=json.dumps(obj))
+    state = observe(make_spec(CANARY), "production")
+    assert (state.version, state.healthy) == ("v1.0.0", False)
+    assert state.rollout is not None and state.rollout.ready is False  # a reason to roll back
+    assert f"revision {REV2} failed: {failed}" in state.rollout.detail
+
+
+def test_readiness_waits_for_kserve_to_reconcile_and_refuses_raw_deployment() -> None:
+    obj = live(step_doc(50, 2), generation=3, observed=2)
+    assert readiness(obj) == (None, "KServe has not reconciled generation 3 yet (at 2)")
+    raw = live(step_doc(50, 2))
+    raw["status"]["deploymentMode"] = "RawDeployment"
+    ready, why = readiness(raw)
+    assert ready is False and "canaryTrafficPercent splits no traffic" in why
+    assert readiness({}) == (None, "not Ready yet (KServe reports no Ready revision)")
+
+
+def test_the_candidates_share_comes_from_the_route() -> None:
+    assert candidate_share(live(step_doc(10))) == 10
+    assert candidate_share(live(step_doc(100, 3))) == 100
+    assert candidate_share(live(step_doc(0, 2))) == 0
+    assert candidate_share({"status": {}}) is None
+
+
+def test_a_plain_inferenceservice_has_no_rollout(kubectl: FakeKubectl) -> None:
+    kubectl.reply(stdout=json.dumps(READY))
+    assert observe(make_spec(), "production").rollout is None
+
+
+def test_observe_a_rollback(kubectl: FakeKubectl) -> None:
+    kubectl.reply(stdout=json.dumps(live(step_doc(0, 2))))
+    rollout = observe(make_spec(CANARY), "production").rollout
+    assert rollout is not None and (rollout.weight, rollout.ready) == (0, True)
+    assert rollout.detail.startswith(
+        f"step 2/3 of {ROLLOUT_ID}: rolled back, all traffic on the stable revision; "
+    )
+
+
+# ------------------------------------------------------------------ GitOps
+
+
+def _commit(repo: Path, files: dict[str, str], message: str) -> None:
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text, encoding="utf-8")
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", message, cwd=repo)
+
+
+def test_gitops_observes_the_committed_step_and_the_cluster_once_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    spec = gitops_spec()
+    one = render(spec, "production", CANDIDATE, SOURCE, REPO_URL, step(10))
+    _commit(repo, one, "step 1")
+    two = render(
+        spec,
+        "production",
+        CANDIDATE,
+        SOURCE,
+        REPO_URL,
+        step(50, 2, rollout_id="iris#production_canary#8"),
+    )
+    _commit(repo, two, "step 2")
+
+    monkeypatch.setenv("PATH", _no_kubectl_path(tmp_path))  # no cluster at all
+    state = observe_gitops(repo, spec, "production")
+    assert (state.committed, state.version, state.reachable) == ("v1.0.0", None, False)
+    assert state.rollout is not None
+    assert (state.rollout.weight, state.rollout.rollout_id, state.rollout.ready) == (
+        50,
+        "iris#production_canary#8",
+        None,
+    )
+    assert state.rollout.detail == (
+        "step 2/3 of iris#production_canary#8; committed, awaiting sync by Argo CD (no "
+        f"cluster reachable: kubectl not found); {NOT_OBSERVED}"
+    )
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    kubectl = FakeKubectl(bin_dir)
+    kubectl.reply(stdout=json.dumps(live(isvc_of(one))))  # Argo CD is still at step 1
+    state = observe_gitops(repo, spec, "production")
+    assert state.healthy is False
+    assert state.detail == (
+        f"v1.0.0 with canary v1.1.0 at 50% committed in {FOLDER}/, awaiting sync by Argo CD: "
+        f"the cluster runs canary v1.1.0 at 10% ({ROLLOUT_ID})"
+    )
+    assert state.rollout is not None and state.rollout.ready is None
+    assert "the cluster runs canary v1.1.0 at 10%" in state.rollout.detail
+
+    kubectl.reply(stdout=json.dumps(live(isvc_of(two))))  # synced
+    state = observe_gitops(repo, spec, "production")
+    assert (state.version, state.healthy, state.drift) == ("v1.0.0", True, ())
+    assert state.rollout is not None
+    assert (state.rollout.weight, state.rollout.ready) == (50, True)
+    assert state.detail.startswith(
+        f"v1.0.0 with canary v1.1.0 at 50% committed in {FOLDER}/, synced"
+    )
+
+
+def test_a_rollback_is_deployed_and_said_as_one(kubectl: FakeKubectl, tmp_path: Path) -> None:
+    kubectl.reply(stdout="inferenceservice.serving.kserve.io/iris-production serverside-applied\n")
+    said: list[str] = []
+    done = KubernetesTarget().deploy(
+        tmp_path, make_spec(CANARY), "production", VERSION, [ISVC], said.append, step(0, 2)
+    )
+    assert done["rollout"] == {
+        "rollout_id": ROLLOUT_ID,
+        "step": 2,
+        "of": 3,
+        "weight": 0,
+        "stable": "v1.0.0",
+    }
+    assert said == [f"    production: applied {ISVC} (canary v1.1.0 rolled back to v1.0.0)"]

@@ -6,10 +6,10 @@ Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here a
 :func:`render`). This module holds the three edges that touch the world:
 
 - :func:`observe` runs ``kubectl get inferenceservice <name>-<env> -o json`` and
-  reads the ``mllc.dev/version`` label and the ``Ready`` condition. It never
-  raises: a missing kubectl or an unreachable cluster gives a
-  :class:`DeploymentState` with ``reachable=False`` and a plain ``detail``, so
-  ``plan`` can say so and go on.
+  reads the ``mllc.dev/version`` label, the ``Ready`` condition and, during a canary,
+  the rollout (:mod:`mllc.targets.kserve_rollout`). It never raises: a missing kubectl
+  or an unreachable cluster gives a :class:`DeploymentState` with ``reachable=False``
+  and a plain ``detail``, so ``plan`` can say so and go on.
 - :func:`apply_manifests` runs ``kubectl apply --server-side`` as field manager
   ``mllc``, and raises :class:`MllcError` when that fails.
 - :func:`publish_model` copies a registered model file to ``<storage_uri>/<name>/
@@ -47,6 +47,7 @@ from mllc.spec.cluster import object_name, settings
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
 from mllc.targets.gitops import gitops_folders, gitops_state, repo_url
+from mllc.targets.kserve_rollout import live_rollout
 from mllc.targets.kubectl import context_args, redact, run, summary
 from mllc.targets.manifests import LABEL_PREFIX, deploy_dir, model_file_uri, render
 from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
@@ -113,6 +114,12 @@ def _unobserved(name: str, env: str) -> DeploymentState:
 
 
 def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
+    """The state of a live InferenceService, with the rollout step it runs if any."""
+    state = _plain_state(spec, env, obj)
+    return replace(state, rollout=live_rollout(obj)) if state.version is not None else state
+
+
+def _plain_state(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
     if not isinstance(obj, dict):
         return _state(spec, env, reachable=False, detail="kubectl printed no InferenceService")
     metadata = obj.get("metadata") or {}
