@@ -16,6 +16,7 @@ against KServe's schema, so they only use fields KServe has. "No cluster" is rea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import replace
@@ -29,6 +30,7 @@ from test_gitops import ARGOCD_SCHEMA, REPO_URL, _no_kubectl_path, gitops_spec
 from test_kubernetes import KSERVE_SCHEMA, READY, VERSION, FakeKubectl, make_spec
 
 from mllc.errors import MllcError
+from mllc.spec.models import Lifecycle
 from mllc.targets.kserve_rollout import NOT_OBSERVED, candidate_share, readiness
 from mllc.targets.kubernetes import KubernetesTarget, observe, observe_gitops, render
 from mllc.types import RolloutObservation, RolloutStep
@@ -465,3 +467,32 @@ def test_a_rollback_is_deployed_and_said_as_one(kubectl: FakeKubectl, tmp_path: 
         "stable": "v1.0.0",
     }
     assert said == [f"    production: applied {ISVC} (canary v1.1.0 rolled back to v1.0.0)"]
+
+
+# ------------------------------------------------------------------ the docs
+
+
+def _rollout_docs() -> str:
+    """The section on rollouts, wherever docs/ keeps it (its own file, or merged)."""
+    heading = "## Rollouts on Kubernetes (KServe)"
+    for name in ("deployments.md", "deployments-kubernetes.md"):
+        path = Path(__file__).resolve().parent.parent / "docs" / name
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if heading in text:
+            return text[text.index(heading) :]
+    raise AssertionError(f"no {heading!r} in docs/")
+
+
+def test_the_docs_show_the_manifest_mllc_writes_for_their_example() -> None:
+    text = _rollout_docs()
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    example, manifest = yaml.safe_load(blocks[0]), blocks[1]
+    data = yaml.safe_load((Path(__file__).resolve().parent.parent / SOURCE).read_text())
+    data["environments"]["production"] = example["environments"]["production"]
+    data["metadata"]["labels"] = {}
+    del data["monitoring"]
+    spec = Lifecycle.model_validate(data)
+    stable = replace(VERSION, version="v1.2.0", model_md5=hashlib.md5(b"v1.2.0").hexdigest())
+    new = replace(VERSION, version="v1.3.0", model_md5=hashlib.md5(b"v1.3.0").hexdigest())
+    docs_step = RolloutStep("canary", stable, new, 10, "iris#production_canary#4", 1, 3)
+    assert render(spec, "production", new, SOURCE, step=docs_step)[ISVC] == manifest
