@@ -361,7 +361,12 @@ def test_readiness_waits_for_kserve_to_reconcile_and_refuses_raw_deployment() ->
     raw["status"]["deploymentMode"] = "RawDeployment"
     ready, why = readiness(raw)
     assert ready is False and "canaryTrafficPercent splits no traffic" in why
-    assert readiness({}) == (None, "not Ready yet (KServe reports no Ready revision)")
+    assert readiness({}) == (None, "KServe reports no revision of the predictor yet")
+    assert readiness(live(step_doc(50, 2), ready="Unknown")) == (
+        None,
+        f"revision {REV2} is not Ready yet",
+    )
+    assert readiness(live(step_doc(50, 2), ready_rev=REV1, ready="True"))[0] is None
 
 
 def test_the_candidates_share_comes_from_the_route() -> None:

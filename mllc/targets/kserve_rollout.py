@@ -119,7 +119,9 @@ def readiness(obj: Any) -> tuple[bool | None, str]:
         return True, f"{name} is Ready"
     if created is not None and created != latest_ready:
         return None, f"{name} is not Ready yet: KServe routes it no traffic until it is"
-    return None, "not Ready yet (KServe reports no Ready revision)"
+    if created is None:
+        return None, "KServe reports no revision of the predictor yet"
+    return None, f"{name} is not Ready yet"
 
 
 def candidate_share(obj: Any) -> int | None:
