@@ -501,3 +501,24 @@ def test_the_docs_show_the_manifest_mllc_writes_for_their_example() -> None:
     new = replace(VERSION, version="v1.3.0", model_md5=hashlib.md5(b"v1.3.0").hexdigest())
     docs_step = RolloutStep("canary", stable, new, 10, "iris#production_canary#4", 1, 3)
     assert render(spec, "production", new, SOURCE, step=docs_step)[ISVC] == manifest
+
+
+def test_gitops_says_a_committed_rollback_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    spec = gitops_spec()
+    step_one = render(spec, "production", CANDIDATE, SOURCE, REPO_URL, step(10))
+    rollback = step(0, 2, rollout_id="iris#production_canary#8")  # the unassign tag
+    _commit(repo, render(spec, "production", VERSION, SOURCE, REPO_URL, rollback), "rollback")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    FakeKubectl(bin_dir).reply(stdout=json.dumps(live(isvc_of(step_one))))
+    state = observe_gitops(repo, spec, "production")
+    assert state.detail == (
+        f"v1.0.0 with canary v1.1.0 rolled back committed in {FOLDER}/, awaiting sync by "
+        f"Argo CD: the cluster runs canary v1.1.0 at 10% ({ROLLOUT_ID})"
+    )

@@ -159,10 +159,13 @@ def gitops_folders(root: Path, name: str) -> list[str]:
     return sorted(envs)
 
 
-def _step(rollout: RolloutObservation | None) -> str:
+def _step(rollout: RolloutObservation | None, *, tag: bool = True) -> str:
     if rollout is None:
         return "no rollout step"
-    return f"canary {rollout.candidate} at {rollout.weight}% ({rollout.rollout_id})"
+    where = f" ({rollout.rollout_id})" if tag else ""
+    if rollout.weight == 0:
+        return f"canary {rollout.candidate} rolled back{where}"
+    return f"canary {rollout.candidate} at {rollout.weight}%{where}"
 
 
 def _rollout(
@@ -208,7 +211,7 @@ def gitops_state(
     if committed is None:
         detail = f"nothing committed in {folder}/ yet; the cluster: {live.detail}"
         return replace(live, detail=detail)
-    canary = f" with canary {declared.candidate} at {declared.weight}%" if declared else ""
+    canary = f" with {_step(declared, tag=False)}" if declared else ""
     where = f"{committed}{canary} committed in {folder}/"
     if not live.reachable:
         detail = f"{where}, awaiting sync by {ARGO_CD} (not observed: {live.detail})"
