@@ -19,8 +19,9 @@ from mllc.spec.cluster import settings
 from mllc.spec.deployment import ArgoCD
 from mllc.spec.models import Lifecycle
 from mllc.spec.yamlsafe import YamlProblem, load_text
+from mllc.targets.kserve_rollout import NOT_OBSERVED, declared_rollout
 from mllc.targets.manifests import APPLICATION_FILE, INFERENCESERVICE_FILE, LABEL_PREFIX
-from mllc.types import DeploymentState
+from mllc.types import DeploymentState, RolloutObservation
 
 __all__ = [
     "ARGO_CD",
@@ -158,6 +159,30 @@ def gitops_folders(root: Path, name: str) -> list[str]:
     return sorted(envs)
 
 
+def _step(rollout: RolloutObservation | None, *, tag: bool = True) -> str:
+    if rollout is None:
+        return "no rollout step"
+    where = f" ({rollout.rollout_id})" if tag else ""
+    if rollout.weight == 0:
+        return f"canary {rollout.candidate} rolled back{where}"
+    return f"canary {rollout.candidate} at {rollout.weight}%{where}"
+
+
+def _rollout(
+    committed: RolloutObservation | None, live: DeploymentState
+) -> RolloutObservation | None:
+    """The rollout step of a GitOps environment: the one HEAD commits (apply's commit is
+    the step), observed in the cluster only once Argo CD has synced that very step."""
+    if committed is None:
+        return None
+    if live.reachable and live.rollout and live.rollout.rollout_id == committed.rollout_id:
+        return live.rollout
+    head = committed.detail.removesuffix(f"; {NOT_OBSERVED}")
+    seen = f"the cluster runs {_step(live.rollout)}" if live.reachable else live.detail
+    detail = f"{head}; committed, awaiting sync by {ARGO_CD} ({seen}); {NOT_OBSERVED}"
+    return replace(committed, ready=None, detail=detail)
+
+
 def gitops_state(
     root: Path, name: str, env: str, live: DeploymentState, obj: Any
 ) -> DeploymentState:
@@ -165,16 +190,29 @@ def gitops_state(
     GitOps state: ``committed`` is the version the InferenceService at HEAD names, and
     ``version`` only ever what a reachable cluster was seen running. Unreachable, or not
     synced yet: "committed, awaiting sync", never running; synced but different from
-    Git: ``drift`` names the fields."""
+    Git: ``drift`` names the fields. ``rollout`` is the step HEAD commits, with what the
+    cluster shows of it once synced (a cluster on another step is awaiting sync)."""
     folder = Layout(name).deploy_dir(env).as_posix()
     manifests = committed_manifests(root, name, env)
     committed_doc = document(manifests.get(f"{folder}/{INFERENCESERVICE_FILE}"))
     committed = version_of(committed_doc)
-    live = replace(live, gitops=True, committed=committed, manifests=tuple(manifests.items()))
+    declared = declared_rollout(committed_doc)
+    behind = (declared.rollout_id if declared else None) != (
+        live.rollout.rollout_id if live.rollout else None
+    )
+    live_step = _step(live.rollout)
+    live = replace(
+        live,
+        gitops=True,
+        committed=committed,
+        manifests=tuple(manifests.items()),
+        rollout=_rollout(declared, live),
+    )
     if committed is None:
         detail = f"nothing committed in {folder}/ yet; the cluster: {live.detail}"
         return replace(live, detail=detail)
-    where = f"{committed} committed in {folder}/"
+    canary = f" with {_step(declared, tag=False)}" if declared else ""
+    where = f"{committed}{canary} committed in {folder}/"
     if not live.reachable:
         detail = f"{where}, awaiting sync by {ARGO_CD} (not observed: {live.detail})"
         return replace(live, version=None, healthy=False, detail=detail)
@@ -184,6 +222,9 @@ def gitops_state(
     found = tuple(drift(committed_doc, obj))
     if live.version != committed:
         detail = f"{where}, awaiting sync by {ARGO_CD}: the cluster runs {live.version}"
+        return replace(live, healthy=False, detail=detail, drift=found)
+    if behind:  # the same stable version, another step of a rollout (or none)
+        detail = f"{where}, awaiting sync by {ARGO_CD}: the cluster runs {live_step}"
         return replace(live, healthy=False, detail=detail, drift=found)
     if found:
         detail = (

@@ -6,10 +6,10 @@ Rendering is pure and lives in :mod:`mllc.targets.manifests` (re-exported here a
 :func:`render`). This module holds the three edges that touch the world:
 
 - :func:`observe` runs ``kubectl get inferenceservice <name>-<env> -o json`` and
-  reads the ``mllc.dev/version`` label and the ``Ready`` condition. It never
-  raises: a missing kubectl or an unreachable cluster gives a
-  :class:`DeploymentState` with ``reachable=False`` and a plain ``detail``, so
-  ``plan`` can say so and go on.
+  reads the ``mllc.dev/version`` label, the ``Ready`` condition and, during a canary,
+  the rollout (:mod:`mllc.targets.kserve_rollout`). It never raises: a missing kubectl
+  or an unreachable cluster gives a :class:`DeploymentState` with ``reachable=False``
+  and a plain ``detail``, so ``plan`` can say so and go on.
 - :func:`apply_manifests` runs ``kubectl apply --server-side`` as field manager
   ``mllc``, and raises :class:`MllcError` when that fails.
 - :func:`publish_model` copies a registered model file to ``<storage_uri>/<name>/
@@ -24,18 +24,16 @@ kubectl runs with the spec's ``context`` (else the current one) and the caller's
 environment, so the usual kubeconfig, KUBECONFIG and cloud login plugins apply.
 Secrets stay out of every message: the spec only names a service account, and
 what kubectl or a storage library prints is reduced to one line with URL
-credentials and the values of secret-looking environment variables masked.
+credentials and the values of secret-looking environment variables masked
+(:mod:`mllc.targets.kubectl`, which also runs kubectl bounded).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -49,6 +47,8 @@ from mllc.spec.cluster import object_name, settings
 from mllc.spec.models import Lifecycle
 from mllc.targets.base import Progress, model_file
 from mllc.targets.gitops import gitops_folders, gitops_state, repo_url
+from mllc.targets.kserve_rollout import live_rollout
+from mllc.targets.kubectl import context_args, redact, run, summary
 from mllc.targets.manifests import LABEL_PREFIX, deploy_dir, model_file_uri, render
 from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
 
@@ -78,79 +78,6 @@ _UNPUBLISHABLE = {
     "https": "KServe downloads http(s):// models but mllc has no standard way to upload them",
     "azureblob": "fsspec has no azureblob:// file system (adlfs reads az:// and abfs://)",
 }
-
-_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # kubectl's client-go log lines
-_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@")
-_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|CREDENTIAL|PRIVATE|(^|_)KEY($|_)|API_?KEY", re.I)
-
-
-# ------------------------------------------------------------------ messages
-
-
-def _redact(text: str) -> str:
-    """Mask what could be a credential: ``user:pass@`` in URLs, secret env values."""
-    text = _URL_CREDENTIALS.sub(r"\1***@", text)
-    for name, value in os.environ.items():
-        # Short values would mask ordinary words; a real secret is longer.
-        if len(value) >= 6 and _SECRET_NAME.search(name) and value in text:
-            text = text.replace(value, "***")
-    return text
-
-
-def _summary(output: str) -> str:
-    """The line of kubectl's (or a library's) output that says what went wrong.
-
-    kubectl prints client-go log lines ("E1126 23:58:53 ... memcache.go ...")
-    before its own one-line verdict: prefer the first line that is not one.
-    """
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    plain = [line for line in lines if not _KLOG.match(line)]
-    line = (plain or lines or ["no output"])[0]
-    if line == "error: EOF":
-        # kubectl prompted for a user name (no credentials for that cluster in the
-        # kubeconfig) and read the end of our empty stdin.
-        line = "kubectl asked for credentials the kubeconfig does not have (error: EOF)"
-    if len(line) > 300:
-        line = line[:297] + "..."
-    return _redact(line)
-
-
-def _context_args(context: str | None) -> list[str]:
-    if context is None:
-        return []
-    if not context or any(c in context for c in "\x00\n\r"):
-        raise MllcError(f"kubectl context {context!r} is not a context name")
-    # One argument, "--context=VALUE": a context read from a spec can never be
-    # taken by kubectl as a flag of its own.
-    return [f"--context={context}"]
-
-
-def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run kubectl with no stdin, in its own process group, killed whole on timeout.
-
-    stdin is empty so a kubectl that prompts for credentials fails at once
-    instead of waiting. The process group matters because kubectl may start
-    credential plugins (exec auth): killing kubectl alone would leave them
-    running after mllc has given up.
-    """
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            # Bounded: a plugin that left the group could keep the pipes open.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.communicate(timeout=5)
-            raise
-        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _where(spec: Lifecycle, env: str) -> str:
@@ -187,6 +114,12 @@ def _unobserved(name: str, env: str) -> DeploymentState:
 
 
 def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
+    """The state of a live InferenceService, with the rollout step it runs if any."""
+    state = _plain_state(spec, env, obj)
+    return replace(state, rollout=live_rollout(obj)) if state.version is not None else state
+
+
+def _plain_state(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
     if not isinstance(obj, dict):
         return _state(spec, env, reachable=False, detail="kubectl printed no InferenceService")
     metadata = obj.get("metadata") or {}
@@ -216,7 +149,7 @@ def _from_object(spec: Lifecycle, env: str, obj: Any) -> DeploymentState:
     if ready is None:
         return _state(spec, env, version=version, detail="not ready yet (no Ready condition)")
     why = ready.get("message") or ready.get("reason") or "Ready is " + str(ready.get("status"))
-    return _state(spec, env, version=version, detail=f"not ready: {_summary(str(why))}")
+    return _state(spec, env, version=version, detail=f"not ready: {summary(str(why))}")
 
 
 def _fetch(spec: Lifecycle, env: str, kubectl: str) -> tuple[Any, DeploymentState | None]:
@@ -229,7 +162,7 @@ def _fetch(spec: Lifecycle, env: str, kubectl: str) -> tuple[Any, DeploymentStat
             spec, env, reachable=False, detail="no cluster reachable: kubectl not found"
         )
     try:
-        context = _context_args(k8s.context)
+        context = context_args(k8s.context)
     except MllcError as exc:
         return None, _state(spec, env, reachable=False, detail=exc.detail)
     argv = [
@@ -243,7 +176,7 @@ def _fetch(spec: Lifecycle, env: str, kubectl: str) -> tuple[Any, DeploymentStat
         f"--request-timeout={OBSERVE_REQUEST_TIMEOUT}",
     ]
     try:
-        proc = _run(argv, OBSERVE_TIMEOUT)
+        proc = run(argv, OBSERVE_TIMEOUT)
     except subprocess.TimeoutExpired:
         return None, _state(
             spec,
@@ -256,7 +189,7 @@ def _fetch(spec: Lifecycle, env: str, kubectl: str) -> tuple[Any, DeploymentStat
             spec, env, reachable=False, detail=f"no cluster reachable: {exc.strerror}"
         )
     if proc.returncode != 0:
-        line = _summary(proc.stderr or proc.stdout)
+        line = summary(proc.stderr or proc.stdout)
         if "(NotFound)" in line:
             return None, _state(spec, env, detail="not deployed")
         if "doesn't have a resource type" in line:
@@ -320,7 +253,7 @@ def apply_manifests(
         )
     argv = [
         exe,
-        *_context_args(k8s.context),
+        *context_args(k8s.context),
         "apply",
         "--server-side",
         "--field-manager=mllc",
@@ -332,7 +265,7 @@ def apply_manifests(
     for path in paths:
         argv.append(f"--filename={os.fspath(path)}")
     try:
-        proc = _run(argv, APPLY_TIMEOUT)
+        proc = run(argv, APPLY_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise MllcError(
             f"cannot deploy {where}: kubectl did not finish within {APPLY_TIMEOUT:g}s"
@@ -340,8 +273,8 @@ def apply_manifests(
     except OSError as exc:
         raise MllcError(f"cannot deploy {where}: {exc.strerror}") from None
     if proc.returncode != 0:
-        raise MllcError(f"kubectl apply failed for {where}: {_summary(proc.stderr or proc.stdout)}")
-    return [_redact(line.strip()) for line in proc.stdout.splitlines() if line.strip()]
+        raise MllcError(f"kubectl apply failed for {where}: {summary(proc.stderr or proc.stdout)}")
+    return [redact(line.strip()) for line in proc.stdout.splitlines() if line.strip()]
 
 
 # ------------------------------------------------------------------ publish
@@ -373,7 +306,7 @@ def _filesystem(url: str) -> Any:
         return fsspec.filesystem(protocol, **options)
     except ImportError as exc:
         # fsspec's own message names the package: "Install s3fs to access S3".
-        raise MllcError(f"cannot publish to {protocol}:// storage: {_summary(str(exc))}") from None
+        raise MllcError(f"cannot publish to {protocol}:// storage: {summary(str(exc))}") from None
     except ValueError:
         raise MllcError(
             f"cannot publish to {protocol}:// storage: fsspec does not know it"
@@ -419,10 +352,10 @@ def publish_model(
         fs.put_file(str(source), url)
     except Exception as exc:  # storage libraries raise anything: report one safe line
         raise MllcError(
-            f"cannot publish {name} {version.version} to {_redact(url)}: "
-            f"{type(exc).__name__}: {_summary(str(exc))}"
+            f"cannot publish {name} {version.version} to {redact(url)}: "
+            f"{type(exc).__name__}: {summary(str(exc))}"
         ) from None
-    return _redact(url)
+    return redact(url)
 
 
 # ------------------------------------------------------------------ the target
@@ -466,7 +399,8 @@ class KubernetesTarget:
         step: RolloutStep | None = None,
     ) -> dict[str, str]:
         gitops = settings(spec, env).sync == "gitops"
-        return render(spec, env, version, source, repo_url(root, spec, env) if gitops else None)
+        url = repo_url(root, spec, env) if gitops else None
+        return render(spec, env, version, source, url, step)
 
     def publish(
         self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, progress: Progress
@@ -485,13 +419,22 @@ class KubernetesTarget:
         step: RolloutStep | None = None,
     ) -> dict[str, Any]:
         """``kubectl apply`` the committed manifests (the model is published already);
-        with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them."""
+        with ``sync: gitops`` nothing: the manifests are committed, Argo CD syncs them.
+        A rollout ``step`` is deployed the same way: its manifest is that step."""
+        done: dict[str, Any] = {"version": version.version, "manifests": list(files)}
+        what = ""
+        if step is not None:
+            done["rollout"] = {"rollout_id": step.rollout_id, "step": step.step, "of": step.of}
+            done["rollout"] |= {"weight": step.weight, "stable": step.stable.version}
+            what = f" (canary {step.candidate.version} at {step.weight}%)"
+            if step.weight == 0:
+                what = f" (canary {step.candidate.version} rolled back to {step.stable.version})"
         if settings(spec, env).sync == "gitops":
-            progress(f"    {env}: committed {', '.join(files)}: Argo CD syncs them")
-            return {"version": version.version, "manifests": list(files), "sync": "gitops"}
+            progress(f"    {env}: committed {', '.join(files)}{what}: Argo CD syncs them")
+            return {**done, "sync": "gitops"}
         apply_manifests(spec, env, [root / p for p in files])
-        progress(f"    {env}: applied {', '.join(files)}")
-        return {"version": version.version, "manifests": list(files)}
+        progress(f"    {env}: applied {', '.join(files)}{what}")
+        return done
 
     def keep(
         self,

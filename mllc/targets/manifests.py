@@ -37,7 +37,7 @@ from mllc.layout import Layout
 from mllc.spec.cluster import monitor_name, object_name, problems, settings
 from mllc.spec.deployment import ArgoCD, KubernetesTarget
 from mllc.spec.models import Lifecycle
-from mllc.types import RegisteredVersion
+from mllc.types import RegisteredVersion, RolloutStep
 
 __all__ = [
     "APPLICATION_FILE",
@@ -73,6 +73,12 @@ MONITOR_IMAGE = f"mllc:{__version__}"
 MONITOR_UID = 65532
 
 LABEL_PREFIX = "mllc.dev/"
+# A rollout step (docs/deployments-kubernetes.md): labels select, annotations say which.
+ROLLOUT_LABEL = LABEL_PREFIX + "rollout"  # the strategy: canary
+CANDIDATE_LABEL = LABEL_PREFIX + "candidate"  # the new version
+ROLLOUT_ID = LABEL_PREFIX + "rollout-id"  # the registry tag of the step ('#': no label value)
+ROLLOUT_STEP = LABEL_PREFIX + "rollout-step"  # "k/n"
+CANDIDATE_MD5 = LABEL_PREFIX + "candidate-model-md5"
 
 
 def deploy_dir(name: str, env: str) -> str:
@@ -113,14 +119,58 @@ def _resources(k8s: KubernetesTarget) -> dict[str, Any]:
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
+def _served(version: RegisteredVersion, step: RolloutStep | None) -> RegisteredVersion:
+    """The model in the InferenceService's storageUri: the candidate's during a step, the
+    stable's once it is rolled back (weight 0); ``version`` without a step."""
+    if step is None:
+        return version
+    return step.stable if step.weight == 0 else step.candidate
+
+
+def _rollout_metadata(step: RolloutStep, labels: dict[str, str]) -> dict[str, str]:
+    """Labels (added to ``labels``) and annotations saying which step of which rollout
+    the manifest is. ``mllc.dev/version`` stays the stable version, the one the
+    environment is assigned in the registry until the rollout completes."""
+    labels[LABEL_PREFIX + "version"] = step.stable.version
+    labels[ROLLOUT_LABEL] = step.strategy
+    labels[CANDIDATE_LABEL] = step.candidate.version
+    return {
+        CANDIDATE_MD5: step.candidate.model_md5,
+        LABEL_PREFIX + "model-md5": step.stable.model_md5,
+        ROLLOUT_ID: step.rollout_id,
+        ROLLOUT_STEP: f"{step.step}/{step.of}",
+    }
+
+
 def inferenceservice(
-    spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+    spec: Lifecycle,
+    env: str,
+    version: RegisteredVersion,
+    source: str,
+    step: RolloutStep | None = None,
 ) -> dict[str, Any]:
-    """The KServe InferenceService serving ``version`` in ``env``, as data."""
+    """The KServe InferenceService serving ``version`` in ``env``, as data.
+
+    With ``step`` (a canary), the candidate's model answers ``step.weight`` percent
+    (``canaryTrafficPercent``; KServe routes the rest to the last revision rolled out
+    whole, the stable version's), all of it at 100. Weight 0 is the rollback: the
+    stable's model with ``canaryTrafficPercent: 0``, so all traffic goes back to the
+    stable's running revision at once while the new one starts (a manifest without
+    the field would send it to the latest *ready* revision, the candidate's)."""
     k8s = settings(spec, env)
     name = spec.metadata.name
     labels = _labels(spec, env, "predictor")
     labels[LABEL_PREFIX + "version"] = version.version
+    annotations = {LABEL_PREFIX + "model-md5": version.model_md5}
+    if step is not None:
+        if step.strategy != "canary":  # validate refuses it first: this guards the API
+            raise MllcError(
+                f"{name}/{env}: KServe cannot mirror traffic to a shadow (kserve#2978); "
+                "the kubernetes target runs strategy: canary only"
+            )
+        if not 0 <= step.weight <= 100:
+            raise MllcError(f"{name}/{env}: a canary weight is 0..100, not {step.weight}")
+        annotations = _rollout_metadata(step, labels)
     predictor: dict[str, Any] = {
         "minReplicas": k8s.replicas,
         # Pinned to the spec's count: autoscaling beyond it is not in the spec yet.
@@ -130,12 +180,15 @@ def inferenceservice(
     }
     if k8s.service_account is not None:
         predictor["serviceAccountName"] = k8s.service_account
+    if step is not None and step.weight < 100:
+        predictor["canaryTrafficPercent"] = step.weight
     predictor["model"] = {
         "modelFormat": {"name": "sklearn"},
         "protocolVersion": "v2",
-        "storageUri": model_dir_uri(k8s.storage_uri, name, version.version),
+        "storageUri": model_dir_uri(k8s.storage_uri, name, _served(version, step).version),
         "resources": _resources(k8s),
     }
+    annotations[LABEL_PREFIX + "spec-source"] = source
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -143,10 +196,7 @@ def inferenceservice(
             "name": object_name(name, env),
             "namespace": k8s.namespace,
             "labels": dict(sorted(labels.items())),
-            "annotations": {
-                LABEL_PREFIX + "model-md5": version.model_md5,
-                LABEL_PREFIX + "spec-source": source,
-            },
+            "annotations": dict(sorted(annotations.items())),
         },
         "spec": {"predictor": predictor},
     }
@@ -279,6 +329,7 @@ def render(
     version: RegisteredVersion | None,
     source: str,
     repo_url: str | None = None,
+    step: RolloutStep | None = None,
 ) -> dict[str, str]:
     """The files of environment ``env``: repo-relative path -> text, in path order.
 
@@ -289,6 +340,8 @@ def render(
     SpecError when the cluster would refuse what the spec asks for (names too
     long for Kubernetes or KServe, quantities it cannot read), and for ``sync: gitops``
     without ``repo_url`` (the spec's ``argocd.repo_url`` or the ``origin`` remote's URL).
+    With ``step`` (a canary in progress) the InferenceService is that step's
+    (:func:`inferenceservice`); the other files do not change.
     """
     found = problems(spec, env)
     gitops = settings(spec, env).sync == "gitops"
@@ -322,7 +375,7 @@ def render(
     folder = deploy_dir(spec.metadata.name, env)
     files = {
         f"{folder}/{INFERENCESERVICE_FILE}": header
-        + dump_yaml(inferenceservice(spec, env, version, source), sort_keys=False)
+        + dump_yaml(inferenceservice(spec, env, version, source, step), sort_keys=False)
     }
     if spec.monitoring is not None:
         files[f"{folder}/{CRONJOB_FILE}"] = header + dump_yaml(
