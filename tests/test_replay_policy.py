@@ -207,7 +207,35 @@ def test_a_metric_that_cannot_be_computed_fails() -> None:
     )
 
 
+def test_a_drop_within_rounding_is_no_drop_and_the_worst_group_is_the_largest_drop() -> None:
+    rounding = {"labelled": 5, "metric": Score("f1_macro", 0.0, 1e-9), "groups": ()}
+    assert judge(numbers(**rounding), LIMITS).status == "passed"
+    groups = {
+        "labelled": 5,
+        "metric": Score("f1_macro", 0.9, 0.9),
+        "groups": (Score("a", 0.9, 0.9), Score("b", 0.0, 1e-9), Score("c", 0.85, 0.9)),
+    }
+    assert judge(numbers(**groups), Replay(min_requests=10, max_metric_drop=0.1)).text == (
+        "wins_on_replay: disagreement 1.2% ≤ 5%, f1_macro 0.9 vs 0.9 (+0.000), worst class c "
+        "-0.050, p95 0.8 ms vs 0.7 ms (1.14× ≤ 2×) on 500 requests (5 labelled), v1.1.0 vs v1.0.0"
+    )
+    within = {**groups, "groups": (Score("a", 0.9, 0.9), Score("b", 0.0, 1e-9))}
+    assert judge(numbers(**within), LIMITS).status == "passed"
+
+
+def test_every_failure_is_named() -> None:
+    assert judge(numbers(differing=400, p95_ms=(3.0, 1.0)), LIMITS) == ReplayVerdict(
+        "failed",
+        "wins_on_replay: v1.1.0 vs v1.0.0 fails: disagreement 80.0% > 5%; p95 3 ms vs 1 ms "
+        "(3× > 2×) (disagreement 80.0% > 5%, p95 3 ms vs 1 ms (3× > 2×) on 500 requests "
+        "(no labelled feedback: no metric))",
+    )
+
+
 def test_score_drop() -> None:
+    assert Score("a", 0.9, 1.0).delta() == pytest.approx(-0.1)
+    assert Score("a", None, 1.0).delta() is None
+    assert Score("a", 1.0, None).delta() is None
     assert Score("a", 0.9, 1.0).drop() == pytest.approx(0.1)
     assert Score("a", 1.0, 0.9).drop() == pytest.approx(-0.1)
     assert Score("a", 0.9, 1.0, higher_is_better=False).drop() == pytest.approx(-0.1)
@@ -235,8 +263,10 @@ def test_differing_labels_as_text_and_numbers_beyond_a_tenth_of_the_spread() -> 
     assert differing([1.0, 1.0], [1.0, 1.0], "regression") == 0
     assert differing([1.1, 1.0], [1.0, 1.0], "regression") == 1
     assert differing([], [], "regression") == 0
-    with pytest.raises(ValueError, match="1 candidate predictions for 2 requests"):
-        differing([1], [1, 2], "classification")
+    assert differing([1.01], [1.0], "regression") == 1  # one value: no spread, no tolerance
+    for task in ("classification", "regression"):
+        with pytest.raises(ValueError):
+            differing([1], [1, 2], task)
 
 
 def test_p95_by_nearest_rank() -> None:
@@ -251,6 +281,8 @@ def test_quartile_bins() -> None:
     assert quartile_edges([]) == ()
     assert quartile_edges([float(i) for i in range(8)]) == (2.0, 4.0, 6.0)
     assert quartile_edges([1.0, 1.0, 1.0, 1.0]) == (1.0,)
+    assert quartile_edges([3.0, 1.0, 2.0]) == (1.0, 2.0, 3.0)
+    assert quartile_edges([5.0]) == (5.0,)
     edges = (2.0, 4.0, 6.0)
     assert [bin_label(v, edges) for v in (1.0, 2.0, 3.9, 4.0, 6.0, 9.0)] == [
         "< 2",

@@ -37,12 +37,18 @@ class Score:
     running: float | None
     higher_is_better: bool = True
 
-    def drop(self) -> float | None:
-        """How far the candidate falls below the running version (negative: above)."""
+    def delta(self) -> float | None:
+        """The candidate's value minus the running version's (None: either unknown)."""
         if self.candidate is None or self.running is None:
             return None
-        gap = self.running - self.candidate
-        return gap if self.higher_is_better else -gap
+        return self.candidate - self.running
+
+    def drop(self) -> float | None:
+        """How far the candidate falls below the running version (negative: above)."""
+        delta = self.delta()
+        if delta is None:
+            return None
+        return -delta if self.higher_is_better else delta
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,9 @@ def _limit_percent(value: float) -> str:
 
 
 def _metric_part(score: Score, limit: float) -> tuple[str, bool]:
-    drop = score.drop()
-    if drop is None or score.candidate is None or score.running is None:
+    delta, drop = score.delta(), score.drop()
+    if delta is None or drop is None:
         return f"{score.name} unknown on the labelled rows", False
-    delta = score.candidate - score.running
     shown = f"{score.name} {score.candidate:.4g} vs {score.running:.4g} ({delta:+.3f}"
     if drop > limit + EPSILON:
         return f"{shown}, a drop of {drop:.3g} > {limit:g})", False
@@ -98,14 +103,11 @@ def _metric_part(score: Score, limit: float) -> tuple[str, bool]:
 
 
 def _worst(groups: Sequence[Score], kind: str, limit: float) -> tuple[str, bool] | None:
-    known = [g for g in groups if g.drop() is not None]
+    known = [(drop, g) for g in groups if (drop := g.drop()) is not None]
     if not known:
         return None
-    worst = max(known, key=lambda g: g.drop() or 0.0)
-    drop = worst.drop() or 0.0
-    assert worst.candidate is not None and worst.running is not None
-    delta = worst.candidate - worst.running
-    shown = f"worst {kind} {worst.name} {delta:+.3f}"
+    drop, worst = max(known, key=lambda pair: pair[0])
+    shown = f"worst {kind} {worst.name} {-drop if worst.higher_is_better else drop:+.3f}"
     if drop > limit + EPSILON:
         return f"{shown} (a drop of {drop:.3g} > {limit:g})", False
     return shown, True
@@ -179,15 +181,12 @@ def differing(candidate: Sequence[Any], running: Sequence[Any], task: str) -> in
     """How many predictions differ: labels compared as text (``1`` and ``"1"`` are one
     class); numbers (regression) when they differ by more than a tenth of the running
     version's standard deviation on these requests (a retrained regressor never agrees
-    to the last digit)."""
-    if len(candidate) != len(running):
-        raise ValueError(f"{len(candidate)} candidate predictions for {len(running)} requests")
+    to the last digit). ValueError when the two have not the same length."""
     if task == "classification":
         return sum(str(a) != str(b) for a, b in zip(candidate, running, strict=True))
     values = [float(b) for b in running]
-    mean = sum(values) / len(values) if values else 0.0
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) if values else 0.0
-    tolerance = spread / 10
+    mean = sum(values) / max(len(values), 1)
+    tolerance = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values), 1)) / 10
     return sum(abs(float(a) - b) > tolerance for a, b in zip(candidate, values, strict=True))
 
 
@@ -205,7 +204,7 @@ def quartile_edges(values: Sequence[float]) -> tuple[float, ...]:
     ordered = sorted(values)
     if not ordered:
         return ()
-    edges = [ordered[min(len(ordered) - 1, (len(ordered) * q) // 4)] for q in (1, 2, 3)]
+    edges = [ordered[(len(ordered) * q) // 4] for q in (1, 2, 3)]
     return tuple(sorted(set(edges)))
 
 
