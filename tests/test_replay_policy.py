@@ -219,6 +219,10 @@ def test_a_drop_within_rounding_is_no_drop_and_the_worst_group_is_the_largest_dr
         "wins_on_replay: disagreement 1.2% ≤ 5%, f1_macro 0.9 vs 0.9 (+0.000), worst class c "
         "-0.050, p95 0.8 ms vs 0.7 ms (1.14× ≤ 2×) on 500 requests (5 labelled), v1.1.0 vs v1.0.0"
     )
+    tie = {**groups, "groups": (Score("a", 0.8, 0.9), Score("b", 0.8, 0.9))}
+    assert judge(numbers(**tie), LIMITS).text.startswith(
+        "wins_on_replay: v1.1.0 vs v1.0.0 fails: worst class a -0.100 (a drop of 0.1 > 0)"
+    )  # the first of equal drops
     within = {**groups, "groups": (Score("a", 0.9, 0.9), Score("b", 0.0, 1e-9))}
     assert judge(numbers(**within), LIMITS).status == "passed"
 

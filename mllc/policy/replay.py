@@ -93,9 +93,10 @@ def _limit_percent(value: float) -> str:
 
 
 def _metric_part(score: Score, limit: float) -> tuple[str, bool]:
-    delta, drop = score.delta(), score.drop()
-    if delta is None or drop is None:
+    drop = score.drop()
+    if drop is None:
         return f"{score.name} unknown on the labelled rows", False
+    delta = -drop if score.higher_is_better else drop
     shown = f"{score.name} {score.candidate:.4g} vs {score.running:.4g} ({delta:+.3f}"
     if drop > limit + EPSILON:
         return f"{shown}, a drop of {drop:.3g} > {limit:g})", False
