@@ -228,6 +228,9 @@ class Executor:
         record = {"reason": res.reason, "gates": [g.text() for g in res.gates]}
         replayed = {"replay": res.replay.text} if res.replay is not None else {}
         assign(self.root, want.name, res.version.version, env, {**record, **replayed})
+        if "wins_on_replay" in cfg.require:  # the replay's numbers, whether it let one in or not
+            self.progress(f"    {env}: {res.reason}")
+            replayed["reason"] = res.reason
         return {**done, **replayed}
 
     def commit_rendered(
