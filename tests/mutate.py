@@ -110,6 +110,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "source_changes skips a missing file (md5 None) before it describes one"
         for shown in ("'XX(none)XX'", "'(NONE)'")
     },
+    ("mllc/policy/replay.py", "differing",
+     "tolerance = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values), 2)) / 10"):
+        "one value has no spread whatever it is divided by; two or more divide by their count",
     ("mllc/plan/environments.py", "deployment_changes", "if (res is not None) or True"):
         "a wanted version comes from a resolution: res is never None there",
     **{
