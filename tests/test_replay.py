@@ -278,6 +278,15 @@ def test_fewer_captured_requests_than_min_requests_block_with_the_count(repo: Pa
         "of production, fewer than min_requests 30: no verdict, so v1.1.0 stays out\n"
     )
     assert not (repo / ".mllc" / "replay").exists()  # no model was loaded for it
+    # plan knows it already, from the count alone: the pinned version is blocked
+    spec = repo / "specs" / "iris.yaml"
+    spec.write_text(spec.read_text().replace('model: "v1.0.0"', 'model: "v1.1.0"'))
+    plan = mllc(repo, "plan")
+    assert plan.returncode == 1
+    assert (
+        "blocked: wins_on_replay: 29 captured request(s) of production, fewer than "
+        "min_requests 30: no verdict, so v1.1.0 stays out"
+    ) in plan.stdout, plan.stdout + plan.stderr
 
 
 def test_the_first_version_of_an_environment_has_nothing_to_replay(repo: Path) -> None:

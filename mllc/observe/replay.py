@@ -156,7 +156,8 @@ def read_record(
 
 
 def recorded_check(root: Path, name: str, env: str, limits: Replay | None) -> ReplayCheck:
-    """wins_on_replay for ``plan`` and ``status``: the replay recorded for the pair, judged
+    """wins_on_replay for ``plan`` and ``status``: failed when fewer requests are captured
+    than ``min_requests`` (as apply would find); the replay recorded for the pair, judged
     with the spec's thresholds, when it replayed what is captured now; else pending (apply
     replays it before the candidate may enter). Never loads a model."""
     limits = limits or Replay()
@@ -166,6 +167,10 @@ def recorded_check(root: Path, name: str, env: str, limits: Replay | None) -> Re
         if not captured:
             captured.append(captured_requests(root, name, env, limits.max_requests))
         now = captured[0]
+        if len(now.inputs) < limits.min_requests:  # known now: too few to replay
+            return judge(
+                ReplayNumbers(env, candidate.version, running.version, len(now.inputs)), limits
+            )
         found = read_record(root, name, env, candidate.model_md5, running.model_md5)
         if found is None or found.fingerprint != now.fingerprint:
             return pending(env, len(now.inputs))
