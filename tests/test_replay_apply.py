@@ -137,3 +137,37 @@ def test_apply_keeps_a_much_worse_version_out_and_lets_a_good_one_in(repo: Path)
     assert payload["replay"].endswith(f" on {REQUESTS + 3} requests (no labelled feedback: no "
                                       "metric), v1.2.0 vs v1.0.0")  # fmt: skip
     assert _deploy_detail(repo)["replay"] == payload["replay"]
+
+
+def test_preview_replays_the_previewed_model_against_what_the_environment_runs(
+    repo: Path,
+) -> None:
+    from mllc.observe.replay import read_record
+    from mllc.policy.replay import judge
+    from mllc.registry import list_versions
+    from mllc.spec.rollout import Replay
+
+    _send(repo, iris().iloc[::3].head(REQUESTS))
+    _wait_captured(repo, REQUESTS)
+    path = repo / "specs" / "iris.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["models"]["logreg"]["params"]["C"] = 0.3  # retrained: a model not registered yet
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    git(repo, "commit", "-qam", "another C")
+    proc = mllc(repo, "preview", "--format", "json", check=False)
+    assert proc.returncode in (0, 2), proc.stderr
+    found = json.loads(proc.stdout)
+    (lifecycle,) = found["lifecycles"]
+    (staging,) = lifecycle["environments"]
+    md5 = lifecycle["model_md5"]
+    v1 = next(v for v in list_versions(repo, NAME) if v.version == "v1.0.0")
+    assert md5 != v1.model_md5
+    record = read_record(repo, NAME, "staging", md5, v1.model_md5)
+    assert record is not None and record.numbers.requests == REQUESTS
+    limits = Replay(min_requests=30, max_disagreement=0.1, max_p95_ratio=1000000)
+    verdict = judge(record.numbers, limits)  # the recorded numbers, judged as the spec says
+    assert (staging["replay"], staging["replay_passed"]) == (verdict.text, not verdict.failed)
+    assert (
+        f"staging: replaying {REQUESTS} captured requests of staging against "
+        f"{lifecycle['new_version']} and v1.0.0"
+    ) in proc.stderr + proc.stdout
