@@ -44,6 +44,7 @@ MODULES = (
     "mllc/spec/rules.py",
     "mllc/policy/promotion.py",
     "mllc/policy/gates.py",
+    "mllc/policy/replay.py",
     "mllc/plan/diff.py",
     "mllc/plan/environments.py",
     "mllc/plan/values.py",
@@ -57,6 +58,7 @@ TESTS = (
     "tests/test_resolve.py",
     "tests/test_promotion_pinned.py",
     "tests/test_gates_pinned.py",
+    "tests/test_replay_policy.py",
     "tests/test_checks_pinned.py",
     "tests/test_plan_diff.py",
     "tests/test_plan_diff_pinned.py",
@@ -108,6 +110,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "source_changes skips a missing file (md5 None) before it describes one"
         for shown in ("'XX(none)XX'", "'(NONE)'")
     },
+    ("mllc/policy/replay.py", "differing",
+     "tolerance = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values), 2)) / 10"):
+        "one value has no spread whatever it is divided by; two or more divide by their count",
     ("mllc/plan/environments.py", "deployment_changes", "if (res is not None) or True"):
         "a wanted version comes from a resolution: res is never None there",
     **{

@@ -34,6 +34,7 @@ from mllc.observe.world import model_md5_from_lock, observe_monitoring, read_jso
 from mllc.plan.model import REPOSITORY, Planned
 from mllc.policy.promotion import History, resolve_environment
 from mllc.registry import assign, assignments, find_by_md5, list_versions, register
+from mllc.replay import checker
 from mllc.spec.compute import record as compute_record
 from mllc.targets import TARGETS, target_for
 from mllc.types import RegisteredVersion
@@ -206,8 +207,9 @@ class Executor:
         gates = list(want.lifecycle.gates)
         versions = list_versions(self.root, want.name)
         metric = want.spec.problem.metric
+        replay = checker(self.root, want.spec, env, self.progress)  # wins_on_replay: replays
         res, _ = resolve_environment(
-            env, cfg, versions, gates, metric, lambda: self.history(want.name)
+            env, cfg, versions, gates, metric, lambda: self.history(want.name), None, replay
         )
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
@@ -224,8 +226,12 @@ class Executor:
         done = target.deploy(self.root, want.spec, env, res.version, files, self.progress)
         # Recorded as a GTO stage assignment <name>#<env>#N once it runs: `after` reads it.
         record = {"reason": res.reason, "gates": [g.text() for g in res.gates]}
-        assign(self.root, want.name, res.version.version, env, record)
-        return done
+        replayed = {"replay": res.replay.text} if res.replay is not None else {}
+        assign(self.root, want.name, res.version.version, env, {**record, **replayed})
+        if "wins_on_replay" in cfg.require:  # the replay's numbers, whether it let one in or not
+            self.progress(f"    {env}: {res.reason}")
+            replayed["reason"] = res.reason
+        return {**done, **replayed}
 
     def commit_rendered(
         self, want: Desired, env: str, version: RegisteredVersion | None

@@ -17,6 +17,7 @@ from mllc.compile.repository import compile_lifecycle, repository_files
 from mllc.errors import Diagnostic, MllcError, sort_diagnostics
 from mllc.layout import PIPELINES, Layout
 from mllc.observe.monitoring import REPORT
+from mllc.observe.replay import recorded_check
 from mllc.observe.world import find_orphans, new_hasher, observe_lifecycle, uncommitted_paths
 from mllc.plan.bind import binding
 from mllc.plan.diff import diff_lifecycle, diff_orphan
@@ -90,7 +91,16 @@ def resolve_all(
     metric = want.spec.problem.metric
     history = functools.cache(functools.partial(assignments, root, want.name))  # read once
     return {
-        env: resolve_environment(env, cfg, versions, gates, metric, history)[0]
+        env: resolve_environment(  # wins_on_replay: the recorded replay, never a model load
+            env,
+            cfg,
+            versions,
+            gates,
+            metric,
+            history,
+            None,
+            recorded_check(root, want.name, env, cfg.replay),
+        )[0]
         for env, cfg in envs.items()
     }
 

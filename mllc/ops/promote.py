@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,9 @@ from mllc.errors import MllcError
 from mllc.gitcmd import head
 from mllc.policy.gates import GateResult
 from mllc.policy.promotion import Promotion, Resolution, held_out_metrics, resolve_environment
+from mllc.policy.replay import ReplayVerdict, nothing_to_replay
 from mllc.registry import assignments, list_versions
+from mllc.replay import checker
 from mllc.spec.edit import Edit, set_env_model
 from mllc.spec.load import find_config, load_estimators, load_text_as_spec
 from mllc.spec.models import Lifecycle
@@ -48,6 +50,7 @@ class Proposal:
     gates: tuple[GateResult, ...]
     rules: tuple[str, ...]
     message: str
+    replayed: tuple[str, ...] = ()  # what the replay of wins_on_replay did, as it went
 
 
 # ----------------------------------------------------------------------------- git
@@ -118,7 +121,9 @@ def _metric(version: RegisteredVersion, metric: str) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else "unknown"
 
 
-def _rules_text(rules: Promotion, version: RegisteredVersion, env: str) -> tuple[str, ...]:
+def _rules_text(
+    rules: Promotion, version: RegisteredVersion, env: str, replay: ReplayVerdict | None = None
+) -> tuple[str, ...]:
     """What the promotion rules checked, one line each (they passed)."""
     out = []
     if rules.after:
@@ -132,23 +137,37 @@ def _rules_text(rules: Promotion, version: RegisteredVersion, env: str) -> tuple
         else:
             mine, theirs = _metric(version, rules.metric), _metric(champ, rules.metric)
             out.append(f"beats_champion: {rules.metric} {mine} vs {champ.version}'s {theirs}")
+    if rules.wins_on_replay:
+        if replay is not None:
+            out.append(replay.text)
+        elif rules.champion is None:
+            out.append(nothing_to_replay(env).text)
+        else:
+            out.append(f"wins_on_replay: {version.version} is {env}'s current version")
     return tuple(out)
 
 
 def check(
-    root: Path, spec: Lifecycle, env: str, version: str
+    root: Path,
+    spec: Lifecycle,
+    env: str,
+    version: str,
+    progress: Callable[[str], None] = lambda _line: None,
 ) -> tuple[Resolution, tuple[str, ...]]:
-    """Resolve ``version`` for ``env`` exactly as apply would; MllcError when it is blocked."""
+    """Resolve ``version`` for ``env`` exactly as apply would (wins_on_replay: replaying
+    what ``env`` captured, as apply does); MllcError when it is blocked."""
     name = spec.metadata.name
     cfg = spec.environments[env]
     gates = list(spec.gates)
     versions = list_versions(root, name)
+    replay = checker(root, spec, env, progress)
     res, rules = resolve_environment(
-        env, cfg, versions, gates, spec.problem.metric, lambda: assignments(root, name), version
-    )
+        env, cfg, versions, gates, spec.problem.metric, lambda: assignments(root, name), version,
+        replay,
+    )  # fmt: skip
     if res.blocked or res.version is None:
         raise MllcError(f"{name} {version} cannot go to {env}: {res.blocked or res.reason}")
-    return res, _rules_text(rules, res.version, env)
+    return res, _rules_text(rules, res.version, env, res.replay)
 
 
 # ---------------------------------------------------------------------- commands
@@ -174,7 +193,8 @@ def _propose(
     current = spec.environments[env].model
     if current == version:
         raise MllcError(f"{env} already pins {name} {version} (in {file}): nothing to change")
-    res, rules = check(root, spec, env, version)
+    replayed: list[str] = []
+    res, rules = check(root, spec, env, version, lambda line: replayed.append(line.strip()))
     branch = f"mllc/{action}-{name}-{version}-{env}"
     if _branch_exists(root, branch):
         raise MllcError(f"branch {branch} already exists: delete it or push it as it is")
@@ -194,7 +214,7 @@ def _propose(
     commit = commit_on_branch(root, parent, branch, spec_file, mode, edit.text, message)
     return Proposal(
         action, name, env, version, current, branch, commit, spec_file, edit, res.gates, rules,
-        message,
+        message, tuple(replayed),
     )  # fmt: skip
 
 
@@ -239,6 +259,7 @@ def rollback(root: Path, paths: Sequence[str], name: str, env: str) -> Proposal:
 
 def render(p: Proposal) -> str:
     lines = [
+        *p.replayed,
         f"Created branch {p.branch} ({p.commit[:12]}): {p.message.splitlines()[0]}",
         f"  {p.spec_file}:{p.edit.line}",
     ]

@@ -3,17 +3,21 @@
 ``resolve`` turns an environment's ``model`` (``latest`` or a pinned ``vX.Y.Z``)
 into a registered version, or says what blocks it: the gates on the version's
 held-out metrics, then the environment's promotion rules (``after``,
-``require: [beats_champion]``) read from the registry's assignment history.
+``require: [beats_champion, wins_on_replay]``) read from the registry's assignment
+history; ``wins_on_replay`` asks the caller's :data:`mllc.policy.replay.ReplayCheck`
+(apply and promote replay, plan reads a recorded replay).
 :func:`resolve_environment` is the one entry plan, apply, promote and status use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mllc.policy.gates import GateResult, evaluate
+from mllc.policy.replay import GATE as REPLAY_GATE
+from mllc.policy.replay import ReplayCheck, ReplayVerdict
 from mllc.semver import sort_key
 from mllc.spec.deployment import Environment
 from mllc.spec.vocab import higher_is_better
@@ -33,6 +37,7 @@ class Resolution:
     gates: tuple[GateResult, ...] = ()
     # newer versions that ``latest`` passed over because they fail the gates or rules
     skipped: tuple[str, ...] = ()
+    replay: ReplayVerdict | None = None  # wins_on_replay's verdict on ``version``
 
 
 def held_out_metrics(version: RegisteredVersion) -> dict[str, Any]:
@@ -51,12 +56,36 @@ class Promotion:
     champion: RegisteredVersion | None = None  # the version the environment runs now
     metric: str = ""
     higher_is_better: bool = True
+    wins_on_replay: bool = False
+    # the replay's verdict on (candidate, champion); None: unknown until apply replays
+    replay: ReplayCheck | None = field(default=None, compare=False)
+
+
+def replay_verdict(version: RegisteredVersion, rules: Promotion) -> ReplayVerdict | None:
+    """wins_on_replay's verdict on ``version`` (None when the environment does not ask):
+    no champion, or the champion itself, has nothing to replay against."""
+    if not rules.wins_on_replay:
+        return None
+    champ = rules.champion
+    if champ is None or champ.version == version.version:
+        return None
+    if rules.replay is None:
+        return ReplayVerdict("pending", "wins_on_replay: known after apply")
+    return rules.replay(version, champ)
 
 
 def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
     """Why the promotion rules keep ``version`` out, or None."""
     if rules.after and version.version not in rules.ran_after:
         return f"{version.version} has not run in {rules.after} yet (after: {rules.after})"
+    blocked = _beats_block(version, rules)
+    if blocked is not None:
+        return blocked
+    verdict = replay_verdict(version, rules)
+    return verdict.text if verdict is not None and verdict.failed else None
+
+
+def _beats_block(version: RegisteredVersion, rules: Promotion) -> str | None:
     champ = rules.champion
     if rules.beats_champion and champ is not None and champ.version != version.version:
         mine = held_out_metrics(version).get(rules.metric)
@@ -80,11 +109,12 @@ def promotion_rules(
     versions: Sequence[RegisteredVersion],
     metric: str,
     history: History,
+    replay: ReplayCheck | None = None,
 ) -> Promotion:
     """The environment's ``after``/``require`` facts from the assignment ``history`` (as
     it was when an apply began: a version deployed to the earlier environment by the same
     apply has not *run* there yet)."""
-    if not after and "beats_champion" not in require:
+    if not after and "beats_champion" not in require and "wins_on_replay" not in require:
         return Promotion()
     by_version = {v.version: v for v in versions}
     ran = (
@@ -99,6 +129,8 @@ def promotion_rules(
         champion=champion,
         metric=metric,
         higher_is_better=higher_is_better(metric),
+        wins_on_replay="wins_on_replay" in require,
+        replay=replay if "wins_on_replay" in require else None,
     )
 
 
@@ -111,7 +143,7 @@ def running_version(history: History, env: str) -> str | None:
 
 def needs_history(env_cfg: Environment) -> bool:
     """Whether the environment's rules read the assignment history at all."""
-    return bool(env_cfg.after) or "beats_champion" in env_cfg.require
+    return bool(env_cfg.after) or bool({"beats_champion", "wins_on_replay"} & set(env_cfg.require))
 
 
 def resolve_environment(
@@ -122,12 +154,14 @@ def resolve_environment(
     metric: str,
     history: Callable[[], History],
     model: str | None = None,
+    replay: ReplayCheck | None = None,
 ) -> tuple[Resolution, Promotion]:
     """The version ``env`` should run (its spec's ``model``, or ``model`` when given):
     the one decision plan, apply, promote and status share. ``history`` is called only
-    when the environment's rules need it."""
+    when the environment's rules need it; ``replay`` (wins_on_replay) only for a
+    candidate that passes everything else, against the version ``env`` runs."""
     past: History = history() if needs_history(env_cfg) else {}
-    rules = promotion_rules(env_cfg.after, env_cfg.require, env, versions, metric, past)
+    rules = promotion_rules(env_cfg.after, env_cfg.require, env, versions, metric, past, replay)
     wanted = model if model is not None else env_cfg.model
     return resolve(env, wanted, versions, gates, rules), rules
 
@@ -146,14 +180,25 @@ def resolve(
     if model == "latest":
         if not ordered:
             return Resolution(environment, None, "no version registered yet")
+        replayed: list[str] = []  # newer versions the replay kept out, with its numbers
         for version in reversed(ordered):
             results = tuple(evaluate(gates, held_out_metrics(version)))
-            if all(r.passed for r in results) and _rules_block(version, rules) is None:
-                skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
-                why = "latest version passing the gates"
-                if skipped:
-                    why += f" ({', '.join(skipped)} fail them)"
-                return Resolution(environment, version, why, gates=results, skipped=tuple(skipped))
+            if not all(r.passed for r in results):
+                continue
+            held = _rules_block(version, rules)
+            if held is not None:
+                replayed += [held] if held.startswith(REPLAY_GATE) else []
+                continue
+            skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
+            why = "latest version passing the gates"
+            if skipped:
+                why += f" ({', '.join(skipped)} fail them)"
+            verdict = replay_verdict(version, rules)
+            why += "".join(f"; {text}" for text in replayed)
+            why += f"; {verdict.text}" if verdict is not None else ""
+            return Resolution(
+                environment, version, why, gates=results, skipped=tuple(skipped), replay=verdict
+            )
         newest = ordered[-1]
         failing = [r.text() for r in evaluate(gates, held_out_metrics(newest)) if not r.passed]
         held = _rules_block(newest, rules)
@@ -181,4 +226,6 @@ def resolve(
             blocked="; ".join([*parts, *([held] if held else [])]),
             gates=results,
         )
-    return Resolution(environment, pinned, f"pinned to {model}", gates=results)
+    verdict = replay_verdict(pinned, rules)
+    why = f"pinned to {model}" + (f"; {verdict.text}" if verdict is not None else "")
+    return Resolution(environment, pinned, why, gates=results, replay=verdict)

@@ -17,10 +17,12 @@ from mllc.policy.gates import evaluate
 from mllc.policy.promotion import (
     History,
     held_out_metrics,
+    replay_verdict,
     resolve,
     resolve_environment,
     running_version,
 )
+from mllc.policy.replay import ReplayCheck
 from mllc.preview.model import (
     Candidate,
     DataChange,
@@ -64,6 +66,8 @@ class Context:
     history: Callable[[], History]
     base_data: tuple[str, Mapping[str, Any]] | None = None  # (version, its data report)
     now: str = ""
+    # environment -> wins_on_replay's replay (None: the environment is not replayed)
+    replay: Callable[[str], ReplayCheck | None] = lambda _env: None
 
 
 def candidates(produced: Produced, selected: str | None) -> tuple[Candidate, ...]:
@@ -121,7 +125,10 @@ def environments(
     for env, cfg in ctx.environments.items():
         now = running_version(history, env)
         old = finite_numbers(held_out_metrics(by_version[now])) if now in by_version else {}
-        res, rules = resolve_environment(env, cfg, every, ctx.gates, ctx.metric, lambda: history)
+        res, rules = resolve_environment(
+            env, cfg, every, ctx.gates, ctx.metric, lambda: history, None, ctx.replay(env)
+        )
+        verdict = replay_verdict(hypo, rules) if hypo is not None else None
         if hypo is None:
             deploy, reason = False, "the model is already registered: nothing new to deploy"
         elif res.version is not None and res.version.commit == PREVIEW_COMMIT:
@@ -133,7 +140,13 @@ def environments(
             deploy, reason = False, pinned.blocked or res.reason
         out.append(
             Running(
-                environment=env, version=now, deltas=deltas(old, test), deploy=deploy, reason=reason
+                environment=env,
+                version=now,
+                deltas=deltas(old, test),
+                deploy=deploy,
+                reason=reason,
+                replay=verdict.text if verdict is not None else None,
+                replay_passed=None if verdict is None else verdict.status == "passed",
             )
         )
     return tuple(out)

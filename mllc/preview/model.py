@@ -42,6 +42,14 @@ class Running(_Frozen):
     deltas: tuple[Delta, ...] = ()
     deploy: bool = Field(description="True when the previewed version would be deployed here")
     reason: str = Field(description="Why it would be deployed, or why it is held out")
+    replay: str | None = Field(
+        default=None,
+        description="require: [wins_on_replay]: the verdict of replaying the environment's "
+        "captured requests against the previewed version and the running one",
+    )
+    replay_passed: bool | None = Field(
+        default=None, description="None: no replay (not required, or nothing to replay)"
+    )
 
 
 class Gate(_Frozen):

@@ -74,6 +74,8 @@ def text(preview: Preview) -> str:
             out.append(f"  {r.environment} (runs {now}):")
             out += [f"    {d.metric} {_delta(d)}" for d in r.deltas]
             out.append(f"    {'would deploy' if r.deploy else 'held out'}: {r.reason}")
+            if r.replay is not None:
+                out.append(f"    {'pass' if r.replay_passed else 'FAIL'}  {r.replay}")
         if p.data is not None:
             out += ["  data (against " + (p.data.base_version or "nothing") + "):", *_data(p)]
         ran = ", ".join(f"{s.stage} {s.outcome} {s.seconds:.1f}s" for s in p.stages)
@@ -112,6 +114,8 @@ def _details(p: LifecyclePreview) -> list[str]:
         runs = e(r.version) if r.version else "nothing yet"
         verdict = "🚀 would deploy" if r.deploy else "⏸️ held out"
         out += ["", f"**{e(r.environment)}** runs {runs}: {verdict}: {e(r.reason)}"]
+        if r.replay is not None:
+            out += ["", f"- {'✅' if r.replay_passed else '❌'} {e(r.replay)}"]
         if r.deltas:
             out += ["", "| Metric | Now → preview |", "| --- | --- |"]
             out += [f"| {e(d.metric)} | {_delta(d)} |" for d in r.deltas]
