@@ -126,7 +126,7 @@ def run_concurrently(app: App, bodies: list[bytes], model: GatedModel) -> list[A
     for t in threads:
         t.start()
     batcher = app.batchers["v1.0.0"]
-    wait_until(lambda: len(batcher._queue) == len(bodies) - 1)  # all queued behind it
+    wait_until(lambda: len(batcher.queue) == len(bodies) - 1)  # all queued behind it
     model.gate.set()
     for t in [first, *threads]:
         t.join(DEADLINE)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mllc.serve import protocol
-from mllc.serve.batching import Batcher
+from mllc.serve.batching import Batcher, Pool
 from mllc.serve.capture import Capture, now_iso
 from mllc.serve.limits import MAX_BATCH_SIZE
 from mllc.serve.model import PREDICT, PredictError, ServedModel
@@ -82,10 +82,11 @@ class App:
         self.ready = True
         self._token = None if token is None else token.encode("utf-8")
         # Predictions hold the GIL, so running many at once only adds switching and makes
-        # the slowest wait longest. With ``workers`` > 0 each version's predictions run on
-        # that many threads, taken first come, first served, and requests waiting while
-        # they are busy are predicted together (mllc.serve.batching, at most
-        # ``max_batch_size`` at once); 0 runs each on its connection's thread, unbatched.
+        # the slowest wait longest. With ``workers`` > 0 predictions run on that many
+        # threads (shared by the versions), oldest request first, and the requests of a
+        # version waiting while it is busy are predicted together (mllc.serve.batching,
+        # at most ``max_batch_size`` at once); 0 runs each on its connection's thread,
+        # unbatched.
         # bench/bench_serve.py measures them.
         ident = identity
         self._server_meta = _json(protocol.server_metadata(ident.server_version))
@@ -95,11 +96,11 @@ class App:
             candidate = rollout.sides[CANDIDATE]
             self._sides[candidate.version] = (CANDIDATE, candidate)
         self._meta = {v: _json(self._metadata(side)) for v, (_, side) in self._sides.items()}
-        self.batchers = {
-            v: Batcher(side.model, max_batch_size, workers)
-            for v, (_, side) in self._sides.items()
-            if workers > 0
-        }
+        self.batchers: dict[str, Batcher] = {}
+        if workers > 0:
+            pool = Pool(workers)
+            for v, (_, side) in self._sides.items():
+                self.batchers[v] = Batcher(side.model, max_batch_size, pool)
         self._model_meta = self._meta[ident.version]
 
     def _metadata(self, side: Side) -> dict[str, Any]:

@@ -18,8 +18,11 @@ for the model into one frame, predicts once and splits the answers back.
   each of its requests is predicted alone, so each gets its own answer or
   error.
 
-``workers`` threads take batches off one FIFO queue (the App's ``--workers``;
-predictions hold the GIL, so more than a couple only add switching).
+The server's ``--workers`` threads (a :class:`Pool`, shared by the versions it
+serves) take the batch of the version whose first request waits longest. One
+that finds another worker predicting takes only a full batch: predictions hold
+the GIL, and two half batches would cost two calls where one does. With a
+canary this lets one version's requests gather while the other's are predicted.
 """
 
 from __future__ import annotations
@@ -41,61 +44,99 @@ class _Item:
     rows: int
     key: tuple[str, ...]  # the columns' dtypes: only equal keys are stacked
     done: threading.Event = field(default_factory=threading.Event)
+    sequence: int = 0
     result: dict[str, Any] | None = None
     error: BaseException | None = None
 
 
-class Batcher:
-    """Predicts for one model; ``predict`` blocks until its own rows are done."""
+class Pool:
+    """The prediction threads of a server, shared by its versions' batchers."""
 
-    def __init__(self, model: ServedModel, max_batch_size: int, workers: int) -> None:
-        self.model = model
-        self.max_batch_size = max_batch_size
-        self._queue: deque[_Item] = deque()
-        self._cond = threading.Condition(threading.Lock())
-
-        self.batches = 0  # predict calls on stacked requests (for tests and the bench)
-        self.batched = 0  # requests predicted in those calls
+    def __init__(self, workers: int) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.batchers: list[Batcher] = []
+        self.busy = 0  # workers predicting
+        self.sequence = 0  # requests queued so far: the oldest waiting one goes first
         for i in range(max(1, workers)):
             threading.Thread(target=self._work, name=f"predict-{i}", daemon=True).start()
+
+    def _next(self) -> Batcher | None:
+        """The batcher whose first request waits longest, if a worker may take it now: when
+        none is predicting, or when a full batch waits (two half batches cost two calls)."""
+        waiting = [b for b in self.batchers if b.queue]
+        if not waiting:
+            return None
+        oldest = min(waiting, key=lambda b: b.queue[0].sequence)
+        if self.busy and len(oldest.queue) < oldest.max_batch_size:
+            full = [b for b in waiting if len(b.queue) >= b.max_batch_size]
+            return min(full, key=lambda b: b.queue[0].sequence) if full else None
+        return oldest
+
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                while (batcher := self._next()) is None:
+                    self.cond.wait()
+                self.busy += 1
+                batch = batcher.take()
+            try:
+                batcher.run(batch)
+            finally:
+                with self.cond:
+                    self.busy -= 1
+                    self.cond.notify_all()
+
+
+class Batcher:
+    """Predicts for one model on the pool's threads; ``predict`` blocks until its own rows
+    are done."""
+
+    def __init__(self, model: ServedModel, max_batch_size: int, pool: Pool) -> None:
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.pool = pool
+        self.queue: deque[_Item] = deque()
+        self.batches = 0  # predict calls on stacked requests (for tests and the bench)
+        self.batched = 0  # requests predicted in those calls
+        with pool.cond:
+            pool.batchers.append(self)
 
     def predict(self, columns: dict[str, np.ndarray], outputs: tuple[str, ...]) -> dict[str, Any]:
         """What ``model.predict(columns, outputs)`` returns (or raises), batched with others."""
         rows = len(next(iter(columns.values())))
         key = tuple(a.dtype.str for a in columns.values())
         item = _Item(columns, outputs, rows, key)
-        with self._cond:
-            self._queue.append(item)
-            self._cond.notify()
+        pool = self.pool
+        with pool.cond:
+            item.sequence = pool.sequence
+            pool.sequence += 1
+            self.queue.append(item)
+            pool.cond.notify()
         item.done.wait()
         if item.error is not None:
             raise item.error
         assert item.result is not None
         return item.result
 
-    def _take(self) -> list[_Item]:
-        """The oldest waiting request and those queued behind it that stack with it."""
-        with self._cond:
-            while not self._queue:
-                self._cond.wait()
-            first = self._queue.popleft()
-            batch = [first]
-            if self.max_batch_size > 1 and self._queue:
-                kept: deque[_Item] = deque()
-                while self._queue and len(batch) < self.max_batch_size:
-                    item = self._queue.popleft()
-                    (batch if item.key == first.key else kept).append(item)
-                kept.extend(self._queue)
-                self._queue = kept
-            return batch
+    def take(self) -> list[_Item]:
+        """The oldest waiting request and those queued behind it that stack with it (call
+        with the pool's lock held)."""
+        first = self.queue.popleft()
+        batch = [first]
+        if self.max_batch_size > 1 and self.queue:
+            kept: deque[_Item] = deque()
+            while self.queue and len(batch) < self.max_batch_size:
+                item = self.queue.popleft()
+                (batch if item.key == first.key else kept).append(item)
+            kept.extend(self.queue)
+            self.queue = kept
+        return batch
 
-    def _work(self) -> None:
-        while True:
-            batch = self._take()
-            if len(batch) == 1:
-                self._alone(batch[0])
-            else:
-                self._together(batch)
+    def run(self, batch: list[_Item]) -> None:
+        if len(batch) == 1:
+            self._alone(batch[0])
+        else:
+            self._together(batch)
 
     def _alone(self, item: _Item) -> None:
         try:

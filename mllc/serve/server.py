@@ -3,8 +3,8 @@
 One thread per connection (stdlib ``ThreadingHTTPServer``), HTTP/1.1 keep-alive,
 with bounds: at most ``--max-connections`` connections (at the cap, the one
 waiting longest for a complete request is closed to make room; when all are
-running requests, a newcomer gets a 503), ``--workers`` prediction threads per
-version (they hold the GIL; see bench/bench_serve.py for the measurement), which
+running requests, a newcomer gets a 503), ``--workers`` prediction threads
+(they hold the GIL; see bench/bench_serve.py for the measurement), which
 predict the requests queued while the model was busy in one call, at most
 ``--max-batch-size`` at once (:mod:`mllc.serve.batching`), a
 request's head within ``--header-timeout`` and its body within
@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--workers", type=int, default=WORKERS, metavar="N",
-        help=f"prediction threads per version (0: on each connection's thread, unbatched; "
+        help=f"prediction threads (0: on each connection's thread, unbatched; "
         f"default {WORKERS})",
     )  # fmt: skip
     p.add_argument(
