@@ -250,12 +250,16 @@ def test_concurrent_canary_keeps_the_exact_share(
     X = iris.drop(columns="target")
     seen: list[str] = []
     lock = threading.Lock()
+    sides = {"v1.0.0": models["stable"], "v1.1.0": models["candidate"]}
 
     def client(offset: int) -> None:
         conn = server.conn()
         for i in range(25):
-            status, body = infer(server, X.iloc[[(offset * 25 + i) % len(X)]], conn)
+            row = X.iloc[[(offset * 25 + i) % len(X)]]
+            status, body = infer(server, row, conn)
             assert status == 200
+            # batched with other requests, each answer is still its version's own
+            assert predictions(body) == sides[body["model_version"]].predict(row)
             with lock:
                 seen.append(body["model_version"])
         conn.close()
