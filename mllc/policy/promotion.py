@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mllc.policy.gates import GateResult, evaluate
+from mllc.policy.rollout import rolled_back
 from mllc.semver import sort_key
 from mllc.spec.deployment import Environment
 from mllc.spec.vocab import higher_is_better
@@ -51,10 +52,15 @@ class Promotion:
     champion: RegisteredVersion | None = None  # the version the environment runs now
     metric: str = ""
     higher_is_better: bool = True
+    # versions rolled back in this environment -> "rolled back in <env>: <why>"
+    rolled_back: tuple[tuple[str, str], ...] = ()
 
 
 def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
     """Why the promotion rules keep ``version`` out, or None."""
+    back = dict(rules.rolled_back).get(version.version)
+    if back is not None:
+        return f"{version.version} was {back}"
     if rules.after and version.version not in rules.ran_after:
         return f"{version.version} has not run in {rules.after} yet (after: {rules.after})"
     champ = rules.champion
@@ -84,8 +90,11 @@ def promotion_rules(
     """The environment's ``after``/``require`` facts from the assignment ``history`` (as
     it was when an apply began: a version deployed to the earlier environment by the same
     apply has not *run* there yet)."""
+    back = tuple(
+        (v, f"rolled back in {env}: {why}") for v, why in rolled_back(history, env).items()
+    )
     if not after and "beats_champion" not in require:
-        return Promotion()
+        return Promotion(rolled_back=back)
     by_version = {v.version: v for v in versions}
     ran = (
         frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
@@ -99,6 +108,7 @@ def promotion_rules(
         champion=champion,
         metric=metric,
         higher_is_better=higher_is_better(metric),
+        rolled_back=back,
     )
 
 
@@ -111,7 +121,8 @@ def running_version(history: History, env: str) -> str | None:
 
 def needs_history(env_cfg: Environment) -> bool:
     """Whether the environment's rules read the assignment history at all."""
-    return bool(env_cfg.after) or "beats_champion" in env_cfg.require
+    rollout = env_cfg.rollout is not None  # versions rolled back there are skipped
+    return bool(env_cfg.after) or "beats_champion" in env_cfg.require or rollout
 
 
 def resolve_environment(
@@ -151,8 +162,12 @@ def resolve(
             if all(r.passed for r in results) and _rules_block(version, rules) is None:
                 skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
                 why = "latest version passing the gates"
-                if skipped:
-                    why += f" ({', '.join(skipped)} fail them)"
+                back = dict(rules.rolled_back)
+                failing = [v for v in skipped if v not in back]
+                notes = [f"{', '.join(failing)} fail them"] if failing else []
+                notes += [f"{v} was {back[v]}" for v in skipped if v in back]
+                if notes:
+                    why += f" ({'; '.join(notes)})"
                 return Resolution(environment, version, why, gates=results, skipped=tuple(skipped))
         newest = ordered[-1]
         failing = [r.text() for r in evaluate(gates, held_out_metrics(newest)) if not r.passed]
