@@ -17,11 +17,13 @@ from mllc.compile.repository import compile_lifecycle, repository_files
 from mllc.errors import Diagnostic, MllcError, sort_diagnostics
 from mllc.layout import PIPELINES, Layout
 from mllc.observe.monitoring import REPORT
+from mllc.observe.types import LifecycleActual
 from mllc.observe.world import find_orphans, new_hasher, observe_lifecycle, uncommitted_paths
 from mllc.plan.bind import binding
 from mllc.plan.diff import diff_lifecycle, diff_orphan
 from mllc.plan.model import REPOSITORY, Binding, Change, Plan, Planned, summarize
 from mllc.policy.promotion import Resolution, resolve_environment
+from mllc.policy.rollout import Decision, decide_environment
 from mllc.registry import assignments, next_version, versions_and_tags
 from mllc.saferead import RefusedRead, read_text
 from mllc.spec.load import discover, under_root
@@ -88,10 +90,31 @@ def resolve_all(
     gates = list(want.lifecycle.gates)
     envs = want.lifecycle.environments
     metric = want.spec.problem.metric
-    history = functools.cache(functools.partial(assignments, root, want.name))  # read once
+    history = functools.cache(functools.partial(assignments, root, want.name, rollouts=True))
     return {
         env: resolve_environment(env, cfg, versions, gates, metric, history)[0]
         for env, cfg in envs.items()
+    }
+
+
+def rollout_decisions(
+    root: Path,
+    want: Desired,
+    resolutions: Mapping[str, Resolution],
+    actual: LifecycleActual,
+) -> dict[str, Decision]:
+    """Each environment's rollout decision; {} (no registry read) when none has a rollout."""
+    envs = want.lifecycle.environments
+    if all(cfg.rollout is None for cfg in envs.values()):
+        return {}
+    history = assignments(root, want.name, rollouts=True)
+    observed = {d.environment: d.rollout for d in actual.deployments}
+    return {
+        env: decide_environment(
+            env, cfg.rollout, resolutions[env], actual.versions, history, observed.get(env)
+        )
+        for env, cfg in envs.items()
+        if env in resolutions
     }
 
 
@@ -128,7 +151,8 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             refused += exc.diagnostics
             continue
         upcoming = next_version([v.version for v in actual.versions])
-        changes += diff_lifecycle(want, actual, upcoming, resolutions)
+        decisions = rollout_decisions(root, want, resolutions, actual)
+        changes += diff_lifecycle(want, actual, upcoming, resolutions, decisions)
         deployments.update(
             {f"{d.lifecycle}/{d.environment}": d.version for d in actual.deployments}
         )
