@@ -58,6 +58,7 @@ TESTS = (
     "tests/test_resolve.py",
     "tests/test_promotion_pinned.py",
     "tests/test_rollout_policy.py",
+    "tests/test_rollout_plan.py",
     "tests/test_gates_pinned.py",
     "tests/test_checks_pinned.py",
     "tests/test_plan_diff.py",
