@@ -16,7 +16,7 @@ from typing import Any
 from mllc.apply.dvc import ApplyFailed, Progress
 from mllc.compile.desired import Desired
 from mllc.policy.promotion import Resolution
-from mllc.policy.rollout import Decision, decide_environment
+from mllc.policy.rollout import Decision, decide_environment, events
 from mllc.registry import assignments, rollouts
 from mllc.targets.base import Target
 from mllc.types import RegisteredVersion, RolloutStep
@@ -35,8 +35,10 @@ def decision(
 ) -> Decision:
     """``env``'s rollout decision with the registry and the target as they are now."""
     history = assignments(root, want.name, rollouts=True)
-    observed = target.observe(root, want.spec, env).rollout
     rollout = want.lifecycle.environments[env].rollout
+    if rollout is None and not events(history, env):
+        return Decision(env, "nothing")  # never had one: no need to ask the target
+    observed = target.observe(root, want.spec, env).rollout
     return decide_environment(env, rollout, res, versions, history, observed)
 
 
