@@ -118,6 +118,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "a wanted version comes from a resolution: res is never None there"
         for test, other in (("(res is not None) or True", '""'), ("res is not None", '"XXXX"'))
     },
+    **{
+        ("mllc/policy/rollout.py", "decide", line):
+            "a Rollout's fields are JSON values: python and json dumps are equal (pydantic reads "
+            "any other mode as python)"
+        for mode in ("None", '"XXjsonXX"', '"JSON"')
+        for line in (
+            f"if now.held is not None and now.held_spec == spec.model_dump(mode={mode}):",
+            f"held = spec.model_dump(mode={mode})",
+        )
+    },
     ("mllc/plan/diff.py", "diff_lifecycle",
      "stages = _with_feedback(None, actual.stages, batches)"): "_with_feedback ignores the name",
     **{

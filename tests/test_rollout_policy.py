@@ -16,6 +16,7 @@ from mllc.policy.rollout import (
     Check,
     Current,
     Decision,
+    analyse,
     current,
     decide,
     decide_environment,
@@ -578,3 +579,48 @@ def test_decide_environment_takes_the_stable_version_from_the_registry() -> None
     fresh = decide_environment(ENV, CANARY, WANTS_V2, [V1, V2], {}, None)
     assert fresh == Decision(ENV, "nothing")
     assert decide_environment(ENV, CANARY, WANTS_V2, [V2], {ENV: [runs]}, None).action == "nothing"
+
+
+def test_decide_environment_starts_from_the_environments_last_version() -> None:
+    runs = Assignment("iris", ENV, "v1.0.0", "c", "iris#production#2", 2, "t")
+    gone = Assignment("iris", ENV, "v1.1.0", "c", "iris#production!#3", 3, "t", True)
+    odd = Assignment("iris", ENV, None, "c", "iris#production#4", 4, "t")
+    start = decide(ENV, CANARY, WANTS_V2, V1, [], None)
+    assert start.action == "start"
+    assert decide_environment(ENV, CANARY, WANTS_V2, [V1, V2], {ENV: [runs]}, None) == start
+    history = {ENV: [runs, gone, odd]}  # an unassignment and a versionless tag: passed over
+    assert decide_environment(ENV, CANARY, WANTS_V2, [V1, V2], history, None) == start
+    assert decide_environment(ENV, CANARY, WANTS_V2, [V1, V2], {"staging": [runs]}, None) == (
+        Decision(ENV, "nothing")
+    )
+    assert start.event() == {
+        "event": "step", "strategy": "canary", "step": 1, "of": 3, "weight": 10,
+        "stable": "v1.0.0",
+    }  # fmt: skip
+
+
+def test_records_read_defensively() -> None:
+    assert split_stage("a_b_canary") == ("a_b", "canary")
+    unnumbered = replace(step(7, 1, 10), counter=None)
+    history = {"production_canary": [step(2, 1, 10), unnumbered]}
+    assert events(history, ENV) == [unnumbered, step(2, 1, 10)]
+    # the payload's strategy wins over the stage's; a step's own tag is its rollout_id
+    odd = event(9, {"event": "step", "strategy": "shadow", "rollout_id": "x", "spec": {"a": 1}})
+    assert current([odd]) == Current("shadow", "v1.1.0", "", 1, 1, 0, "iris#production_canary#9")
+
+
+def test_limits_and_counts_at_their_bounds() -> None:
+    assert psi((("a", 1),), (("a", 1),)) == 0.0
+    spec = Rollout(
+        strategy="canary",
+        steps=[100],
+        analysis=Limits(min_requests=1, max_error_rate=1.0, max_disagreement=0.05),
+    )
+    at_limit = RolloutStats(1, 1, None, 1, 0)
+    result, waiting = analyse(spec, at_limit)
+    assert waiting is None and result.error_rate == 1.0 and result.disagreement == 0.0
+    assert result.checks[0] == Check("error rate", 1.0, 1.0, True, "error rate 100.0% ≤ 100%")
+    exact = RolloutStats(100, 0, None, 100, 5)
+    result, waiting = analyse(spec, exact)
+    assert waiting is None
+    assert result.checks[1] == Check("disagreement", 0.05, 0.05, True, "disagreement 5.0% ≤ 5%")
