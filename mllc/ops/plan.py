@@ -7,7 +7,7 @@ files, DVC locks, file hashes and Git tags. Safe on any pull request.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -118,13 +118,36 @@ def rollout_decisions(
     }
 
 
-def with_manifests(root: Path, want: Desired, resolutions: dict[str, Resolution]) -> Desired:
+def rolling_out(
+    root: Path,
+    want: Desired,
+    resolutions: Mapping[str, Resolution],
+    versions: Sequence[RegisteredVersion],
+) -> set[str]:
+    """Environments whose next step a rollout decides (by the registry alone): apply
+    renders their files for the step, not for the resolved version alone."""
+    envs = want.lifecycle.environments
+    if all(cfg.rollout is None for cfg in envs.values()):
+        return set()
+    history = assignments(root, want.name, rollouts=True)
+    return {
+        env
+        for env, cfg in envs.items()
+        if env in resolutions
+        and decide_environment(env, cfg.rollout, resolutions[env], versions, history, None).action
+        != "nothing"
+    }
+
+
+def with_manifests(
+    root: Path, want: Desired, resolutions: dict[str, Resolution], skip: Collection[str] = ()
+) -> Desired:
     """Add the files each environment's target renders for its resolved version (the
-    Kubernetes manifests) to the files."""
+    Kubernetes manifests) to the files; not those of ``skip`` (a rollout's step)."""
     files = dict(want.files)
     for env, cfg in want.lifecycle.environments.items():
         res = resolutions.get(env)
-        if res is not None and res.version is not None and not res.blocked:
+        if res is not None and res.version is not None and not res.blocked and env not in skip:
             target = target_for(cfg.target)
             files.update(target.render(root, want.spec, env, res.version, want.spec_file))
     return replace(want, files=files)
@@ -143,8 +166,10 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     changes: list[Change] = []
     refused: list[Diagnostic] = []  # files of the checkout not read: every one, at the end
     for i, want in enumerate(desired):
-        resolutions = resolve_all(root, want, [v for v in versions if v.name == want.name])
-        want = desired[i] = with_manifests(root, want, resolutions)
+        mine = [v for v in versions if v.name == want.name]
+        resolutions = resolve_all(root, want, mine)
+        skip = rolling_out(root, want, resolutions, mine)
+        want = desired[i] = with_manifests(root, want, resolutions, skip)
         try:
             actual = observe_lifecycle(root, want, versions, hasher, pending)
         except RefusedRead as exc:
