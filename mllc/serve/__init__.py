@@ -12,6 +12,9 @@ Modules:
   bounds of :mod:`mllc.serve.limits`.
 - :mod:`mllc.serve.server`: ``main``: arguments, start-up checks, signals, the state file.
 - :mod:`mllc.serve.capture`: bounded, rotated capture of requests for monitoring.
+- :mod:`mllc.serve.rollout`: a candidate beside the stable version (canary or shadow):
+  routing, comparisons off the response path, the rollout file; its numbers
+  (latency percentiles, prediction counts) in :mod:`mllc.serve.stats`.
 
 Importing this package or :mod:`mllc.serve.server` loads no numpy, pandas or
 scikit-learn: the CLI can import ``main`` without slowing its start.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from mllc.serve import protocol
 from mllc.serve.capture import Capture, now_iso
 from mllc.serve.model import PREDICT, PredictError, ServedModel
 from mllc.serve.protocol import ProtocolError
+from mllc.serve.rollout import CANDIDATE, STABLE, Rollout, Side
 
 HEALTH = {"/v2/health/live": "live", "/v2/health/ready": "ready"}
 _MODEL_PATH = re.compile(
@@ -60,7 +62,7 @@ class Identity:
 
 
 class App:
-    """The V2 endpoints for one model version."""
+    """The V2 endpoints for one model version, or two side by side during a rollout."""
 
     def __init__(
         self,
@@ -69,10 +71,12 @@ class App:
         token: str | None = None,
         capture: Capture | None = None,
         workers: int = 0,
+        rollout: Rollout | None = None,
     ) -> None:
         self.model = model
         self.identity = identity
         self.capture = capture
+        self.rollout = rollout
         self.ready = True
         self._token = None if token is None else token.encode("utf-8")
         # Predictions hold the GIL, so running many at once only adds switching and makes
@@ -84,11 +88,24 @@ class App:
         )
         ident = identity
         self._server_meta = _json(protocol.server_metadata(ident.server_version))
-        self._model_meta = _json(
-            protocol.model_metadata(
-                ident.name, ident.version, model.schema, ident.model_md5, ident.environment
-            )
+        stable = Side(ident.version, ident.model_md5, model)
+        self._sides = {ident.version: (STABLE, stable)}
+        if rollout is not None:
+            candidate = rollout.sides[CANDIDATE]
+            self._sides[candidate.version] = (CANDIDATE, candidate)
+        self._meta = {v: _json(self._metadata(side)) for v, (_, side) in self._sides.items()}
+        self._model_meta = self._meta[ident.version]
+
+    def _metadata(self, side: Side) -> dict[str, Any]:
+        ident = self.identity
+        meta = protocol.model_metadata(
+            ident.name, side.version, side.model.schema, side.model_md5, ident.environment
         )
+        if self.rollout is not None:
+            if side.version == ident.version:  # versions[0] stays the stable one
+                meta["versions"] = [ident.version, self.rollout.sides[CANDIDATE].version]
+            meta["parameters"]["rollout"] = self.rollout.info()
+        return meta
 
     def authorized(self, header: str | None) -> bool:
         if self._token is None:
@@ -139,14 +156,14 @@ class App:
         if action == "/infer":
             if method != "POST":
                 return _not_allowed("POST")
-            return self.infer(read_body())
+            return self.infer(read_body(), match["version"])
         if method not in ("GET", "HEAD"):
             return _not_allowed()
         if action == "/ready":
             reply = self._ready_reply()
             reply.body = _json({"name": self.identity.name, "ready": self.ready})
             return reply
-        return Reply(200, self._model_meta)
+        return Reply(200, self._meta[match["version"] or self.identity.version])
 
     def _check_model(self, name: str, version: str | None) -> Reply | None:
         ident = self.identity
@@ -154,11 +171,11 @@ class App:
             return error_reply(
                 404, f"unknown model {protocol.shown(name)} (this server serves {ident.name!r})"
             )
-        if version is not None and version != ident.version:
+        if version is not None and version not in self._sides:
             return error_reply(
                 404,
                 f"model {ident.name!r} has no version {protocol.shown(version)} here "
-                f"(this server serves {ident.version})",
+                f"(this server serves {' and '.join(self._sides)})",
             )
         return None
 
@@ -169,33 +186,54 @@ class App:
         reply.error = None  # an expected answer while draining, not worth a log line
         return reply
 
-    def infer(self, body: bytes) -> Reply:
+    def infer(self, body: bytes, version: str | None = None) -> Reply:
         doc = protocol.parse_json(body)
+        if version is not None:
+            role, side = self._sides[version]
+        elif self.rollout is not None:
+            role = self.rollout.route()
+            side = self.rollout.sides[role]
+        else:
+            role, side = STABLE, self._sides[self.identity.version][1]
         if self._pool is None:
-            return self._infer(doc)
-        return self._pool.submit(self._infer, doc).result()
+            return self._infer(doc, role, side)
+        return self._pool.submit(self._infer, doc, role, side).result()
 
-    def _infer(self, doc: Any) -> Reply:
+    def _infer(self, doc: Any, role: str, side: Side) -> Reply:
         ident = self.identity
-        request = protocol.decode_infer(doc, self.model.schema)
+        start = time.perf_counter()
+        request = protocol.decode_infer(doc, side.model.schema)
         wanted = request.outputs
-        if self.capture is not None and PREDICT not in wanted:
+        if (self.capture is not None or self.rollout is not None) and PREDICT not in wanted:
             wanted = (*wanted, PREDICT)  # monitoring needs the prediction even if not asked
         try:
-            results = self.model.predict(request.columns, wanted)
-        except PredictError as exc:
-            return error_reply(422, f"the model cannot predict on these inputs: {exc}")
+            results = side.model.predict(request.columns, wanted)
+        except Exception as exc:
+            if self.rollout is None:
+                if isinstance(exc, PredictError):
+                    return error_reply(422, f"the model cannot predict on these inputs: {exc}")
+                raise
+            ms = (time.perf_counter() - start) * 1000
+            self.rollout.answered(role, ms, request.columns, None)
+            if role == STABLE and isinstance(exc, PredictError):
+                return error_reply(422, f"the model cannot predict on these inputs: {exc}")
+            # the candidate failing is the candidate's error, whatever it says of the data
+            what = str(exc) if isinstance(exc, PredictError) else f"{type(exc).__name__}: {exc}"
+            return error_reply(500, f"model version {side.version} failed: {what}")
         request_id = request.id if request.id is not None else uuid.uuid4().hex
         tensors = [protocol.output_tensor(n, results[n]) for n in request.outputs]
         body = _json(
-            protocol.infer_response(ident.name, ident.version, request_id, tensors, ident.model_md5)
+            protocol.infer_response(ident.name, side.version, request_id, tensors, side.model_md5)
         )
+        if self.rollout is not None:
+            ms = (time.perf_counter() - start) * 1000
+            self.rollout.answered(role, ms, request.columns, results[PREDICT])
         if self.capture is not None:
             self.capture.submit(
                 {
                     "time": now_iso(),
                     "id": request_id,
-                    "version": ident.version,
+                    "version": side.version,
                     "inputs": request.columns,
                     "outputs": {PREDICT: results[PREDICT]},
                 }

@@ -22,6 +22,14 @@ The state file (JSON: pid, name, env, version, model_md5, host, port,
 started, and every option as ``settings``) is written atomically once the
 model is loaded and the socket listens: its presence means ready. Nothing
 here prints the bearer token.
+
+With a candidate (``--canary-version/--canary-model-md5/--canary-model-file``,
+hash-checked like the main model, ``--rollout-mode canary|shadow``,
+``--canary-weight``, ``--rollout-id``, ``--rollout-file``) the server answers
+from both versions (:mod:`mllc.serve.rollout`). Those options are not
+``settings`` (what the deployer compares with the spec): the state file gets a
+top-level ``rollout`` object (mode, weight, rollout_id, file, candidate's version
+and model_md5) instead, and the rollout file exists before the state file.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ from mllc.spec.checks import LOOPBACK
 DRAIN_SECONDS = 5.0
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_ROLLOUT_ID = re.compile(r"[A-Za-z0-9._#/=-]{1,256}")
+ROLLOUT_MODES = ("canary", "shadow")
+CANARY = ("canary_version", "canary_model_md5", "canary_model_file")
+ROLLOUT = (*CANARY, "canary_weight", "rollout_mode", "rollout_id", "rollout_file")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +101,17 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=2, metavar="N", help="predictions at once (0: no bound)"
     )
     p.add_argument("--state-file", type=Path, help="JSON written when ready, removed at exit")
+    r = p.add_argument_group("rollout", "a candidate version beside the stable one (all or none)")
+    r.add_argument("--canary-version", metavar="V", help="the candidate's registered version")
+    r.add_argument("--canary-model-md5", metavar="MD5", help="the registry's md5 of its file")
+    r.add_argument("--canary-model-file", type=Path, metavar="F", help="its model.joblib")
+    r.add_argument(
+        "--canary-weight", type=int, metavar="W",
+        help="percent of the answers the candidate gives (0..100; 0 with a shadow)",
+    )  # fmt: skip
+    r.add_argument("--rollout-mode", choices=ROLLOUT_MODES, help="canary (answers) or shadow")
+    r.add_argument("--rollout-id", metavar="ID", help="the registry tag of this rollout step")
+    r.add_argument("--rollout-file", type=Path, metavar="PATH", help="where to write its numbers")
     return p
 
 
@@ -110,11 +133,55 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} must be more than 0 and at most 3600")
     if args.workers < 0:
         raise UsageError("--workers must be 0 (no bound) or more")
+    _check_rollout(args)
     if args.host not in LOOPBACK and args.token_env is None:  # the spec's rule, enforced here too
         raise UsageError(
             f"--host {args.host} exposes the server beyond this machine: give --token-env VAR "
             "(a bearer token) or bind loopback"
         )
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _check_rollout(args: argparse.Namespace) -> None:
+    given = [d for d in CANARY if getattr(args, d) is not None]
+    if not given:
+        extra = [d for d in ROLLOUT if getattr(args, d) is not None]
+        if extra:
+            raise UsageError(f"{_flag(extra[0])} needs a candidate: give --canary-version too")
+        return
+    if len(given) < len(CANARY):
+        missing = ", ".join(_flag(d) for d in CANARY if d not in given)
+        raise UsageError(f"{_flag(given[0])} needs {missing} too (a candidate is all three)")
+    if not _SAFE.fullmatch(args.canary_version):
+        raise UsageError(
+            f"--canary-version {args.canary_version!r}: use letters, digits, '.', '_', '-'"
+        )
+    if args.canary_version == args.version:
+        raise UsageError(f"--canary-version {args.canary_version} is --version too: give another")
+    if not _MD5.fullmatch(args.canary_model_md5):
+        raise UsageError(
+            f"--canary-model-md5 {args.canary_model_md5!r} is not an md5 (32 hex digits)"
+        )
+    if args.rollout_mode is None:
+        raise UsageError("--canary-version needs --rollout-mode canary or shadow")
+    if args.rollout_id is None or not _ROLLOUT_ID.fullmatch(args.rollout_id):
+        shown = "is missing" if args.rollout_id is None else f"{args.rollout_id!r} is invalid"
+        raise UsageError(
+            f"--rollout-id {shown}: give the rollout step's registry tag "
+            "(letters, digits and . _ # / = -)"
+        )
+    weight = args.canary_weight
+    if args.rollout_mode == "shadow":
+        if weight not in (None, 0):
+            raise UsageError(f"--canary-weight {weight} with --rollout-mode shadow: must be 0")
+        args.canary_weight = 0
+    elif weight is None:
+        raise UsageError("--rollout-mode canary needs --canary-weight (0..100)")
+    elif not 0 <= weight <= 100:
+        raise UsageError(f"--canary-weight {weight} is not a percentage (0..100)")
 
 
 def _token(var: str | None) -> str | None:
@@ -162,6 +229,19 @@ def _serve(args: argparse.Namespace) -> int:
     from mllc.serve.model import load  # noqa: PLC0415
 
     model = load(args.model_file, args.model_md5)
+    rollout = None
+    if args.canary_version is not None:
+        from mllc.serve.rollout import Rollout, Side  # noqa: PLC0415
+
+        candidate = load(args.canary_model_file, args.canary_model_md5)
+        rollout = Rollout(
+            args.rollout_mode,
+            args.canary_weight,
+            args.rollout_id,
+            args.rollout_file,
+            Side(args.version, args.model_md5.lower(), model),
+            Side(args.canary_version, args.canary_model_md5.lower(), candidate),
+        )
     capture = None
     if args.capture_dir is not None:
         try:
@@ -169,7 +249,7 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise MllcError(f"--capture-dir {args.capture_dir}: {exc.strerror or exc}") from None
     identity = Identity(args.name, args.env, args.version, args.model_md5.lower(), __version__)
-    app = App(model, identity, token, capture, args.workers)
+    app = App(model, identity, token, capture, args.workers, rollout)
     try:
         server = Server(
             (args.host, args.port),
@@ -185,6 +265,12 @@ def _serve(args: argparse.Namespace) -> int:
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from None
 
+    if rollout is not None:
+        try:
+            rollout.start()  # the rollout file exists before the state file says ready
+        except OSError as exc:
+            server.server_close()
+            raise MllcError(f"--rollout-file {args.rollout_file}: {exc.strerror or exc}") from None
     loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
     loop.start()
     port = server.server_port
@@ -199,6 +285,8 @@ def _serve(args: argparse.Namespace) -> int:
         "started": now_iso(),
         "settings": _settings(args, port),
     }
+    if rollout is not None:
+        state["rollout"] = rollout.info()
     try:
         if args.state_file is not None:
             # Atomic: a reader sees no file or the whole of it.
@@ -218,6 +306,8 @@ def _serve(args: argparse.Namespace) -> int:
     app.ready = False
     server.shutdown()  # the accept loop ends; connections in progress go on
     left = server.drain(deadline)
+    if rollout is not None:
+        rollout.close(max(deadline, time.monotonic() + 0.5))
     if capture is not None:
         capture.close(timeout=max(0.5, deadline - time.monotonic()))
     if args.state_file is not None:
@@ -229,7 +319,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace, port: int) -> dict[str, Any]:
     """Every option this server runs with but which model it serves (no secret: the token by
     its variable's name): the deployer compares them with what the spec asks."""
-    identity = ("name", "env", "version", "model_md5", "model_file", "state_file")
+    identity = ("name", "env", "version", "model_md5", "model_file", "state_file", *ROLLOUT)
     out = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     return {**{k: v for k, v in out.items() if k not in identity}, "port": port}
 
