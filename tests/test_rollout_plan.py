@@ -4,6 +4,7 @@ numbers and its text. No disk."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 import test_plan_diff
@@ -176,3 +177,52 @@ def test_a_split_no_rollout_records_is_replaced_by_the_version_alone() -> None:
             after="v1.0.0",
         )
     ]
+
+
+def test_a_hold_an_abort_and_a_held_step() -> None:
+    hold = Decision("staging", "hold", "held", "r", "canary", "v1.1.0", "v1.0.0", 1, 3, 10, 10,
+                    STEP)  # fmt: skip
+    held = replace(hold, recorded=True)
+    abort = replace(hold, action="abort", text="aborted", weight=0)
+    want = desired(IRIS)
+    now = actual(want, versions=(V1, V2), deployments=(serving(30),))
+    got = [diff_lifecycle(want, now, "v1.2.0", WANTS, {"staging": d}) for d in (hold, held, abort)]
+    assert [[(c.action, c.reasons, c.after, c.rollout and c.rollout.decision) for c in changes]
+            for changes in got] == [
+        [("update", ("held",), "v1.1.0", "hold")],
+        [("no-op", ("held",), "v1.0.0", "hold")],
+        [("update", ("aborted",), "v1.0.0", "abort")],
+    ]  # fmt: skip
+
+
+TWO = IRIS.replace(
+    ROLLOUT, ROLLOUT + "  production:\n    target: local\n    model: latest\n    port: 8082\n"
+)
+
+
+def test_a_rollout_in_one_environment_leaves_the_next_one_planned() -> None:
+    want = desired(TWO)
+    prod = replace(serving(0, rollout_id=None), environment="production", port=8082)
+    now = actual(want, versions=(V1, V2), deployments=(serving(412, 8), prod))
+    res = {**WANTS, "production": Resolution("production", V2, "latest passing")}
+    d = decide("staging", want.lifecycle.environments["staging"].rollout, res["staging"], V1,
+               [step()], serving(412, 8).rollout)  # fmt: skip
+    changes = diff_lifecycle(want, now, "v1.2.0", res, {"staging": d})
+    assert [(c.address, c.action, c.reasons[0]) for c in changes] == [
+        ("iris/deployment/staging", "update", d.text),
+        ("iris/deployment/production", "update", "production: v1.0.0 → v1.1.0 (latest passing)"),
+    ]
+
+
+def test_a_split_nothing_deployable_keeps_names_what_runs_alone() -> None:
+    want = desired(IRIS)
+    dep = replace(serving(30), drift=("workers: 2 → 4",))
+    none = {"staging": Resolution("staging", None, "no version passes the gates")}
+    (only,) = diff_lifecycle(want, actual(want, versions=(V1,), deployments=(dep,)), "v1.2.0",
+                             none)  # fmt: skip
+    assert only.reasons == (
+        "staging keeps v1.0.0 (no version passes the gates), restarted with the spec's settings",
+        f"runs canary v1.1.0 beside v1.0.0 ({STEP}), which no rollout in the registry records: "
+        "v1.0.0 alone",
+        "workers: 2 → 4",
+    )

@@ -602,8 +602,8 @@ def test_decide_environment_starts_from_the_environments_last_version() -> None:
 def test_records_read_defensively() -> None:
     assert split_stage("a_b_canary") == ("a_b", "canary")
     unnumbered = replace(step(7, 1, 10), counter=None)
-    history = {"production_canary": [step(2, 1, 10), unnumbered]}
-    assert events(history, ENV) == [unnumbered, step(2, 1, 10)]
+    history = {"production_canary": [step(1, 1, 10), unnumbered]}
+    assert events(history, ENV) == [unnumbered, step(1, 1, 10)]
     # the payload's strategy wins over the stage's; a step's own tag is its rollout_id
     odd = event(9, {"event": "step", "strategy": "shadow", "rollout_id": "x", "spec": {"a": 1}})
     assert current([odd]) == Current("shadow", "v1.1.0", "", 1, 1, 0, "iris#production_canary#9")

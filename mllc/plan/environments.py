@@ -177,7 +177,6 @@ def _rollout_change(
     """A rollout's next step as a change of the environment (wait, held: a no-op)."""
     quiet = d.action == "wait" or (d.action == "hold" and d.recorded)
     after = d.stable if d.action in ("rollback", "abort") else d.candidate
-    assert d.action != "nothing"
     return Change(
         address=f"{want.name}/deployment/{env}",
         lifecycle=want.name,
