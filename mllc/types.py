@@ -101,6 +101,10 @@ class RolloutObservation:
     rollout_id: str  # the registry tag that started this step
     stats: RolloutStats | None = None  # None: not observable by this target
     detail: str = ""  # what could not be observed, in words
+    # whether the candidate runs as asked, as far as the target sees it (Kubernetes: its
+    # revision is Ready): True ready; False failed, a reason to roll back; None not
+    # known yet (wait) or not reported (the local target, whose stats say more)
+    ready: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -119,13 +119,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         for test, other in (("(res is not None) or True", '""'), ("res is not None", '"XXXX"'))
     },
     **{
-        ("mllc/policy/rollout.py", "decide", line):
+        ("mllc/policy/rollout.py", function, line):
             "a Rollout's fields are JSON values: python and json dumps are equal (pydantic reads "
             "any other mode as python)"
         for mode in ("None", '"XXjsonXX"', '"JSON"')
-        for line in (
-            f"if now.held is not None and now.held_spec == spec.model_dump(mode={mode}):",
-            f"held = spec.model_dump(mode={mode})",
+        for function, line in (
+            ("decide",
+             f"if now.held is not None and now.held_spec == spec.model_dump(mode={mode}):"),
+            ("_fail",
+             f'return _with(base, "hold", text, why, analysis, spec=spec.model_dump(mode={mode}))'),
         )
     },
     ("mllc/plan/diff.py", "diff_lifecycle",

@@ -43,6 +43,7 @@ LIMITS = Limits(min_requests=100, max_error_rate=0.01, max_p99_ms=200, max_disag
 CANARY = Rollout(strategy="canary", steps=[10, 50, 100], analysis=LIMITS)
 SHADOW = Rollout(strategy="shadow", analysis=Limits(min_requests=50, max_disagreement=0.05))
 WANTS_V2 = Resolution(ENV, V2, "latest version passing the gates")
+HOLD = CANARY.model_copy(update={"on_failure": "hold"})
 
 
 def event(
@@ -351,8 +352,9 @@ def test_the_metric_drop_is_reported_as_not_observed_and_does_not_block() -> Non
     assert numbers.record()["metric_drop"] == METRIC_DROP
 
 
-def test_a_target_that_cannot_observe_the_numbers_advances_and_says_so() -> None:
-    d = decide(ENV, CANARY, WANTS_V2, V1, [step(7, 1, 10)], seen(STEP1, None))
+def test_a_target_that_sees_only_readiness_moves_on_it() -> None:
+    ready = replace(seen(STEP1, None), ready=True)
+    d = decide(ENV, CANARY, WANTS_V2, V1, [step(7, 1, 10)], ready)
     assert d == at_step1(
         "advance",
         "production: canary v1.1.0 at 10% → 50% (analysis not observable: KServe exports "
@@ -360,17 +362,30 @@ def test_a_target_that_cannot_observe_the_numbers_advances_and_says_so() -> None
         step=2,
         weight=50,
     )
-    blank = replace(seen(STEP1, None), detail="")
-    d = decide(ENV, CANARY, WANTS_V2, V1, [step(7, 1, 10)], blank)
-    assert d.text == (
-        "production: canary v1.1.0 at 10% → 50% (analysis not observable: the target reports none)"
+    unknown = decide(ENV, CANARY, WANTS_V2, V1, [step(7, 1, 10)], replace(ready, ready=None))
+    why = "waiting for the candidate to be ready (KServe exports them to Prometheus)"
+    assert unknown == at_step1(
+        "wait", f"production: canary v1.1.0 at 10%, step 1 of 3: {why}", reason=why
+    )
+    failed = replace(ready, ready=False, detail="")
+    why = "the candidate is not ready: the target reports no numbers"
+    assert decide(ENV, CANARY, WANTS_V2, V1, [step(7, 1, 10)], failed) == at_step1(
+        "rollback",
+        f"production: canary v1.1.0 at 10% → rolled back to v1.0.0: {why} (analysis not "
+        "observable)",
+        reason=why,
+        weight=0,
+    )
+    held = decide(ENV, HOLD, WANTS_V2, V1, [step(7, 1, 10)], failed)
+    assert held == at_step1(
+        "hold",
+        f"production: canary v1.1.0 at 10% held: {why} (analysis not observable)",
+        reason=why,
+        spec=HOLD.model_dump(mode="json"),
     )
 
 
 # ------------------------------------------------------------------------- hold
-
-
-HOLD = CANARY.model_copy(update={"on_failure": "hold"})
 
 
 def test_on_failure_hold_keeps_the_step_and_records_why() -> None:

@@ -372,9 +372,15 @@ def decide(
         return _with(base, "hold", f"{env}: {at} {why}", now.held, recorded=True)
     weights = spec.percentages()
     later = [w for w in weights if w > now.weight]
-    if observed.stats is None:
-        unseen = f"analysis not observable: {observed.detail or 'the target reports none'}"
-        return _move(base, env, at, later, weights, None, unseen)
+    if observed.stats is None:  # a target that sees only whether the candidate is ready
+        seen = observed.detail or "the target reports no numbers"
+        if observed.ready is None:
+            why = f"waiting for the candidate to be ready ({seen})"
+            return _with(base, "wait", f"{env}: {at}, step {now.step} of {now.of}: {why}", why)
+        if observed.ready is False:
+            why = f"the candidate is not ready: {seen}"
+            return _fail(base, spec, env, at, why, "analysis not observable")
+        return _move(base, env, at, later, weights, None, f"analysis not observable: {seen}")
     analysis, waiting = analyse(spec, observed.stats)
     if waiting is not None:
         why = f"waiting for {waiting}"
@@ -383,19 +389,25 @@ def decide(
         )
     failed = [c.text for c in analysis.checks if not c.passed]
     if failed:
-        why = "; ".join(failed)
-        if spec.on_failure == "hold":
-            text = f"{env}: {at} held: {why} ({analysis.text()})"
-            held = spec.model_dump(mode="json")
-            return _with(base, "hold", text, why, analysis, spec=held)
-        return _with(
-            base,
-            "rollback",
-            f"{env}: {at} → rolled back to {now.stable}: {why} ({analysis.text()})",
-            why,
-            analysis,
-        )
+        return _fail(base, spec, env, at, "; ".join(failed), analysis.text(), analysis)
     return _move(base, env, at, later, weights, analysis, analysis.text())
+
+
+def _fail(
+    base: Decision,
+    spec: Rollout,
+    env: str,
+    at: str,
+    why: str,
+    numbers: str,
+    analysis: Analysis | None = None,
+) -> Decision:
+    """The step failed: ``on_failure`` says rollback or hold."""
+    if spec.on_failure == "hold":
+        text = f"{env}: {at} held: {why} ({numbers})"
+        return _with(base, "hold", text, why, analysis, spec=spec.model_dump(mode="json"))
+    text = f"{env}: {at} → rolled back to {base.stable}: {why} ({numbers})"
+    return _with(base, "rollback", text, why, analysis)
 
 
 def decide_environment(
