@@ -48,7 +48,15 @@ docs: $(STAMP)
 
 schema: docs
 
+# The server bench's anchor, MLServer (pyproject's `mlserver` extra), gets a venv of its own
+# in .bench/ (its pins are not ours), with our scikit-learn so it unpickles the same file.
 bench: $(STAMP)
+	@test .bench/mlserver-venv/.installed -nt pyproject.toml || { \
+		rm -rf .bench/mlserver-venv && $(PYTHON) -m venv .bench/mlserver-venv && \
+		.bench/mlserver-venv/bin/pip install --quiet --disable-pip-version-check \
+			$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["mlserver"])') \
+			"scikit-learn==$$($(PY) -c 'import sklearn; print(sklearn.__version__)')" && \
+		touch .bench/mlserver-venv/.installed; }
 	$(PY) bench/run.py
 
 # Mutation testing of the pure core (spec rules and checks, promotion policy, gates, the

@@ -2,21 +2,31 @@
 
 Both servers get the same model (an iris Pipeline built by mllc.stages.features
 and fitted on a DataFrame, as the train stage does), the same request bytes
-(one input per column with MLServer's ``content_type: pd``, asking for
+(one input per column with MLServer's ``content_type: pd``, one row, asking for
 ``predict``) and the same load: bench/loadgen.py, a separate process, sending
-1,000 requests over 50 keep-alive connections to 127.0.0.1 after 100
+2,000 requests over 50 keep-alive connections to 127.0.0.1 after 100
 uncounted warm-up requests. Rounds alternate between the servers so drift of
-the machine hits both; figures are medians over rounds.
+the machine hits all; figures are medians over rounds.
 
-A last row measures ``mllc serve`` under a slow-loris attack: 256 clients (the
-default ``--max-connections``) each send a request line and then a header line
-every second, reconnecting whenever closed, while the same load runs. The
-server must keep answering (errors count requests the load did not get a 200 for).
+Rows:
 
-MLServer (mlserver + mlserver-sklearn, ``parallel_workers: 0``: one process,
-as ``mllc serve`` is) is installed on first use into
-.bench/mlserver-venv, pinned to our scikit-learn version so it unpickles the
-same file; if that cannot be installed the comparison is skipped, and said so.
+- ``mllc serve`` with its defaults (adaptive batching: requests queued while the
+  model is busy are predicted in one call, at most ``--max-batch-size``);
+- the same server with a canary split active: a second model (another fit of the
+  pipeline) at ``--canary-weight 50``, comparisons and the rollout file running;
+- ``--max-batch-size 1``: no batching, for reference;
+- under a slow-loris attack: 256 clients (the default ``--max-connections``) each
+  send a request line and then a header line every second, reconnecting whenever
+  closed, while the same load runs (errors count requests the load did not get a
+  200 for);
+- MLServer 1.7.1 with mlserver-sklearn, on its defaults (``parallel_workers`` 1:
+  inference in a worker process; debug access log and metrics on), and the same
+  with its adaptive batching enabled (``max_batch_size`` 32, ``max_batch_time``
+  5 ms, the best of the settings we tried on this load).
+
+MLServer runs from .bench/mlserver-venv, which ``make bench`` creates from the
+``mlserver`` extra in pyproject.toml (pinned to our scikit-learn so it unpickles the
+same file); without it the comparison is skipped, and said so.
 """
 
 from __future__ import annotations
@@ -29,12 +39,12 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +52,8 @@ from common import PYTHON, ROOT
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 MLSERVER_VENV = ROOT / ".bench" / "mlserver-venv"
-REQUESTS, CONCURRENCY = 1000, 50
+REQUESTS, CONCURRENCY = 2000, 50
+MLSERVER_BATCHING = {"max_batch_size": 32, "max_batch_time": 0.005}
 LORIS = 256  # slow-loris clients: as many as the server's default connection cap
 
 
@@ -52,7 +63,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _model(folder: Path) -> tuple[Path, list[str], list[float]]:
+def _model(
+    folder: Path, name: str = "model", c: float = 1.0
+) -> tuple[Path, list[str], list[float]]:
     """An iris Pipeline fitted the way mllc's train stage does; (file, columns, one row)."""
     import joblib
     from sklearn.datasets import load_iris
@@ -68,10 +81,10 @@ def _model(folder: Path) -> tuple[Path, list[str], list[float]]:
     pipeline = Pipeline(
         [
             ("preprocess", features.preprocessor(columns, [], Features())),
-            ("estimator", LogisticRegression(max_iter=1000, random_state=0)),
+            ("estimator", LogisticRegression(C=c, max_iter=1000, random_state=0)),
         ]
     ).fit(X, y)
-    path = folder / "model.joblib"
+    path = folder / f"{name}.joblib"
     joblib.dump(pipeline, path)
     return path, columns, [float(v) for v in X.iloc[0]]
 
@@ -183,9 +196,14 @@ class _Loris:
                 sock.close()
 
 
-def _ours(model: Path, body_file: Path, workers: int, log: Path, loris: int = 0) -> dict[str, Any]:
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _ours(
+    model: Path, body_file: Path, log: Path, extra: list[str], loris: int = 0
+) -> dict[str, Any]:
     port = _free_port()
-    md5 = hashlib.md5(model.read_bytes()).hexdigest()
     with open(log, "ab") as err:
         proc = subprocess.Popen(
             [
@@ -199,15 +217,14 @@ def _ours(model: Path, body_file: Path, workers: int, log: Path, loris: int = 0)
                 "--version",
                 "v1.0.0",
                 "--model-md5",
-                md5,
+                _md5(model),
                 "--model-file",
                 str(model),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--workers",
-                str(workers),
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -223,36 +240,30 @@ def _ours(model: Path, body_file: Path, workers: int, log: Path, loris: int = 0)
         _stop(proc)
 
 
-def _mlserver_python() -> tuple[Path | None, str]:
-    """The venv's python with mlserver installed (installing it on first use), or why not."""
-    python = MLSERVER_VENV / "bin" / "python"
-    mlserver = MLSERVER_VENV / "bin" / "mlserver"
-    if mlserver.exists():
-        return python, "installed"
-    import sklearn
-
-    shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
-    MLSERVER_VENV.parent.mkdir(parents=True, exist_ok=True)
-    print("   installing mlserver into .bench/mlserver-venv (first run only) ...", flush=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(MLSERVER_VENV)],
-        [
-            str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "mlserver", "mlserver-sklearn", f"scikit-learn=={sklearn.__version__}",
-        ],
+def _canary(candidate: Path, folder: Path) -> list[str]:
+    """Options of a canary step: ``candidate`` answering half the requests."""
+    return [
+        "--canary-version", "v1.1.0", "--canary-model-md5", _md5(candidate),
+        "--canary-model-file", str(candidate), "--canary-weight", "50",
+        "--rollout-mode", "canary", "--rollout-id", "iris#bench_canary#1",
+        "--rollout-file", str(folder / "rollout.json"),
     ]  # fmt: skip
-    for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
-        if proc.returncode != 0:
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
-            return None, lines[-1] if lines else f"{cmd[2]} exited {proc.returncode}"
-    return python, "installed now"
 
 
-def _mlserver(python: Path, model: Path, body_file: Path, folder: Path) -> dict[str, Any]:
+def _mlserver_python() -> tuple[Path | None, str]:
+    """The venv's python with mlserver installed by ``make bench``, or why there is none."""
+    if (MLSERVER_VENV / "bin" / "mlserver").exists():
+        return MLSERVER_VENV / "bin" / "python", "installed"
+    return None, f"{MLSERVER_VENV.relative_to(ROOT)} is missing (make bench installs it)"
+
+
+def _mlserver(
+    python: Path, model: Path, body_file: Path, folder: Path, batching: dict[str, Any]
+) -> dict[str, Any]:
+    """MLServer on its defaults (``batching``: model settings added to them)."""
     repo = folder / "mlserver"
-    (repo / "iris").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(repo, ignore_errors=True)
+    (repo / "iris").mkdir(parents=True)
     shutil.copyfile(model, repo / "iris" / "model.joblib")
     (repo / "iris" / "model-settings.json").write_text(
         json.dumps(
@@ -260,20 +271,18 @@ def _mlserver(python: Path, model: Path, body_file: Path, folder: Path) -> dict[
                 "name": "iris",
                 "implementation": "mlserver_sklearn.SKLearnModel",
                 "parameters": {"uri": "./model.joblib", "version": "v1.0.0"},
+                **batching,
             }
         )
     )
     port = _free_port()
-    (repo / "settings.json").write_text(
+    (repo / "settings.json").write_text(  # its defaults, on free ports
         json.dumps(
             {
                 "host": "127.0.0.1",
                 "http_port": port,
                 "grpc_port": _free_port(),
                 "metrics_port": _free_port(),
-                "metrics_endpoint": None,
-                "parallel_workers": 0,
-                "debug": False,
             }
         )
     )
@@ -312,40 +321,58 @@ def run(quick: bool = False) -> None:
     folder = Path(tempfile.mkdtemp(prefix="mllc-bench-serve-"))
     try:
         model, columns, row = _model(folder)
+        candidate = _model(folder, "candidate", c=0.5)[0]
         body_file = folder / "request.json"
         body_file.write_bytes(_body(columns, row))
         python, how = _mlserver_python()
         if python is None:
-            print(f"   MLServer comparison skipped: pip could not install it ({how})")
+            print(f"   MLServer comparison skipped: {how}")
         log = folder / "mllc-serve.log"
-        results: dict[str, list[dict[str, Any]]] = {
-            "ours": [],
-            "ours-0": [],
-            "mlserver": [],
-            "loris": [],
+        runs: dict[str, Callable[[], dict[str, Any]]] = {
+            "mllc serve": lambda: _ours(model, body_file, log, []),
+            "  canary split 50/50": lambda: _ours(
+                model, body_file, log, _canary(candidate, folder)
+            ),
+            "  --max-batch-size 1": lambda: _ours(model, body_file, log, ["--max-batch-size", "1"]),
+            f"  with {LORIS} slow-loris clients": lambda: _ours(
+                model, body_file, log, [], loris=LORIS
+            ),
         }
+        if python is not None:
+            runs["MLServer 1.7.1 (defaults)"] = lambda: _mlserver(
+                python, model, body_file, folder, {}
+            )
+            runs["  adaptive batching"] = lambda: _mlserver(
+                python, model, body_file, folder, MLSERVER_BATCHING
+            )
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
         for _ in range(rounds):
-            results["ours"].append(_ours(model, body_file, 2, log))
-            if python is not None:
-                results["mlserver"].append(_mlserver(python, model, body_file, folder))
-            results["ours-0"].append(_ours(model, body_file, 0, log))
-            results["loris"].append(_ours(model, body_file, 2, log, loris=LORIS))
+            for name, measure in runs.items():
+                results[name].append(measure())
         print(
             f"   {REQUESTS} requests, {CONCURRENCY} keep-alive connections, 1 row each, "
             f"median of {rounds} round(s):"
         )
-        print(_row("mllc serve (--workers 2)", results["ours"]))
-        print(_row("mllc serve (--workers 0)", results["ours-0"]))
-        print(_row(f"  with {LORIS} slow-loris clients", results["loris"]))
-        if python is not None:
-            print(_row("MLServer (parallel_workers 0)", results["mlserver"]))
-            ratio_tp = _median(results["ours"], "throughput") / _median(
-                results["mlserver"], "throughput"
-            )
-            ratio_p99 = _median(results["ours"], "p99") / _median(results["mlserver"], "p99")
+        for name, measured in results.items():
+            print(_row(name, measured))
+        ours = results["mllc serve"]
+        canary = _median(results["  canary split 50/50"], "throughput") / _median(
+            ours, "throughput"
+        )
+        print(f"   canary split / single version: throughput {canary:.2f}x (target >= 0.90)")
+        if python is None:
+            return
+        batching = ", ".join(f"{k} {v:g}" for k, v in MLSERVER_BATCHING.items())
+        for name, label in (
+            ("MLServer 1.7.1 (defaults)", "MLServer defaults"),
+            ("  adaptive batching", f"MLServer with adaptive batching ({batching})"),
+        ):
+            theirs = results[name]
+            tp = _median(ours, "throughput") / _median(theirs, "throughput")
+            p99 = _median(ours, "p99") / _median(theirs, "p99")
             print(
-                f"   ours / MLServer: throughput {ratio_tp:.2f}x, p99 {ratio_p99:.2f}x "
-                "(higher throughput and lower p99 are better)"
+                f"   ours / {label}: throughput {tp:.2f}x (target >= 1), "
+                f"p99 {p99:.2f}x (target <= 1)"
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

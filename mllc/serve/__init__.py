@@ -6,7 +6,8 @@ Modules:
 
 - :mod:`mllc.serve.protocol`: V2 request decoding and response encoding (pure).
 - :mod:`mllc.serve.model`: hash-checked loading, the feature schema, predict.
-- :mod:`mllc.serve.app`: routing, auth and error mapping, independent of the transport.
+- :mod:`mllc.serve.app`: routing, auth and error mapping, independent of the transport;
+  :mod:`mllc.serve.batching` predicts concurrent requests for one model together.
 - :mod:`mllc.serve.transport`: the threaded HTTP/1.1 server, its bounds and draining stop;
   :mod:`mllc.serve.handler` reads and answers a connection's requests, within the
   bounds of :mod:`mllc.serve.limits`.

@@ -16,12 +16,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from mllc.serve import protocol
+from mllc.serve.batching import Batcher, Pool
 from mllc.serve.capture import Capture, now_iso
+from mllc.serve.limits import MAX_BATCH_SIZE
 from mllc.serve.model import PREDICT, PredictError, ServedModel
 from mllc.serve.protocol import ProtocolError
 from mllc.serve.rollout import CANDIDATE, STABLE, Rollout, Side
@@ -72,6 +73,7 @@ class App:
         capture: Capture | None = None,
         workers: int = 0,
         rollout: Rollout | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
     ) -> None:
         self.model = model
         self.identity = identity
@@ -80,12 +82,12 @@ class App:
         self.ready = True
         self._token = None if token is None else token.encode("utf-8")
         # Predictions hold the GIL, so running many at once only adds switching and makes
-        # the slowest wait longest. With ``workers`` > 0 they run on that many threads, taken
-        # first come, first served (the pool's queue is FIFO); 0 runs each on its connection's
-        # thread. bench/bench_serve.py measures both.
-        self._pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="predict") if workers > 0 else None
-        )
+        # the slowest wait longest. With ``workers`` > 0 predictions run on that many
+        # threads (shared by the versions), oldest request first, and the requests of a
+        # version waiting while it is busy are predicted together (mllc.serve.batching,
+        # at most ``max_batch_size`` at once); 0 runs each on its connection's thread,
+        # unbatched.
+        # bench/bench_serve.py measures them.
         ident = identity
         self._server_meta = _json(protocol.server_metadata(ident.server_version))
         stable = Side(ident.version, ident.model_md5, model)
@@ -94,6 +96,11 @@ class App:
             candidate = rollout.sides[CANDIDATE]
             self._sides[candidate.version] = (CANDIDATE, candidate)
         self._meta = {v: _json(self._metadata(side)) for v, (_, side) in self._sides.items()}
+        self.batchers: dict[str, Batcher] = {}
+        if workers > 0:
+            pool = Pool(workers)
+            for v, (_, side) in self._sides.items():
+                self.batchers[v] = Batcher(side.model, max_batch_size, pool)
         self._model_meta = self._meta[ident.version]
 
     def _metadata(self, side: Side) -> dict[str, Any]:
@@ -195,19 +202,21 @@ class App:
             side = self.rollout.sides[role]
         else:
             role, side = STABLE, self._sides[self.identity.version][1]
-        if self._pool is None:
-            return self._infer(doc, role, side)
-        return self._pool.submit(self._infer, doc, role, side).result()
+        return self._infer(doc, role, side)
 
     def _infer(self, doc: Any, role: str, side: Side) -> Reply:
         ident = self.identity
         start = time.perf_counter()
         request = protocol.decode_infer(doc, side.model.schema)
+        batcher = self.batchers.get(side.version)
         wanted = request.outputs
         if (self.capture is not None or self.rollout is not None) and PREDICT not in wanted:
             wanted = (*wanted, PREDICT)  # monitoring needs the prediction even if not asked
         try:
-            results = side.model.predict(request.columns, wanted)
+            if batcher is None:
+                results = side.model.predict(request.columns, wanted)
+            else:
+                results = batcher.predict(request.columns, wanted)
         except Exception as exc:
             if self.rollout is None:
                 if isinstance(exc, PredictError):

@@ -46,8 +46,9 @@ from mllc.serve.stats import Latency, Predictions
 
 CANARY, SHADOW = "canary", "shadow"
 STABLE, CANDIDATE = "stable", "candidate"
-QUEUE_SIZE = 1024  # requests waiting for their comparison
-BATCH = 256  # requests compared in one predict call at most
+QUEUE_SIZE = 4096  # requests waiting for their comparison
+BATCH = 1024  # requests compared in one predict call at most
+GATHER = 0.25  # seconds the comparison thread gathers requests before predicting them
 WRITE_EVERY = 1.0  # seconds between rollout file writes while the numbers change
 _STOP = object()
 
@@ -128,6 +129,7 @@ class Rollout:
         self._written = -1
         self._queue: queue.Queue[object] = queue.Queue(QUEUE_SIZE)
         self._stopped = threading.Event()
+        self._closing = threading.Event()  # set at stop: compare what is queued now
         self._comparer = threading.Thread(target=self._compare_loop, name="compare", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="rollout-file", daemon=True)
 
@@ -183,26 +185,35 @@ class Rollout:
             first = self._queue.get()
             if first is _STOP:
                 return
+            # Gather for a while: a predict call costs about as much for one request as for
+            # hundreds, and this thread competes with the answers for the processor.
             jobs = [first]
+            self._closing.wait(GATHER)
+            stop = False
             while len(jobs) < BATCH:
                 try:
                     job = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if job is _STOP:
-                    self._compare([j for j in jobs if isinstance(j, _Job)])
-                    return
+                    stop = True
+                    break
                 jobs.append(job)
             try:
                 self._compare([j for j in jobs if isinstance(j, _Job)])
             except Exception as exc:  # never take the server down over a comparison
                 log(f"rollout: comparison failed: {type(exc).__name__}: {exc}")
+            if stop:
+                return
 
     def _compare(self, jobs: list[_Job]) -> None:
-        for answered in (STABLE, CANDIDATE):
-            group = [j for j in jobs if j.answered == answered]
-            if group:
-                self._predict_other(answered, group)
+        # stacked only with requests of the same columns' dtypes: as each would be alone
+        groups: dict[tuple[str, ...], list[_Job]] = {}
+        for job in jobs:
+            key = (job.answered, *(a.dtype.str for a in job.columns.values()))
+            groups.setdefault(key, []).append(job)
+        for (answered, *_), group in groups.items():
+            self._predict_other(answered, group)
 
     def _predict_other(self, answered: str, jobs: list[_Job]) -> None:
         other = CANDIDATE if answered == STABLE else STABLE
@@ -290,6 +301,7 @@ class Rollout:
 
     def close(self, deadline: float) -> None:
         """Finish the queued comparisons (until ``deadline``), then write the file a last time."""
+        self._closing.set()
         with contextlib.suppress(queue.Full):
             self._queue.put(_STOP, timeout=max(0.01, deadline - time.monotonic()))
         if self._comparer.is_alive():

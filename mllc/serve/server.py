@@ -3,8 +3,10 @@
 One thread per connection (stdlib ``ThreadingHTTPServer``), HTTP/1.1 keep-alive,
 with bounds: at most ``--max-connections`` connections (at the cap, the one
 waiting longest for a complete request is closed to make room; when all are
-running requests, a newcomer gets a 503), at most ``--workers`` predictions at
-once (they hold the GIL; see bench/bench_serve.py for the measurement), a
+running requests, a newcomer gets a 503), ``--workers`` prediction threads
+(they hold the GIL; see bench/bench_serve.py for the measurement), which
+predict the requests queued while the model was busy in one call, at most
+``--max-batch-size`` at once (:mod:`mllc.serve.batching`), a
 request's head within ``--header-timeout`` and its body within
 ``--body-timeout`` (10 s each, as a whole, not per receive), and
 ``--idle-timeout`` (30 s) for a silent keep-alive connection. The HTTP side and
@@ -49,7 +51,15 @@ from typing import Any
 
 from mllc import atomic
 from mllc.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, MllcError, UsageError
-from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB, log
+from mllc.serve.limits import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
+    MAX_BATCH_SIZE,
+    MIB,
+    WORKERS,
+    log,
+)
 from mllc.serve.transport import Server
 from mllc.spec.checks import LOOPBACK
 
@@ -98,8 +108,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seconds a keep-alive connection may stay silent (default {IDLE_TIMEOUT:g})",
     )  # fmt: skip
     p.add_argument(
-        "--workers", type=int, default=2, metavar="N", help="predictions at once (0: no bound)"
-    )
+        "--workers", type=int, default=WORKERS, metavar="N",
+        help=f"prediction threads (0: on each connection's thread, unbatched; "
+        f"default {WORKERS})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-batch-size", type=int, default=MAX_BATCH_SIZE, metavar="N",
+        help="requests predicted together while the model is busy (1: no batching; "
+        f"default {MAX_BATCH_SIZE})",
+    )  # fmt: skip
     p.add_argument("--state-file", type=Path, help="JSON written when ready, removed at exit")
     r = p.add_argument_group("rollout", "a candidate version beside the stable one (all or none)")
     r.add_argument("--canary-version", metavar="V", help="the candidate's registered version")
@@ -133,6 +150,8 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} must be more than 0 and at most 3600")
     if args.workers < 0:
         raise UsageError("--workers must be 0 (no bound) or more")
+    if not 1 <= args.max_batch_size <= 10_000:
+        raise UsageError("--max-batch-size must be at least 1 (no batching) and at most 10000")
     _check_rollout(args)
     if args.host not in LOOPBACK and args.token_env is None:  # the spec's rule, enforced here too
         raise UsageError(
@@ -249,7 +268,7 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise MllcError(f"--capture-dir {args.capture_dir}: {exc.strerror or exc}") from None
     identity = Identity(args.name, args.env, args.version, args.model_md5.lower(), __version__)
-    app = App(model, identity, token, capture, args.workers, rollout)
+    app = App(model, identity, token, capture, args.workers, rollout, args.max_batch_size)
     try:
         server = Server(
             (args.host, args.port),

@@ -20,8 +20,8 @@ client could hold is bounded, in bytes and in time:
   transfer coding but ``chunked`` (the request smuggling ingredients).
 
 Every answer, http.server's own parse errors included, is JSON; each error is
-logged as one line on stderr. The App's pool bounds predictions
-(:mod:`mllc.serve.app`).
+logged as one line on stderr. The App's prediction threads bound predictions
+(:mod:`mllc.serve.app`, :mod:`mllc.serve.batching`).
 
 The listening socket has SO_REUSEADDR and SO_REUSEPORT, so the next version's
 server binds the same port while this one still serves. :meth:`Server.drain`
