@@ -296,3 +296,27 @@ def test_a_kill_between_the_tag_and_the_server_switch_converges(repo: Path) -> N
     assert "interrupted during: iris/deploy/production" in out
     assert split(repo)["rollout_id"] == tag and canary_tags(repo) == [tag]  # no advance
     assert plan_json(repo)["rollout"]["decision"] == "wait"
+
+
+def test_on_failure_hold_keeps_the_step_until_the_spec_changes(repo: Path) -> None:
+    hold = {**CANARY, "on_failure": "hold"}
+    first_version(repo, hold)
+    write_spec(repo, hold, CONSTANT, [])
+    mllc(repo, "apply", "--auto-approve")
+    (step,) = canary_tags(repo)
+    drive(repo)
+    change = plan_json(repo)
+    assert change["action"] == "update" and change["rollout"]["decision"] == "hold"
+    assert change["reasons"][0].startswith("production: canary v1.1.0 at 10% held: disagreement ")
+    (pid,) = [s.pid for s in live(repo)]
+    mllc(repo, "apply", "--auto-approve")
+    assert [s.pid for s in live(repo)] == [pid] and split(repo)["rollout_id"] == step
+    (_, held) = canary_tags(repo)  # the hold, recorded once
+    text = mllc(repo, "plan").stdout
+    assert "(on_failure: hold; edit the spec to go on)" in text and "No changes" in text
+    mllc(repo, "apply", "--auto-approve")
+    assert canary_tags(repo) == [step, held]
+    # a looser limit releases it: judged again, it advances
+    loose = {**hold, "analysis": {**CANARY["analysis"], "max_disagreement": 1.0}}
+    write_spec(repo, loose, CONSTANT, [])
+    assert plan_json(repo)["rollout"]["decision"] == "advance"
