@@ -11,6 +11,7 @@ import test_plan_diff
 from test_plan_diff import V1, V2, actual
 
 from mllc.plan.diff import diff_lifecycle
+from mllc.plan.markdown import markdown
 from mllc.plan.model import Change, Plan, RolloutChange, summarize
 from mllc.plan.render import human, to_json
 from mllc.policy.promotion import Resolution
@@ -122,6 +123,15 @@ def test_waiting_for_traffic_is_a_no_op_saying_what_for() -> None:
         f"Rollout: iris/deployment/staging: staging: canary v1.1.0 at 10%, step 1 of 3: {why}\n"
         "\nNo changes. Every lifecycle matches its spec.\n"
     )
+    comment = markdown(Plan(mllc_version="0", lifecycles=("iris",), changes=tuple(changes),
+                            summary=summarize(changes)))  # fmt: skip
+    assert comment.splitlines()[1:6] == [
+        "### mllc plan",
+        "",
+        "**No changes.** Every lifecycle matches its spec.",
+        f"⏳ **iris/deployment/staging**: staging: canary v1.1.0 at 10%, step 1 of 3: {why}",
+        "",
+    ]
 
 
 def test_a_failed_analysis_is_a_rollback_saying_why() -> None:
