@@ -45,6 +45,7 @@ MODULES = (
     "mllc/policy/promotion.py",
     "mllc/policy/gates.py",
     "mllc/policy/replay.py",
+    "mllc/policy/rollout.py",
     "mllc/plan/diff.py",
     "mllc/plan/environments.py",
     "mllc/plan/values.py",
@@ -57,6 +58,8 @@ TESTS = (
     "tests/test_rules_pinned.py",
     "tests/test_resolve.py",
     "tests/test_promotion_pinned.py",
+    "tests/test_rollout_policy.py",
+    "tests/test_rollout_plan.py",
     "tests/test_gates_pinned.py",
     "tests/test_replay_policy.py",
     "tests/test_checks_pinned.py",
@@ -119,6 +122,18 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         ("mllc/plan/environments.py", "_gitops_change", f"why = res.reason if {test} else {other}"):
             "a wanted version comes from a resolution: res is never None there"
         for test, other in (("(res is not None) or True", '""'), ("res is not None", '"XXXX"'))
+    },
+    **{
+        ("mllc/policy/rollout.py", function, line):
+            "a Rollout's fields are JSON values: python and json dumps are equal (pydantic reads "
+            "any other mode as python)"
+        for mode in ("None", '"XXjsonXX"', '"JSON"')
+        for function, line in (
+            ("decide",
+             f"if now.held is not None and now.held_spec == spec.model_dump(mode={mode}):"),
+            ("_fail",
+             f'return _with(base, "hold", text, why, analysis, spec=spec.model_dump(mode={mode}))'),
+        )
     },
     ("mllc/plan/diff.py", "diff_lifecycle",
      "stages = _with_feedback(None, actual.stages, batches)"): "_with_feedback ignores the name",

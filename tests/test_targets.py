@@ -32,7 +32,7 @@ from mllc.spec.load import load_text_as_spec
 from mllc.spec.models import Lifecycle
 from mllc.targets import TARGETS, Target, target_for
 from mllc.targets.base import Progress
-from mllc.types import DeploymentState, RegisteredVersion
+from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = sorted(
@@ -67,7 +67,13 @@ class FilesTarget:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
     def render(
-        self, root: Path, spec: Lifecycle, env: str, version: RegisteredVersion, source: str
+        self,
+        root: Path,
+        spec: Lifecycle,
+        env: str,
+        version: RegisteredVersion,
+        source: str,
+        step: RolloutStep | None = None,
     ) -> dict[str, str]:
         return {
             f"deploy/{spec.metadata.name}/{env}/files.txt": f"{version.version} from {source}\n"
@@ -86,6 +92,7 @@ class FilesTarget:
         version: RegisteredVersion,
         files: Sequence[str],
         progress: Progress,
+        step: RolloutStep | None = None,
     ) -> dict[str, Any]:
         path = self._state(root, spec.metadata.name, env)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mllc import dvcremote, gitcmd
-from mllc.apply import dvcstate, gitops, sources
+from mllc.apply import dvcstate, gitops, rollout, sources
 from mllc.apply.dvc import ApplyFailed, Progress, clear_dead_dvc_locks, run_dvc, stage_runner
 from mllc.apply.journal import Journal, last_apply
 from mllc.apply.lock import acquire
@@ -37,7 +37,7 @@ from mllc.registry import assign, assignments, find_by_md5, list_versions, regis
 from mllc.replay import checker
 from mllc.spec.compute import record as compute_record
 from mllc.targets import TARGETS, target_for
-from mllc.types import RegisteredVersion
+from mllc.types import RegisteredVersion, RolloutStep
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Executor:
         ``after: staging`` needs a version that ran in staging before, not one this apply
         has just put there (a retrained version never goes straight to production)."""
         if name not in self._history:
-            self._history[name] = assignments(self.root, name)
+            self._history[name] = assignments(self.root, name, rollouts=True)
         return self._history[name]
 
     def step(self, name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
@@ -214,6 +214,12 @@ class Executor:
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         target = target_for(cfg.target)
+        step = rollout.decision(self.root, want, env, res, versions, target)
+        if step.action != "nothing":  # a rollout: one step per apply
+            render = self.commit_rendered
+            return rollout.carry_out(
+                self.root, want, env, step, versions, target, render, self.progress
+            )
         if res.version is None:  # what runs keeps running, with the spec's settings
             kept = target.keep(self.root, want.spec, env, versions, self.progress)
             if kept is not None:
@@ -234,19 +240,27 @@ class Executor:
         return {**done, **replayed}
 
     def commit_rendered(
-        self, want: Desired, env: str, version: RegisteredVersion | None
+        self,
+        want: Desired,
+        env: str,
+        version: RegisteredVersion | None,
+        step: RolloutStep | None = None,
     ) -> list[str]:
         """Write and commit the files the target renders for ``env`` (the Kubernetes
         manifests) before it deploys them: the commit says what runs. The files of
         ``deploy/<name>/<env>/`` it no longer renders (another target or sync mode) are
         removed in that commit; ``version`` None (the environment left the spec) removes
-        them all. Returns the rendered paths, or with None the removed ones."""
+        them all; with ``step``, the files of that rollout step. Returns the rendered paths,
+        or with None the removed ones."""
         folder = Layout(want.name).deploy_dir(env)
         files: dict[str, str] = {}
         if version is not None:
             cfg = want.lifecycle.environments[env]
             target = target_for(cfg.target)
-            files = target.render(self.root, want.spec, env, version, want.spec_file)
+            rollout_step = {"step": step} if step is not None else {}  # a target may predate it
+            files = target.render(
+                self.root, want.spec, env, version, want.spec_file, **rollout_step
+            )
         stale = [
             p.relative_to(self.root).as_posix()
             for p in sorted((self.root / folder).rglob("*"))

@@ -7,7 +7,7 @@ files, DVC locks, file hashes and Git tags. Safe on any pull request.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,11 +18,13 @@ from mllc.errors import Diagnostic, MllcError, sort_diagnostics
 from mllc.layout import PIPELINES, Layout
 from mllc.observe.monitoring import REPORT
 from mllc.observe.replay import recorded_check
+from mllc.observe.types import LifecycleActual
 from mllc.observe.world import find_orphans, new_hasher, observe_lifecycle, uncommitted_paths
 from mllc.plan.bind import binding
 from mllc.plan.diff import diff_lifecycle, diff_orphan
 from mllc.plan.model import REPOSITORY, Binding, Change, Plan, Planned, summarize
 from mllc.policy.promotion import Resolution, resolve_environment
+from mllc.policy.rollout import Decision, decide_environment
 from mllc.registry import assignments, next_version, versions_and_tags
 from mllc.saferead import RefusedRead, read_text
 from mllc.spec.load import discover, under_root
@@ -89,7 +91,7 @@ def resolve_all(
     gates = list(want.lifecycle.gates)
     envs = want.lifecycle.environments
     metric = want.spec.problem.metric
-    history = functools.cache(functools.partial(assignments, root, want.name))  # read once
+    history = functools.cache(functools.partial(assignments, root, want.name, rollouts=True))
     return {
         env: resolve_environment(  # wins_on_replay: the recorded replay, never a model load
             env,
@@ -105,13 +107,57 @@ def resolve_all(
     }
 
 
-def with_manifests(root: Path, want: Desired, resolutions: dict[str, Resolution]) -> Desired:
+def rollout_decisions(
+    root: Path,
+    want: Desired,
+    resolutions: Mapping[str, Resolution],
+    actual: LifecycleActual,
+) -> dict[str, Decision]:
+    """Each environment's rollout decision; {} (no registry read) when none has a rollout."""
+    envs = want.lifecycle.environments
+    if all(cfg.rollout is None for cfg in envs.values()):
+        return {}
+    history = assignments(root, want.name, rollouts=True)
+    observed = {d.environment: d.rollout for d in actual.deployments}
+    return {
+        env: decide_environment(
+            env, cfg.rollout, resolutions[env], actual.versions, history, observed.get(env)
+        )
+        for env, cfg in envs.items()
+        if env in resolutions
+    }
+
+
+def rolling_out(
+    root: Path,
+    want: Desired,
+    resolutions: Mapping[str, Resolution],
+    versions: Sequence[RegisteredVersion],
+) -> set[str]:
+    """Environments whose next step a rollout decides (by the registry alone): apply
+    renders their files for the step, not for the resolved version alone."""
+    envs = want.lifecycle.environments
+    if all(cfg.rollout is None for cfg in envs.values()):
+        return set()
+    history = assignments(root, want.name, rollouts=True)
+    return {
+        env
+        for env, cfg in envs.items()
+        if env in resolutions
+        and decide_environment(env, cfg.rollout, resolutions[env], versions, history, None).action
+        != "nothing"
+    }
+
+
+def with_manifests(
+    root: Path, want: Desired, resolutions: dict[str, Resolution], skip: Collection[str] = ()
+) -> Desired:
     """Add the files each environment's target renders for its resolved version (the
-    Kubernetes manifests) to the files."""
+    Kubernetes manifests) to the files; not those of ``skip`` (a rollout's step)."""
     files = dict(want.files)
     for env, cfg in want.lifecycle.environments.items():
         res = resolutions.get(env)
-        if res is not None and res.version is not None and not res.blocked:
+        if res is not None and res.version is not None and not res.blocked and env not in skip:
             target = target_for(cfg.target)
             files.update(target.render(root, want.spec, env, res.version, want.spec_file))
     return replace(want, files=files)
@@ -130,15 +176,18 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     changes: list[Change] = []
     refused: list[Diagnostic] = []  # files of the checkout not read: every one, at the end
     for i, want in enumerate(desired):
-        resolutions = resolve_all(root, want, [v for v in versions if v.name == want.name])
-        want = desired[i] = with_manifests(root, want, resolutions)
+        mine = [v for v in versions if v.name == want.name]
+        resolutions = resolve_all(root, want, mine)
+        skip = rolling_out(root, want, resolutions, mine)
+        want = desired[i] = with_manifests(root, want, resolutions, skip)
         try:
             actual = observe_lifecycle(root, want, versions, hasher, pending)
         except RefusedRead as exc:
             refused += exc.diagnostics
             continue
         upcoming = next_version([v.version for v in actual.versions])
-        changes += diff_lifecycle(want, actual, upcoming, resolutions)
+        decisions = rollout_decisions(root, want, resolutions, actual)
+        changes += diff_lifecycle(want, actual, upcoming, resolutions, decisions)
         deployments.update(
             {f"{d.lifecycle}/{d.environment}": d.version for d in actual.deployments}
         )

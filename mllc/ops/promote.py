@@ -13,6 +13,7 @@ not touched. Merging the branch and running ``mllc apply`` deploys it.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -161,10 +162,10 @@ def check(
     gates = list(spec.gates)
     versions = list_versions(root, name)
     replay = checker(root, spec, env, progress)
+    history = functools.partial(assignments, root, name, rollouts=True)  # rolled back: skipped
     res, rules = resolve_environment(
-        env, cfg, versions, gates, spec.problem.metric, lambda: assignments(root, name), version,
-        replay,
-    )  # fmt: skip
+        env, cfg, versions, gates, spec.problem.metric, history, version, replay
+    )
     if res.blocked or res.version is None:
         raise MllcError(f"{name} {version} cannot go to {env}: {res.blocked or res.reason}")
     return res, _rules_text(rules, res.version, env, res.replay)

@@ -23,10 +23,13 @@ from mllc.observe.world import new_hasher, observe_lifecycle
 from mllc.ops.plan import desired_lifecycles
 from mllc.policy.gates import evaluate
 from mllc.policy.promotion import held_out_metrics
-from mllc.registry import list_versions
+from mllc.policy.rollout import analyse, current, events
+from mllc.registry import assignments, list_versions
 from mllc.spec import vocab
 from mllc.spec.compute import describe as describe_compute
 from mllc.spec.fields import parse_gate
+from mllc.spec.rollout import Rollout
+from mllc.types import DeploymentState
 
 STATUS_VERSION = 1
 
@@ -69,6 +72,9 @@ def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[
                 }
             )
         lifecycle: dict[str, Any] = {}
+        splits = [d for d in actual.deployments if d.rollout is not None]
+        history = assignments(root, want.name, rollouts=True) if splits else {}
+        envs = want.lifecycle.environments
         if candidates:
             problem = want.spec.problem
             lifecycle["candidate_metrics"] = list(
@@ -100,6 +106,11 @@ def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[
                         "version": d.version,
                         "healthy": d.healthy,
                         "detail": d.detail,
+                        **_rollout(
+                            d,
+                            history,
+                            envs[d.environment].rollout if d.environment in envs else None,
+                        ),
                     }
                     for d in actual.deployments
                 ]
@@ -130,6 +141,34 @@ def collect(root: Path, paths: Sequence[str], candidates: bool = False) -> dict[
         )
     hasher.save()
     return {"version": STATUS_VERSION, "lifecycles": lifecycles}
+
+
+def _rollout(d: DeploymentState, history: Any, spec: Rollout | None) -> dict[str, Any]:
+    """A rollout in progress: {"rollout": {...}}, or {} without one."""
+    split = d.rollout
+    if split is None:
+        return {}
+    now = current(events(history, d.environment))
+    same = now is not None and now.rollout_id == split.rollout_id
+    out: dict[str, Any] = {
+        "strategy": split.strategy,
+        "stable": split.stable,
+        "candidate": split.candidate,
+        "weight": split.weight,
+        "step": now.step if now is not None and same else None,
+        "of": now.of if now is not None and same else None,
+        "rollout_id": split.rollout_id,
+        "held": now.held if now is not None and same else None,
+        "numbers": None,
+        "summary": split.detail or "not observable",
+    }
+    if split.stats is not None:
+        judged = spec or Rollout(strategy="shadow" if split.strategy == "shadow" else "canary",
+                                 steps=None if split.strategy == "shadow" else [100])  # fmt: skip
+        analysis, waiting = analyse(judged, split.stats)
+        out["numbers"] = analysis.record()
+        out["summary"] = analysis.text() + (f" (waiting for {waiting})" if waiting else "")
+    return {"rollout": out}
 
 
 def _paths_and_names(root: Path, args: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -212,6 +251,15 @@ def render(report: dict[str, Any]) -> str:
         for d in lc["deployments"]:
             version = d["version"] or "-"
             out.append(f"  {d['environment']:<12} {d['target'] or '':<11} {version}  {d['detail']}")
+            split = d.get("rollout")
+            if split:
+                at = "" if split["strategy"] == "shadow" else f" at {split['weight']}%"
+                where = f"step {split['step']} of {split['of']}, " if split["step"] else ""
+                held = f", held: {split['held']}" if split["held"] else ""
+                out.append(
+                    f"    rollout: {split['strategy']} {split['candidate']}{at} ({where}stable "
+                    f"{split['stable']}{held}): {split['summary']}"
+                )
         for m in lc.get("monitoring") or []:
             verdict = "breach: " + "; ".join(m["reasons"]) if m["breach"] else "no breach"
             done = " (retrained with its batch)" if m["retrained"] else ""

@@ -23,6 +23,7 @@ from mllc.plan.model import Action, Category, Change
 from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.gates import evaluate
 from mllc.policy.promotion import Resolution
+from mllc.policy.rollout import Decision
 from mllc.spec.compute import describe as describe_compute
 
 _UPSTREAM = ("prepare", "split", "train")
@@ -316,6 +317,7 @@ def diff_lifecycle(
     actual: LifecycleActual,
     next_version: str,
     resolutions: Mapping[str, Resolution] | None = None,
+    rollouts: Mapping[str, Decision] | None = None,
 ) -> list[Change]:
     monitoring, batches = monitoring_changes(want, actual)
     stages = _with_feedback(want.name, actual.stages, batches)
@@ -330,7 +332,8 @@ def diff_lifecycle(
     if model is not None:
         changes.append(model)
     changes += _record_changes(want, actual, old_record)
-    changes += deployment_changes(want, actual, old_record, resolutions or {}, model is not None)
+    runs = model is not None
+    changes += deployment_changes(want, actual, old_record, resolutions or {}, runs, rollouts)
     changes += [c for c in monitoring if c.kind != "data"]
     if actual.uncommitted and not [c for c in changes if c.action != "no-op"]:
         # Only the commit is left (an apply killed before it, or outputs made by hand):

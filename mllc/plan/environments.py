@@ -11,9 +11,10 @@ from typing import Any
 from mllc.compile.desired import Desired
 from mllc.layout import Layout
 from mllc.observe.types import LifecycleActual
-from mllc.plan.model import Change
+from mllc.plan.model import Change, RolloutChange
 from mllc.plan.values import change_text, leaf_diff
 from mllc.policy.promotion import Resolution
+from mllc.policy.rollout import Decision
 from mllc.types import DeploymentState
 
 
@@ -23,8 +24,10 @@ def deployment_changes(
     old: Any,
     resolutions: Mapping[str, Resolution],
     pipeline_runs: bool,
+    rollouts: Mapping[str, Decision] | None = None,
 ) -> Iterator[Change]:
-    """Each environment: the version it should run against what its target reports."""
+    """Each environment: the version it should run against what its target reports, or
+    the next step of its rollout (``rollouts``: :func:`mllc.policy.rollout.decide`)."""
     old_envs = (old.get("environments") if isinstance(old, dict) else None) or {}
     new_envs = want.lifecycle.document()["environments"]
     observed = {d.environment: d for d in actual.deployments}
@@ -75,7 +78,18 @@ def deployment_changes(
                 blocking=True,
             )
             continue
+        decision = (rollouts or {}).get(env)
+        if decision is not None and decision.action != "nothing":
+            yield _rollout_change(want, env, decision, running, reasons)
+            continue
         wanted = res.version.version if res is not None and res.version is not None else None
+        if dep is not None and dep.rollout is not None and dep.healthy:
+            split = dep.rollout
+            reasons.append(
+                f"runs {split.strategy} {split.candidate} beside {dep.version} "
+                f"({split.rollout_id}), which no rollout in the registry records: "
+                f"{wanted or dep.version} alone"
+            )
         after: tuple[str, ...] = ()
         if pipeline_runs and want.lifecycle.environments[env].model == "latest":
             after = (
@@ -155,6 +169,37 @@ def deployment_changes(
             before=running,
             after=wanted,
         )
+
+
+def _rollout_change(
+    want: Desired, env: str, d: Decision, running: str | None, reasons: list[str]
+) -> Change:
+    """A rollout's next step as a change of the environment (wait, held: a no-op)."""
+    quiet = d.action == "wait" or (d.action == "hold" and d.recorded)
+    after = d.stable if d.action in ("rollback", "abort") else d.candidate
+    return Change(
+        address=f"{want.name}/deployment/{env}",
+        lifecycle=want.name,
+        kind="deployment",
+        action="no-op" if quiet else "update",
+        category="redeploy",
+        reasons=(d.text, *reasons),
+        before=running,
+        after=running if quiet else after,
+        rollout=RolloutChange(
+            decision=d.action,
+            strategy=d.strategy,
+            stable=d.stable,
+            candidate=d.candidate,
+            step=d.step,
+            of=d.of,
+            weight_from=d.weight_from,
+            weight=d.weight,
+            rollout_id=d.rollout_id,
+            reason=d.reason,
+            analysis=d.analysis.record() if d.analysis is not None else None,
+        ),
+    )
 
 
 def _gitops(env: Any) -> bool:

@@ -109,6 +109,9 @@ def markdown(plan: Plan, deltas: MetricDeltas | None = None) -> str:
         if change.kind == "monitoring" and change.action == "no-op":
             reasons = mdtext.escape("; ".join(change.reasons))
             out += [f"⚠️ **{mdtext.escape(change.address)}**: {reasons}", ""]
+        elif change.rollout is not None and change.action == "no-op":  # waiting, or held
+            reasons = mdtext.escape("; ".join(change.reasons))
+            out += [f"⏳ **{mdtext.escape(change.address)}**: {reasons}", ""]
     by_lifecycle: dict[str, list[Change]] = {}
     for change in changes:
         by_lifecycle.setdefault(change.lifecycle, []).append(change)

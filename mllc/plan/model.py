@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from mllc.compile.desired import Desired, Orphan
 
@@ -21,6 +21,27 @@ Kind = Literal["file", "stage", "model", "gates", "deployment", "lifecycle", "da
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RolloutChange(_Frozen):
+    """A rollout's next step in an environment (spec: ``environments.<env>.rollout``)."""
+
+    decision: Literal[
+        "start", "wait", "advance", "complete", "rollback", "hold", "abort", "converge"
+    ] = Field(description="What apply does with the rollout (wait and hold: nothing).")
+    strategy: str = Field(description="canary or shadow")
+    stable: str | None = Field(description="The version the environment runs (answers the rest).")
+    candidate: str | None = Field(description="The new version being rolled out.")
+    step: int = Field(description="The step after the decision, from 1 (0: none).")
+    of: int = Field(description="How many steps the rollout has.")
+    weight_from: int | None = Field(description="The candidate's share of answers now, in %.")
+    weight: int | None = Field(description="Its share after the decision, in % (0: shadow).")
+    rollout_id: str | None = Field(description="The registry tag of the step in progress.")
+    reason: str = Field(description="What it waits for, or the limits that failed.")
+    analysis: dict[str, Any] | None = Field(
+        description="The step's numbers: requests, errors, error_rate, p99_ms, compared, "
+        "differing, disagreement, prediction_drift (PSI), dropped, checks."
+    )
 
 
 class Change(_Frozen):
@@ -40,6 +61,16 @@ class Change(_Frozen):
     blocking: bool = Field(
         default=False, description="True when this change stops the apply (e.g. a failed gate)."
     )
+    rollout: RolloutChange | None = Field(
+        default=None, description="A rollout's step and its analysis (absent without one)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("rollout") is None:
+            data.pop("rollout", None)  # plans without rollouts keep their JSON
+        return data
 
 
 class Binding(_Frozen):

@@ -50,6 +50,9 @@ def human(plan: Plan, color: bool = False) -> str:
         if change.kind == "monitoring":  # a breach that changes nothing: every line counts
             out.append(f"Breach: {change.address}: {change.reasons[0]}")
             out += [f"  {reason}" for reason in change.reasons[1:]]
+        elif change.rollout is not None:  # waiting for traffic, or held
+            out.append(f"Rollout: {change.address}: {change.reasons[0]}")
+            out += [f"  {reason}" for reason in change.reasons[1:]]
         elif change.kind == "deployment" and ARGO_CD in change.reasons[0]:  # GitOps, not synced
             out.append(f"Not in sync: {change.address}: {change.reasons[0]}")
             out += [f"  {reason}" for reason in change.reasons[1:]]

@@ -18,6 +18,7 @@ from typing import Any
 from mllc.policy.gates import GateResult, evaluate
 from mllc.policy.replay import GATE as REPLAY_GATE
 from mllc.policy.replay import ReplayCheck, ReplayVerdict
+from mllc.policy.rollout import rolled_back
 from mllc.semver import sort_key
 from mllc.spec.deployment import Environment
 from mllc.spec.vocab import higher_is_better
@@ -59,6 +60,8 @@ class Promotion:
     wins_on_replay: bool = False
     # the replay's verdict on (candidate, champion); None: unknown until apply replays
     replay: ReplayCheck | None = field(default=None, compare=False)
+    # versions rolled back in this environment -> "rolled back in <env>: <why>"
+    rolled_back: tuple[tuple[str, str], ...] = ()
 
 
 def replay_verdict(version: RegisteredVersion, rules: Promotion) -> ReplayVerdict | None:
@@ -76,6 +79,9 @@ def replay_verdict(version: RegisteredVersion, rules: Promotion) -> ReplayVerdic
 
 def _rules_block(version: RegisteredVersion, rules: Promotion) -> str | None:
     """Why the promotion rules keep ``version`` out, or None."""
+    back = dict(rules.rolled_back).get(version.version)
+    if back is not None:
+        return f"{version.version} was {back}"
     if rules.after and version.version not in rules.ran_after:
         return f"{version.version} has not run in {rules.after} yet (after: {rules.after})"
     blocked = _beats_block(version, rules)
@@ -114,8 +120,11 @@ def promotion_rules(
     """The environment's ``after``/``require`` facts from the assignment ``history`` (as
     it was when an apply began: a version deployed to the earlier environment by the same
     apply has not *run* there yet)."""
+    back = tuple(
+        (v, f"rolled back in {env}: {why}") for v, why in rolled_back(history, env).items()
+    )
     if not after and "beats_champion" not in require and "wins_on_replay" not in require:
-        return Promotion()
+        return Promotion(rolled_back=back)
     by_version = {v.version: v for v in versions}
     ran = (
         frozenset(a.version for a in history.get(after, []) if a.version) if after else frozenset()
@@ -131,6 +140,7 @@ def promotion_rules(
         higher_is_better=higher_is_better(metric),
         wins_on_replay="wins_on_replay" in require,
         replay=replay if "wins_on_replay" in require else None,
+        rolled_back=back,
     )
 
 
@@ -143,7 +153,9 @@ def running_version(history: History, env: str) -> str | None:
 
 def needs_history(env_cfg: Environment) -> bool:
     """Whether the environment's rules read the assignment history at all."""
-    return bool(env_cfg.after) or bool({"beats_champion", "wins_on_replay"} & set(env_cfg.require))
+    rollout = env_cfg.rollout is not None  # versions rolled back there are skipped
+    rules = {"beats_champion", "wins_on_replay"} & set(env_cfg.require)
+    return bool(env_cfg.after) or bool(rules) or rollout
 
 
 def resolve_environment(
@@ -191,8 +203,12 @@ def resolve(
                 continue
             skipped = [v.version for v in ordered[ordered.index(version) + 1 :]]
             why = "latest version passing the gates"
-            if skipped:
-                why += f" ({', '.join(skipped)} fail them)"
+            back = dict(rules.rolled_back)
+            failing = [v for v in skipped if v not in back]
+            notes = [f"{', '.join(failing)} fail them"] if failing else []
+            notes += [f"{v} was {back[v]}" for v in skipped if v in back]
+            if notes:
+                why += f" ({'; '.join(notes)})"
             verdict = replay_verdict(version, rules)
             why += "".join(f"; {text}" for text in replayed)
             why += f"; {verdict.text}" if verdict is not None else ""

@@ -31,6 +31,7 @@ from mllc import __version__, gitcmd, semver
 from mllc.dvcrepo import cache_object
 from mllc.errors import MllcError
 from mllc.names import is_dns_label
+from mllc.policy.rollout import split_stage
 from mllc.registry import tags
 from mllc.registry.tags import Registration, TagName, TagRecord
 from mllc.types import Assignment, RegisteredVersion
@@ -329,11 +330,17 @@ def _assignment_history(art: _Artifact) -> dict[str, list[Assignment]]:
     return history
 
 
-def assignments(root: Path, name: str) -> dict[str, list[Assignment]]:
-    """Every assignment of ``name`` to an environment, per environment, oldest first."""
+def assignments(root: Path, name: str, rollouts: bool = False) -> dict[str, list[Assignment]]:
+    """Every assignment of ``name`` to an environment, per environment, oldest first.
+
+    A rollout's own stages (``<env>_canary``, ``<env>_shadow``: :mod:`mllc.registry.rollouts`)
+    are not environments: left out unless ``rollouts``."""
     _check_name(name)
     art = _snapshot(root, name).get(name)
-    return _assignment_history(art) if art else {}
+    history = _assignment_history(art) if art else {}
+    if rollouts:
+        return history
+    return {stage: events for stage, events in history.items() if split_stage(stage) is None}
 
 
 # -------------------------------------------------------------------------- write

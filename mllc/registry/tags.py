@@ -99,6 +99,11 @@ def assignment_first_line(name: str, env: str, version: str) -> str:
     return f"Assigning stage {env} to artifact {name} version {version}"
 
 
+def unassignment_first_line(name: str, env: str, version: str) -> str:
+    # GTO's wording for an unassignment (gto/registry.py, GitRegistry.unassign).
+    return f"Unassigning stage '{env}' to artifact '{name}' version '{version}'"
+
+
 def dump_payload(payload: dict[str, Any]) -> str:
     """The JSON document of a message: sorted keys, indented for `git show`, strict JSON.
 

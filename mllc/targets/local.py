@@ -14,12 +14,9 @@ environment variable; its value is never written anywhere.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,9 +28,12 @@ from typing import Any
 from mllc import procs
 from mllc.errors import MllcError
 from mllc.saferead import RefusedRead, read_json
-from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MIB
+from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_BATCH_SIZE, MIB
 from mllc.spec.models import Lifecycle
+from mllc.targets import local_rollout
 from mllc.targets.base import Progress, model_file
+from mllc.targets.local_net import check_port_free
+from mllc.targets.local_net import request as request  # ops.predict asks through it
 from mllc.types import DeploymentState, RegisteredVersion, RolloutStep
 
 READY_TIMEOUT = 60.0
@@ -69,6 +69,7 @@ class Settings:
     body_timeout: float = BODY_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     workers: int = 2
+    max_batch_size: int = MAX_BATCH_SIZE  # concurrent requests predicted together
 
     @classmethod
     def from_record(cls, lifecycle: str, environment: str, env: dict[str, Any]) -> Settings:
@@ -129,6 +130,7 @@ class Server:
     host: str
     port: int
     settings: dict[str, Any] | None = None  # the options it runs with, as it recorded them
+    rollout: Any = None  # its state file's ``rollout``: the canary it runs (local_rollout)
 
 
 def serve_dir(root: Path, lifecycle: str, environment: str) -> Path:
@@ -164,42 +166,12 @@ def servers(root: Path, lifecycle: str, environment: str) -> list[Server]:
                     str(data["host"]),
                     int(data["port"]),
                     recorded if isinstance(recorded, dict) else None,
+                    data.get("rollout"),
                 )
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RefusedRead):
             continue  # a state file being written, or foreign: not a server we can talk to
     return found
-
-
-def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-
-
-def request(
-    host: str,
-    port: int,
-    method: str,
-    path: str,
-    body: Any = None,
-    token: str | None = None,
-    timeout: float = 2.0,
-) -> tuple[int, Any]:
-    """One HTTP request to a server; (status, parsed JSON or None). OSError when unreachable."""
-    conn = http.client.HTTPConnection(_connect_host(host), port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        payload = None if body is None else json.dumps(body).encode("utf-8")
-        conn.request(method, path, body=payload, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-        try:
-            return response.status, json.loads(raw) if raw else None
-        except ValueError:
-            return response.status, None
-    finally:
-        conn.close()
 
 
 def _token(settings: Settings) -> str | None:
@@ -261,6 +233,7 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
             f"server pid {s.pid} not answering on {where}: {exc.strerror or exc}",
             port=s.port,
         )
+    split = local_rollout.observation(root, s.rollout, s.version)
     if status == 401:
         if token is not None and not any(line.startswith("token:") for line in drift):
             drift.append(f"token: env:{settings.token_env} holds another value than the server's")
@@ -273,6 +246,7 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
             port=s.port,
             host=s.host,
             drift=tuple(drift),
+            rollout=split,
         )
     if status != 200 or not isinstance(meta, dict):
         return state(
@@ -291,6 +265,7 @@ def observe(root: Path, settings: Settings) -> DeploymentState:
         host=s.host,
         model_md5=md5 if isinstance(md5, str) else None,
         drift=tuple(drift),
+        rollout=split,
     )
 
 
@@ -340,31 +315,15 @@ def stop(root: Path, settings: Settings, keep: Path | None = None) -> list[int]:
     return stopped
 
 
-def _check_port_free(settings: Settings) -> None:
-    """Servers share a port (SO_REUSEPORT) only for a hand-over between our own versions;
-    a port some other process holds must be refused, not silently shared."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # SO_REUSEADDR: connections of a dead server in TIME_WAIT do not hold the port;
-        # a live listener (without our SO_REUSEPORT pairing) still does.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.host, settings.port))
-        except OSError as exc:
-            raise MllcError(
-                f"{settings.lifecycle}/{settings.environment}: port {settings.port} on "
-                f"{settings.host} is in use by another process ({exc.strerror}); "
-                "choose another port in the spec"
-            ) from None
-
-
 def deploy(
     root: Path,
     settings: Settings,
     version: RegisteredVersion,
     progress: Callable[[str], None],
+    step: RolloutStep | None = None,
 ) -> None:
-    """Start ``version``'s server, wait until it is ready, then stop the previous ones."""
+    """Start ``version``'s server (with ``step``: and its candidate), wait until it is
+    ready, then stop the previous ones."""
     if settings.token_env and _token(settings) is None:
         raise MllcError(
             f"{settings.lifecycle}/{settings.environment} requires a token: set the "
@@ -373,7 +332,7 @@ def deploy(
     model = model_file(root, version.model_md5)
     ours = [s for s in servers(root, settings.lifecycle, settings.environment) if alive(s.pid)]
     if not any(s.port == settings.port for s in ours):
-        _check_port_free(settings)
+        check_port_free(settings.lifecycle, settings.environment, settings.host, settings.port)
     folder = serve_dir(root, settings.lifecycle, settings.environment)
     folder.mkdir(parents=True, exist_ok=True)
     ident = secrets.token_hex(4)
@@ -389,6 +348,8 @@ def deploy(
         "--state-file", str(state),
         *settings.arguments(),  # every setting: host, port, token variable, capture, limits
     ]  # fmt: skip
+    if step is not None:  # the candidate beside it
+        args += local_rollout.arguments(step, model_file(root, step.candidate.model_md5), folder)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             args,
@@ -402,8 +363,10 @@ def deploy(
     previous = stop(root, settings, keep=state)
     where = f"{settings.host}:{settings.port}"
     note = f", stopped pid {', '.join(map(str, previous))}" if previous else ""
+    also = f" + {step.strategy} {step.candidate.version} at {step.weight}%" if step else ""
     progress(
-        f"    {settings.environment}: serving {version.version} on {where} (pid {proc.pid}{note})"
+        f"    {settings.environment}: serving {version.version}{also} on {where} "
+        f"(pid {proc.pid}{note})"
     )
 
 
@@ -454,20 +417,27 @@ class LocalTarget:
         progress: Progress,
         step: RolloutStep | None = None,
     ) -> dict[str, Any]:
-        """Start ``version``'s server unless one already serves it with every setting."""
+        """Start ``version``'s server unless one already serves it with every setting; with
+        ``step``, the stable version's with the candidate beside it (local_rollout)."""
         settings = _settings(spec, env)
         now = observe(root, settings)
+        main = step.stable if step is not None else version
+        split = now.rollout.rollout_id if now.rollout is not None else None
         if (
             now.healthy
-            and now.version == version.version
+            and now.version == main.version
             and now.port == settings.port
-            and now.model_md5 in (None, version.model_md5)
+            and now.model_md5 in (None, main.model_md5)
             and not now.drift  # every setting (host, token, limits...) as the spec asks
+            and split == (step.rollout_id if step is not None else None)
         ):
-            progress(f"    {env}: already serving {now.version}")
+            progress(f"    {env}: already serving {now.version}" + (f" ({split})" if split else ""))
             return {"version": now.version, "unchanged": True}
-        deploy(root, settings, version, progress)
-        return {"version": version.version, "port": settings.port}
+        deploy(root, settings, main, progress, step)
+        if step is None:
+            return {"version": version.version, "port": settings.port}
+        pair = {"candidate": step.candidate.version, "weight": step.weight}
+        return {"version": main.version, **pair, "rollout_id": step.rollout_id}
 
     def keep(
         self,

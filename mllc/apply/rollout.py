@@ -1,0 +1,98 @@
+"""Apply's side of a rollout: carry out :func:`mllc.policy.rollout.decide` for one
+environment, one step per apply.
+
+Order: the registry tag first (the intent), then the target. A kill between the two
+leaves the registry ahead of the target: the next apply's decision is ``converge``
+(redeploy the recorded step, no advance), or, for a completion or a rollback whose
+end tag is written, a plain deploy of the version the registry now says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mllc.apply.dvc import ApplyFailed, Progress
+from mllc.compile.desired import Desired
+from mllc.policy.promotion import Resolution
+from mllc.policy.rollout import Decision, decide_environment, events
+from mllc.registry import assignments, rollouts
+from mllc.targets.base import Target
+from mllc.types import RegisteredVersion, RolloutStep
+
+# (want, env, version, step) -> the rendered files, written and committed
+Render = Callable[[Desired, str, RegisteredVersion, RolloutStep | None], list[str]]
+
+
+def decision(
+    root: Path,
+    want: Desired,
+    env: str,
+    res: Resolution,
+    versions: Sequence[RegisteredVersion],
+    target: Target,
+) -> Decision:
+    """``env``'s rollout decision with the registry and the target as they are now."""
+    history = assignments(root, want.name, rollouts=True)
+    rollout = want.lifecycle.environments[env].rollout
+    if rollout is None and not events(history, env):
+        return Decision(env, "nothing")  # never had one: no need to ask the target
+    observed = target.observe(root, want.spec, env).rollout
+    return decide_environment(env, rollout, res, versions, history, observed)
+
+
+def _version(by_version: Mapping[str, RegisteredVersion], name: str | None) -> RegisteredVersion:
+    found = by_version.get(name or "")
+    if found is None:
+        raise ApplyFailed(f"the rollout names {name or 'no version'}, which is not registered")
+    return found
+
+
+def carry_out(
+    root: Path,
+    want: Desired,
+    env: str,
+    d: Decision,
+    versions: Sequence[RegisteredVersion],
+    target: Target,
+    render: Render,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Do what ``d`` says (not ``nothing``); what the journal records of it."""
+    name, spec = want.name, want.spec
+    by_version = {v.version: v for v in versions}
+    progress(f"    {d.text}")
+    record: dict[str, Any] = {"rollout": {"action": d.action, "text": d.text, **d.event()}}
+    if d.action == "wait" or (d.action == "hold" and d.recorded):
+        return record
+    candidate = _version(by_version, d.candidate)
+    if d.action == "hold":
+        held = rollouts.record(root, name, candidate.version, env, d.strategy, d.event())
+        return {**record, "tag": held.tag}
+    if d.action in ("start", "advance", "converge"):
+        stable = _version(by_version, d.stable)
+        tag = d.rollout_id or ""
+        if d.action != "converge":  # intent first: the tag names the step
+            tag = rollouts.record(root, name, candidate.version, env, d.strategy, d.event()).tag
+        step = RolloutStep(d.strategy, stable, candidate, d.weight or 0, tag, d.step, d.of)
+        target.publish(root, spec, env, candidate, progress)
+        files = render(want, env, candidate, step)
+        done = target.deploy(root, spec, env, candidate, files, progress, step=step)
+        return {**record, "tag": tag, **done}
+    if d.action == "complete":
+        assigned, ended = rollouts.complete(
+            root, name, candidate.version, env, d.strategy, d.event()
+        )
+        runs = candidate
+        tags = [assigned.tag, ended.tag]
+    else:  # rollback, abort: the stable version alone
+        ended = rollouts.record(
+            root, name, candidate.version, env, d.strategy, d.event(), unassign=True
+        )
+        runs = _version(by_version, d.stable)
+        tags = [ended.tag]
+    target.publish(root, spec, env, runs, progress)
+    files = render(want, env, runs, None)
+    done = target.deploy(root, spec, env, runs, files, progress)
+    return {**record, "tags": tags, **done}
