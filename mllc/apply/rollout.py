@@ -92,6 +92,16 @@ def carry_out(
         )
         runs = _version(by_version, d.stable)
         tags = [ended.tag]
+        if d.strategy == "canary":
+            # The candidate's share to 0, not the stable version's plain files: KServe then
+            # pins every request to the stable revision it kept, where a plain manifest
+            # would send them to the newest ready revision (the candidate's) until the
+            # stable one restarts. The local target runs the stable version alone.
+            back = RolloutStep(d.strategy, runs, candidate, 0, ended.tag, d.step, d.of)
+            target.publish(root, spec, env, runs, progress)
+            files = render(want, env, runs, back)
+            done = target.deploy(root, spec, env, runs, files, progress, step=back)
+            return {**record, "tags": tags, **done}
     target.publish(root, spec, env, runs, progress)
     files = render(want, env, runs, None)
     done = target.deploy(root, spec, env, runs, files, progress)

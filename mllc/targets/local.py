@@ -419,6 +419,8 @@ class LocalTarget:
     ) -> dict[str, Any]:
         """Start ``version``'s server unless one already serves it with every setting; with
         ``step``, the stable version's with the candidate beside it (local_rollout)."""
+        if step is not None and step.weight == 0 and step.strategy == "canary":
+            version, step = step.stable, None  # rolled back: the stable version alone
         settings = _settings(spec, env)
         now = observe(root, settings)
         main = step.stable if step is not None else version
