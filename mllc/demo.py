@@ -4,7 +4,8 @@ Runs the real CLI, step by step, in a new temporary folder (or ``$MLLC_DEMO_DIR`
 init a repository, validate its spec, show it with defaults, explain a field,
 compile, plan, apply (real DVC, real training, a registered version, a local V2
 inference server), edit the spec so one candidate retrains, preview the edit in an
-isolated worktree, apply it, status,
+isolated worktree, apply it as a canary (the new version answers a share of real
+requests; the next applies read the numbers and advance it until it takes over), status,
 predictions over HTTP, monitoring (an unchanged batch, then a drifted labelled one
 that the next plan retrains on, through the gates), verify every version (a rebuild
 from its tag), the newest version's model card and lineage, and what a mistake
@@ -13,12 +14,16 @@ looks like.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 
 from mllc.layout import Layout
@@ -51,6 +56,70 @@ def _free_port(preferred: int) -> int:
         except OSError:
             probe.bind(("127.0.0.1", 0))
             return int(probe.getsockname()[1])
+
+
+# staging replaces a running version step by step: the new one answers 25% of the
+# requests, then all of them, each step judged on the traffic it answered
+ROLLOUT = """    rollout:                    # a new version replaces the running one step by step
+      strategy: canary
+      steps: [25, 100]
+      analysis: {min_requests: 40, max_error_rate: 0.01, max_p99_ms: 500, max_disagreement: 0.2}
+"""
+ROW = {
+    "sepal length (cm)": 5.9,
+    "sepal width (cm)": 3.0,
+    "petal length (cm)": 5.1,
+    "petal width (cm)": 1.8,
+}
+
+
+def _traffic(port: int, requests: int, want: int) -> None:
+    """Real V2 requests to the staging server, one row each, until the rollout file says
+    the candidate answered ``want`` of them: which version answered is in each answer."""
+    body = json.dumps(
+        {"inputs": [{"name": k, "shape": [1], "datatype": "FP64", "data": [v]}
+                    for k, v in ROW.items()]}
+    )  # fmt: skip
+    answered: Counter[str] = Counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(requests):
+        conn.request("POST", "/v2/models/iris/infer", body, {"Content-Type": "application/json"})
+        answered[json.loads(conn.getresponse().read())["model_version"]] += 1
+    conn.close()
+    shown = ", ".join(f"{version} {n}" for version, n in sorted(answered.items()))
+    print(f"\n\x1b[1m# {requests} requests to staging\x1b[0m, answered by: {shown}")
+    files = list((WORKSPACE / ".mllc" / "serve" / "iris" / "staging").glob("rollout-*.json"))
+    deadline = time.monotonic() + 30  # the server writes its numbers at least every second
+    while time.monotonic() < deadline:
+        seen = 0
+        for path in files:
+            try:
+                seen = max(seen, json.loads(path.read_text())["candidate_stats"]["requests"])
+            except (OSError, ValueError, KeyError):
+                continue
+        if seen >= want:
+            return
+        time.sleep(0.1)
+
+
+def _canary(port: int) -> None:
+    _step(
+        "apply the change: v1.1.0 is registered, and staging, which runs v1.0.0, starts a "
+        "canary (the stages the preview ran are reused, not run again)",
+        "apply",
+        "--auto-approve",
+    )
+    _step("the rollout in progress, and what it waits for", "status")
+    _traffic(port, 200, 40)
+    _step(
+        "the plan reads the step's numbers from the server and decides: advance",
+        "plan",
+        "--detailed-exitcode",
+        expect=2,
+    )
+    _step("apply moves one step: v1.1.0 answers every request", "apply", "--auto-approve")
+    _traffic(port, 60, 40)
+    _step("the last step passed: v1.1.0 takes over", "apply", "--auto-approve")
 
 
 def _batches() -> tuple[Path, Path]:
@@ -94,7 +163,11 @@ def _monitoring_loop() -> None:
         "apply",
         "--auto-approve",
     )
-    _step("the breach is answered: nothing left to do", "plan", "--detailed-exitcode")
+    _step(
+        "the breach is answered; staging's canary of the retrained version waits for traffic",
+        "plan",
+        "--detailed-exitcode",
+    )
     _step("the monitoring result, versions and deployments", "status")
 
 
@@ -105,11 +178,8 @@ def main() -> int:
     _step("scaffold a repository: specs/, Git, DVC", "init", ".")
     spec = WORKSPACE / "specs" / "iris.yaml"
     port = _free_port(8081)
-    if port != 8081:  # another server (an earlier demo's?) holds 8081
-        spec.write_text(
-            spec.read_text(encoding="utf-8").replace("port: 8081", f"port: {port}"),
-            encoding="utf-8",
-        )
+    text = spec.read_text(encoding="utf-8").replace("port: 8081", f"port: {port}")
+    spec.write_text(text.replace(f"port: {port}\n", f"port: {port}\n{ROLLOUT}", 1), "utf-8")
     _step("check every spec", "validate")
     _step("the spec as mllc reads it, defaults filled in", "show", "specs/iris.yaml")
     _step("what a field means", "explain", "data.split")
@@ -136,11 +206,7 @@ def main() -> int:
         "--detailed-exitcode",
         expect=2,
     )
-    _step(
-        "apply the change (the preview's stages are reused, not run again)",
-        "apply",
-        "--auto-approve",
-    )
+    _canary(port)
     _step("versions, metrics, gates, and what each environment serves", "status")
     rows = (
         '[{"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, '
