@@ -480,7 +480,7 @@ def test_a_rollback_is_deployed_and_said_as_one(kubectl: FakeKubectl, tmp_path: 
 def _rollout_docs() -> str:
     """The section on rollouts, wherever docs/ keeps it (its own file, or merged)."""
     heading = "## Rollouts on Kubernetes (KServe)"
-    for name in ("deployments.md", "deployments-kubernetes.md"):
+    for name in ("deployments.md",):
         path = Path(__file__).resolve().parent.parent / "docs" / name
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         if heading in text:

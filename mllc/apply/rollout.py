@@ -92,11 +92,12 @@ def carry_out(
         )
         runs = _version(by_version, d.stable)
         tags = [ended.tag]
-        if d.strategy == "canary":
+        if d.strategy == "canary" and (d.weight_from or 0) < 100:
             # The candidate's share to 0, not the stable version's plain files: KServe then
             # pins every request to the stable revision it kept, where a plain manifest
             # would send them to the newest ready revision (the candidate's) until the
-            # stable one restarts. The local target runs the stable version alone.
+            # stable one restarts. The local target runs the stable version alone. (At
+            # 100% KServe counts the candidate as rolled out: the plain files it is.)
             back = RolloutStep(d.strategy, runs, candidate, 0, ended.tag, d.step, d.of)
             target.publish(root, spec, env, runs, progress)
             files = render(want, env, runs, back)
