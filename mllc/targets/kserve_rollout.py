@@ -1,4 +1,4 @@
-"""A canary rollout on KServe as mllc can observe it (docs/deployments.md, "Rollouts on Kubernetes").
+"""A canary rollout on KServe as mllc can observe it (docs/deployments.md, on Kubernetes).
 
 :mod:`mllc.targets.manifests` renders each step: the candidate's model with
 ``spec.predictor.canaryTrafficPercent``, and labels and annotations naming the rollout.

@@ -73,7 +73,7 @@ MONITOR_IMAGE = f"mllc:{__version__}"
 MONITOR_UID = 65532
 
 LABEL_PREFIX = "mllc.dev/"
-# A rollout step (docs/deployments.md, "Rollouts on Kubernetes"): labels select, annotations say which.
+# A rollout step (docs/deployments.md, on Kubernetes): labels select, annotations say which.
 ROLLOUT_LABEL = LABEL_PREFIX + "rollout"  # the strategy: canary
 CANDIDATE_LABEL = LABEL_PREFIX + "candidate"  # the new version
 ROLLOUT_ID = LABEL_PREFIX + "rollout-id"  # the registry tag of the step ('#': no label value)
