@@ -13,7 +13,8 @@ Rows:
 - ``mllc serve`` with its defaults (adaptive batching: requests queued while the
   model is busy are predicted in one call, at most ``--max-batch-size``);
 - the same server with a canary split active: a second model (another fit of the
-  pipeline) at ``--canary-weight 50``, comparisons and the rollout file running;
+  pipeline) at ``--canary-weight 10`` (a first step) and ``50``, comparisons and the
+  rollout file running;
 - ``--max-batch-size 1``: no batching, for reference;
 - under a slow-loris attack: 256 clients (the default ``--max-connections``) each
   send a request line and then a header line every second, reconnecting whenever
@@ -240,11 +241,11 @@ def _ours(
         _stop(proc)
 
 
-def _canary(candidate: Path, folder: Path) -> list[str]:
-    """Options of a canary step: ``candidate`` answering half the requests."""
+def _canary(candidate: Path, folder: Path, weight: int) -> list[str]:
+    """Options of a canary step: ``candidate`` answering ``weight`` percent of the requests."""
     return [
         "--canary-version", "v1.1.0", "--canary-model-md5", _md5(candidate),
-        "--canary-model-file", str(candidate), "--canary-weight", "50",
+        "--canary-model-file", str(candidate), "--canary-weight", str(weight),
         "--rollout-mode", "canary", "--rollout-id", "iris#bench_canary#1",
         "--rollout-file", str(folder / "rollout.json"),
     ]  # fmt: skip
@@ -330,8 +331,11 @@ def run(quick: bool = False) -> None:
         log = folder / "mllc-serve.log"
         runs: dict[str, Callable[[], dict[str, Any]]] = {
             "mllc serve": lambda: _ours(model, body_file, log, []),
+            "  canary split 10/90": lambda: _ours(
+                model, body_file, log, _canary(candidate, folder, 10)
+            ),
             "  canary split 50/50": lambda: _ours(
-                model, body_file, log, _canary(candidate, folder)
+                model, body_file, log, _canary(candidate, folder, 50)
             ),
             "  --max-batch-size 1": lambda: _ours(model, body_file, log, ["--max-batch-size", "1"]),
             f"  with {LORIS} slow-loris clients": lambda: _ours(
@@ -356,10 +360,14 @@ def run(quick: bool = False) -> None:
         for name, measured in results.items():
             print(_row(name, measured))
         ours = results["mllc serve"]
-        canary = _median(results["  canary split 50/50"], "throughput") / _median(
-            ours, "throughput"
-        )
-        print(f"   canary split / single version: throughput {canary:.2f}x (target >= 0.90)")
+        for split in ("10/90", "50/50"):
+            canary = _median(results[f"  canary split {split}"], "throughput") / _median(
+                ours, "throughput"
+            )
+            print(
+                f"   canary split {split} / single version: throughput {canary:.2f}x "
+                "(target >= 0.90)"
+            )
         if python is None:
             return
         batching = ", ".join(f"{k} {v:g}" for k, v in MLSERVER_BATCHING.items())
