@@ -167,7 +167,7 @@ def _rollout(d: DeploymentState, history: Any, spec: Rollout | None) -> dict[str
                                  steps=None if split.strategy == "shadow" else [100])  # fmt: skip
         analysis, waiting = analyse(judged, split.stats)
         out["numbers"] = analysis.record()
-        out["summary"] = analysis.text() + (f" (waiting for {waiting})" if waiting else "")
+        out["summary"] = f"waiting for {waiting}" if waiting else analysis.text()
     return {"rollout": out}
 
 
