@@ -49,6 +49,15 @@ def _version(by_version: Mapping[str, RegisteredVersion], name: str | None) -> R
     return found
 
 
+def in_message(step: RolloutStep) -> str:
+    """What a step's commit message adds to "deploy <name> <version> to <env>" (with
+    GitOps the commit is the step: Argo CD's history and a revert name it)."""
+    if step.weight == 0:
+        return f" (canary {step.candidate.version} rolled back, {step.rollout_id})"
+    where = f"canary step {step.step}/{step.of}, {step.rollout_id}"
+    return f" at {step.weight}% beside {step.stable.version} ({where})"
+
+
 def carry_out(
     root: Path,
     want: Desired,

@@ -257,10 +257,8 @@ class Executor:
         if version is not None:
             cfg = want.lifecycle.environments[env]
             target = target_for(cfg.target)
-            rollout_step = {"step": step} if step is not None else {}  # a target may predate it
-            files = target.render(
-                self.root, want.spec, env, version, want.spec_file, **rollout_step
-            )
+            step_of = {"step": step} if step is not None else {}  # a target may predate it
+            files = target.render(self.root, want.spec, env, version, want.spec_file, **step_of)
         stale = [
             p.relative_to(self.root).as_posix()
             for p in sorted((self.root / folder).rglob("*"))
@@ -275,8 +273,9 @@ class Executor:
             write_text(self.root / path, text)
         if version is None:
             message = f"mllc apply: remove environment {env} of {want.name} ({folder.as_posix()}/)"
-        else:
+        else:  # with a rollout step (GitOps: the commit is the step), which one
             message = f"mllc apply: deploy {want.name} {version.version} to {env}"
+            message += rollout.in_message(step) if step is not None else ""
         # the folder: also what a killed apply removed but did not commit
         commit = gitops.commit_paths(self.root, [folder.as_posix(), *sorted(files)], message)
         if version is None:
