@@ -175,11 +175,11 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     hasher = new_hasher(root)
     changes: list[Change] = []
     refused: list[Diagnostic] = []  # files of the checkout not read: every one, at the end
-    for i, want in enumerate(desired):
-        mine = [v for v in versions if v.name == want.name]
-        resolutions = resolve_all(root, want, mine)
-        skip = rolling_out(root, want, resolutions, mine)
-        want = desired[i] = with_manifests(root, want, resolutions, skip)
+    for i, bare in enumerate(desired):
+        mine = [v for v in versions if v.name == bare.name]
+        resolutions = resolve_all(root, bare, mine)
+        skip = rolling_out(root, bare, resolutions, mine)
+        want = desired[i] = with_manifests(root, bare, resolutions, skip)
         try:
             actual = observe_lifecycle(root, want, versions, hasher, pending)
         except RefusedRead as exc:
@@ -187,6 +187,9 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             continue
         upcoming = next_version([v.version for v in actual.versions])
         decisions = rollout_decisions(root, want, resolutions, actual)
+        pinned = {e for e, d in decisions.items() if d.action == "wait" and e not in skip}
+        if pinned:  # a canary's rollback not run yet (the target said): no plain files yet
+            want = desired[i] = with_manifests(root, bare, resolutions, skip | pinned)
         changes += diff_lifecycle(want, actual, upcoming, resolutions, decisions)
         deployments.update(
             {f"{d.lifecycle}/{d.environment}": d.version for d in actual.deployments}

@@ -86,7 +86,10 @@ def deployment_changes(
         if dep is not None and dep.rollout is not None and dep.healthy:
             split = dep.rollout
             reasons.append(
-                f"runs {split.strategy} {split.candidate} beside {dep.version} "
+                f"canary {split.candidate} rolled back ({split.rollout_id}) and {dep.version} "
+                f"pinned, ready: now {wanted or dep.version} alone"
+                if split.weight == 0  # a canary's rollback on Kubernetes (policy.rollout)
+                else f"runs {split.strategy} {split.candidate} beside {dep.version} "
                 f"({split.rollout_id}), which no rollout in the registry records: "
                 f"{wanted or dep.version} alone"
             )

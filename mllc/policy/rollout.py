@@ -20,11 +20,12 @@ distributions) come with each decision, and a one-line text for plan and status.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mllc.policy.labels_psi import EPSILON as EPSILON  # re-exported: tests read it here
+from mllc.policy.labels_psi import psi
 from mllc.spec.rollout import Rollout
 from mllc.types import Assignment, RegisteredVersion, RolloutObservation, RolloutStats
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mllc.policy.promotion import Resolution
 
 STRATEGIES = ("canary", "shadow")
-EPSILON = 1e-4  # share given to an empty bin, so the PSI stays finite
 METRIC_DROP = "not observed (labelled feedback: see the replay gate)"
 
 Action = Literal[
@@ -114,22 +114,6 @@ def current(rollout_events: Sequence[Assignment]) -> Current | None:
         held=str(event.get("reason") or "held") if held else None,
         held_spec=event.get("spec") if held else None,
     )
-
-
-def psi(stable: Sequence[tuple[str, int]], candidate: Sequence[tuple[str, int]]) -> float | None:
-    """Population stability index of the candidate's prediction distribution against the
-    stable's (label or bin -> count); an empty bin counts as a share of EPSILON. None
-    when either side has no prediction."""
-    s, c = dict(stable), dict(candidate)
-    ns, nc = sum(s.values()), sum(c.values())
-    if ns <= 0 or nc <= 0:
-        return None
-    total = 0.0
-    for label in sorted({*s, *c}):
-        p = max(s.get(label, 0) / ns, EPSILON)
-        q = max(c.get(label, 0) / nc, EPSILON)
-        total += (q - p) * math.log(q / p)
-    return total
 
 
 @dataclass(frozen=True)
@@ -314,6 +298,9 @@ def decide(
     """What ``env``'s rollout does next (see the module's docstring)."""
     wanted = None if resolution.blocked or resolution.version is None else resolution.version
     now = current(rollout_events)
+    pinned = _pinned(env, rollout_events, observed) if now is None else None
+    if pinned is not None:
+        return pinned
     if now is None:
         if spec is None or wanted is None or stable is None or wanted.version == stable.version:
             return Decision(env, "nothing")
@@ -391,6 +378,28 @@ def decide(
     if failed:
         return _fail(base, spec, env, at, "; ".join(failed), analysis.text(), analysis)
     return _move(base, env, at, later, weights, analysis, analysis.text())
+
+
+def _pinned(
+    env: str, rollout_events: Sequence[Assignment], observed: RolloutObservation | None
+) -> Decision | None:
+    """A canary rolled back (or aborted) by pinning the stable version at the candidate's
+    0% (KServe), a pin the target does not run Ready yet: wait. The stable's plain files
+    would send every request to the newest ready revision, maybe the candidate's (and with
+    GitOps Argo CD could sync them and never the pin)."""
+    last = rollout_events[-1] if rollout_events else None
+    if last is None or not last.unassign or observed is None or observed.rollout_id != last.tag:
+        return None
+    event = _event(last)
+    if observed.weight != 0 or observed.ready is True or event.get("event") == "complete":
+        return None
+    stable = str(event.get("stable") or observed.stable)
+    why = f"waiting for the pin to be ready before {stable} alone ({observed.detail})"
+    text = f"{env}: canary {last.version} rolled back to {stable}: {why}"
+    at = _int(event.get("step"), 1), _int(event.get("of"), 1)
+    return Decision(
+        env, "wait", text, why, observed.strategy, last.version, stable, *at, 0, 0, last.tag
+    )
 
 
 def _fail(
