@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,8 @@ from test_gitops import FAKE_S3, KSERVE_SCHEMA, REPO_URL, _no_kubectl_path, vali
 from test_kubernetes_rollout import REV1, REV2, live
 
 from mllc import __version__
-from mllc.policy.promotion import Resolution
-from mllc.policy.rollout import Decision, decide
 from mllc.registry import assignments, list_versions
-from mllc.spec.rollout import Rollout
 from mllc.targets.kserve_rollout import NOT_OBSERVED
-from mllc.types import Assignment, RegisteredVersion, RolloutObservation
 
 pytestmark = pytest.mark.slow
 
@@ -607,35 +602,3 @@ def test_kubectl_mode_applies_each_steps_manifest(tmp_path_factory: pytest.TempP
 
 
 # ------------------------------------------------------------------ the pin, as a rule
-
-
-def test_the_pin_of_a_rollback_holds_the_plain_manifest_until_it_is_ready() -> None:
-    """The decision the GitOps test above walks through, each case on its own: after a
-    canary's rollback the stable version's plain manifest waits while the target runs
-    that very pin (weight 0, the unassign tag's id) and it is not Ready."""
-    v1 = RegisteredVersion("iris", "v1.0.0", "c" * 40, "a" * 32, "t")
-    stays = Resolution(ENV, v1, "latest version passing the gates")
-    stage = f"{ENV}_canary"
-    event = {"event": "rollback", "strategy": "canary", "step": 2, "of": 3, "weight": 0,
-             "stable": "v1.0.0", "reason": "the candidate is not ready"}  # fmt: skip
-    started = Assignment("iris", stage, "v1.1.0", "c" * 40, f"iris#{stage}#7", 7, "t")
-    ended = Assignment("iris", stage, "v1.1.0", "c" * 40, f"iris#{stage}!#8", 8, "t", True,
-                       {"rollout": event})  # fmt: skip
-    spec = Rollout(strategy="canary", steps=[10, 50, 100])
-
-    def pin(ready: bool | None, weight: int = 0, rollout_id: str = ended.tag) -> Any:
-        seen = RolloutObservation(
-            "canary", "v1.0.0", "v1.1.0", "b" * 32, weight, rollout_id, None, "KServe says", ready
-        )
-        return decide(ENV, spec, stays, v1, [started, ended], seen)
-
-    why = "waiting for the pin to be ready before v1.0.0 alone (KServe says)"
-    waits = Decision(ENV, "wait", f"{ENV}: canary v1.1.0 rolled back to v1.0.0: {why}", why,
-                     "canary", "v1.1.0", "v1.0.0", 2, 3, 0, 0, ended.tag)  # fmt: skip
-    assert pin(None) == waits
-    assert pin(False) == waits  # the stable's new revision failed: the pin keeps routing
-    assert pin(True) == Decision(ENV, "nothing")  # ready: the plain manifest may go
-    assert pin(None, weight=10) == Decision(ENV, "nothing")  # not a pin
-    assert pin(None, rollout_id=started.tag) == Decision(ENV, "nothing")  # another step
-    done = replace(ended, extra={"rollout": {**event, "event": "complete"}})
-    assert decide(ENV, spec, stays, v1, [started, done], None) == Decision(ENV, "nothing")

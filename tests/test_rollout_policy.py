@@ -639,3 +639,35 @@ def test_limits_and_counts_at_their_bounds() -> None:
     result, waiting = analyse(spec, exact)
     assert waiting is None
     assert result.checks[1] == Check("disagreement", 0.05, 0.05, True, "disagreement 5.0% ≤ 5%")
+
+
+def test_the_pin_of_a_rollback_holds_the_plain_manifest_until_it_is_ready() -> None:
+    """The decision tests/test_kubernetes_rollout_apply.py walks through, case by case: after a
+    canary's rollback the stable version's plain manifest waits while the target runs
+    that very pin (weight 0, the unassign tag's id) and it is not Ready."""
+    v1 = RegisteredVersion("iris", "v1.0.0", "c" * 40, "a" * 32, "t")
+    stays = Resolution(ENV, v1, "latest version passing the gates")
+    stage = f"{ENV}_canary"
+    event = {"event": "rollback", "strategy": "canary", "step": 2, "of": 3, "weight": 0,
+             "stable": "v1.0.0", "reason": "the candidate is not ready"}  # fmt: skip
+    started = Assignment("iris", stage, "v1.1.0", "c" * 40, f"iris#{stage}#7", 7, "t")
+    ended = Assignment("iris", stage, "v1.1.0", "c" * 40, f"iris#{stage}!#8", 8, "t", True,
+                       {"rollout": event})  # fmt: skip
+    spec = Rollout(strategy="canary", steps=[10, 50, 100])
+
+    def pin(ready: bool | None, weight: int = 0, rollout_id: str = ended.tag) -> Any:
+        seen = RolloutObservation(
+            "canary", "v1.0.0", "v1.1.0", "b" * 32, weight, rollout_id, None, "KServe says", ready
+        )
+        return decide(ENV, spec, stays, v1, [started, ended], seen)
+
+    why = "waiting for the pin to be ready before v1.0.0 alone (KServe says)"
+    waits = Decision(ENV, "wait", f"{ENV}: canary v1.1.0 rolled back to v1.0.0: {why}", why,
+                     "canary", "v1.1.0", "v1.0.0", 2, 3, 0, 0, ended.tag)  # fmt: skip
+    assert pin(None) == waits
+    assert pin(False) == waits  # the stable's new revision failed: the pin keeps routing
+    assert pin(True) == Decision(ENV, "nothing")  # ready: the plain manifest may go
+    assert pin(None, weight=10) == Decision(ENV, "nothing")  # not a pin
+    assert pin(None, rollout_id=started.tag) == Decision(ENV, "nothing")  # another step
+    done = replace(ended, extra={"rollout": {**event, "event": "complete"}})
+    assert decide(ENV, spec, stays, v1, [started, done], None) == Decision(ENV, "nothing")
