@@ -15,9 +15,9 @@ from typing import Any
 
 from mllc.apply.dvc import ApplyFailed, Progress
 from mllc.compile.desired import Desired
-from mllc.policy.promotion import Resolution
+from mllc.policy.promotion import History, Resolution
 from mllc.policy.rollout import Decision, decide_environment, events
-from mllc.registry import assignments, rollouts
+from mllc.registry import rollouts
 from mllc.targets.base import Target
 from mllc.types import RegisteredVersion, RolloutStep
 
@@ -32,9 +32,11 @@ def decision(
     res: Resolution,
     versions: Sequence[RegisteredVersion],
     target: Target,
+    history: History,
 ) -> Decision:
-    """``env``'s rollout decision with the registry and the target as they are now."""
-    history = assignments(root, want.name, rollouts=True)
+    """``env``'s rollout decision with the registry's ``history`` (the apply's read, rollout
+    stages included: only this environment's deploy step writes its rollout's tags) and
+    the target as it is now."""
     rollout = want.lifecycle.environments[env].rollout
     if rollout is None and not events(history, env):
         return Decision(env, "nothing")  # never had one: no need to ask the target

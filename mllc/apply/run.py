@@ -208,13 +208,14 @@ class Executor:
         versions = list_versions(self.root, want.name)
         metric = want.spec.problem.metric
         replay = checker(self.root, want.spec, env, self.progress)  # wins_on_replay: replays
+        history = self.history(want.name)  # as the apply began (rollout decisions read it too)
         res, _ = resolve_environment(
-            env, cfg, versions, gates, metric, lambda: self.history(want.name), None, replay
+            env, cfg, versions, gates, metric, lambda: history, None, replay
         )
         if res.blocked:
             raise ApplyFailed(f"{want.name}/{env}: blocked: {res.blocked}")
         target = target_for(cfg.target)
-        step = rollout.decision(self.root, want, env, res, versions, target)
+        step = rollout.decision(self.root, want, env, res, versions, target, history)
         if step.action != "nothing":  # a rollout: one step per apply
             render = self.commit_rendered
             return rollout.carry_out(

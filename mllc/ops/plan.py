@@ -7,7 +7,7 @@ files, DVC locks, file hashes and Git tags. Safe on any pull request.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from mllc.observe.world import find_orphans, new_hasher, observe_lifecycle, unco
 from mllc.plan.bind import binding
 from mllc.plan.diff import diff_lifecycle, diff_orphan
 from mllc.plan.model import REPOSITORY, Binding, Change, Plan, Planned, summarize
-from mllc.policy.promotion import Resolution, resolve_environment
+from mllc.policy.promotion import History, Resolution, resolve_environment
 from mllc.policy.rollout import Decision, decide_environment
 from mllc.registry import assignments, next_version, versions_and_tags
 from mllc.saferead import RefusedRead, read_text
@@ -85,13 +85,12 @@ def repository_changes(
 
 
 def resolve_all(
-    root: Path, want: Desired, versions: Sequence[RegisteredVersion]
+    root: Path, want: Desired, versions: Sequence[RegisteredVersion], history: Callable[[], History]
 ) -> dict[str, Resolution]:
     """The version each environment of ``want`` should run, given the registry now."""
     gates = list(want.lifecycle.gates)
     envs = want.lifecycle.environments
     metric = want.spec.problem.metric
-    history = functools.cache(functools.partial(assignments, root, want.name, rollouts=True))
     return {
         env: resolve_environment(  # wins_on_replay: the recorded replay, never a model load
             env,
@@ -108,20 +107,19 @@ def resolve_all(
 
 
 def rollout_decisions(
-    root: Path,
     want: Desired,
     resolutions: Mapping[str, Resolution],
     actual: LifecycleActual,
+    history: Callable[[], History],
 ) -> dict[str, Decision]:
     """Each environment's rollout decision; {} (no registry read) when none has a rollout."""
     envs = want.lifecycle.environments
     if all(cfg.rollout is None for cfg in envs.values()):
         return {}
-    history = assignments(root, want.name, rollouts=True)
     observed = {d.environment: d.rollout for d in actual.deployments}
     return {
         env: decide_environment(
-            env, cfg.rollout, resolutions[env], actual.versions, history, observed.get(env)
+            env, cfg.rollout, resolutions[env], actual.versions, history(), observed.get(env)
         )
         for env, cfg in envs.items()
         if env in resolutions
@@ -129,22 +127,21 @@ def rollout_decisions(
 
 
 def rolling_out(
-    root: Path,
     want: Desired,
     resolutions: Mapping[str, Resolution],
     versions: Sequence[RegisteredVersion],
+    history: Callable[[], History],
 ) -> set[str]:
     """Environments whose next step a rollout decides (by the registry alone): apply
     renders their files for the step, not for the resolved version alone."""
     envs = want.lifecycle.environments
     if all(cfg.rollout is None for cfg in envs.values()):
         return set()
-    history = assignments(root, want.name, rollouts=True)
     return {
         env
         for env, cfg in envs.items()
         if env in resolutions
-        and decide_environment(env, cfg.rollout, resolutions[env], versions, history, None).action
+        and decide_environment(env, cfg.rollout, resolutions[env], versions, history(), None).action
         != "nothing"
     }
 
@@ -177,8 +174,11 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
     refused: list[Diagnostic] = []  # files of the checkout not read: every one, at the end
     for i, bare in enumerate(desired):
         mine = [v for v in versions if v.name == bare.name]
-        resolutions = resolve_all(root, bare, mine)
-        skip = rolling_out(root, bare, resolutions, mine)
+        # the registry's assignments (rollout stages too), read once per lifecycle and only
+        # when a rule or a rollout needs them
+        history = functools.cache(functools.partial(assignments, root, bare.name, rollouts=True))
+        resolutions = resolve_all(root, bare, mine, history)
+        skip = rolling_out(bare, resolutions, mine, history)
         want = desired[i] = with_manifests(root, bare, resolutions, skip)
         try:
             actual = observe_lifecycle(root, want, versions, hasher, pending)
@@ -186,7 +186,7 @@ def make_plan(root: Path, paths: Sequence[str], target: str | None = None) -> Pl
             refused += exc.diagnostics
             continue
         upcoming = next_version([v.version for v in actual.versions])
-        decisions = rollout_decisions(root, want, resolutions, actual)
+        decisions = rollout_decisions(want, resolutions, actual, history)
         pinned = {e for e, d in decisions.items() if d.action == "wait" and e not in skip}
         if pinned:  # a canary's rollback not run yet (the target said): no plain files yet
             want = desired[i] = with_manifests(root, bare, resolutions, skip | pinned)
