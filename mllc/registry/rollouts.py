@@ -21,19 +21,13 @@ from typing import Any
 
 from mllc import __version__, semver
 from mllc.policy.rollout import STRATEGIES, stage_name
-from mllc.registry import tags
 from mllc.registry.store import (
-    _ATTEMPTS,
     RegistryError,
-    _Artifact,
-    _assignment_history,
     _check_json,
     _check_name,
-    _create_tag,
-    _next_second_after,
-    _snapshot,
     assign,
     assignments,
+    write_stage_tag,
 )
 from mllc.types import Assignment
 
@@ -59,27 +53,7 @@ def record(
     stage = stage_name(env, strategy)
     payload = {"mllc_version": __version__, "rollout": dict(event), "version": version}
     _check_json(payload, "the rollout record")
-    for _ in range(_ATTEMPTS):
-        art = _snapshot(root, name).get(name) or _Artifact(name)
-        target = next((r for r in art.active() if r.version == version), None)
-        if target is None:
-            raise RegistryError(f"{name} {version} is not registered")
-        current = _assignment_history(art).get(stage, [])
-        if current:
-            _next_second_after(current[-1].created)  # GTO orders a stage's events by date
-        counter = art.max_counter + 1
-        tag = f"{name}#{stage}{'!' if unassign else ''}#{counter}"
-        first = (
-            tags.unassignment_first_line(name, stage, version)
-            if unassign
-            else tags.assignment_first_line(name, stage, version)
-        )
-        if _create_tag(root, tag, target.commit, tags.format_message(first, payload)):
-            for found in assignments(root, name, rollouts=True).get(stage, []):
-                if found.tag == tag:
-                    return found
-            raise RegistryError(f"created {tag} but cannot read it back")  # pragma: no cover
-    raise RegistryError(f"the registry of {name} keeps changing; try again")
+    return write_stage_tag(root, name, version, stage, payload, unassign=unassign)
 
 
 def complete(

@@ -453,20 +453,38 @@ def assign(
         raise RegistryError(f"message_extra may not set {', '.join(clash)}")
     payload = {**extra, "mllc_version": __version__, "version": version}
     _check_json(payload, "message_extra")
+    return write_stage_tag(root, name, version, env, payload, again=False)
+
+
+def write_stage_tag(
+    root: Path,
+    name: str,
+    version: str,
+    stage: str,
+    payload: Mapping[str, Any],
+    *,
+    unassign: bool = False,
+    again: bool = True,
+) -> Assignment:
+    """Tag ``<name>#<stage>#<N>`` (``unassign``: ``<name>#<stage>!#<N>``) on ``version``'s
+    commit with ``payload`` as the message's JSON, GTO's counter and date order kept,
+    retried while other writers race; the event read back. Without ``again``, an
+    assignment ``stage`` already has last is returned instead (:func:`assign`)."""
     for _ in range(_ATTEMPTS):
         art = _snapshot(root, name).get(name) or _Artifact(name)
         target = next((r for r in art.active() if r.version == version), None)
         if target is None:
             raise RegistryError(f"{name} {version} is not registered")
-        current = _assignment_history(art).get(env, [])
-        if current and current[-1].version == version and not current[-1].unassign:
+        current = _assignment_history(art).get(stage, [])
+        if not again and current and current[-1].version == version and not current[-1].unassign:
             return current[-1]
         if current:
-            _next_second_after(current[-1].created)
-        tag = tags.stage_tag(name, env, art.max_counter + 1)
-        message = tags.format_message(tags.assignment_first_line(name, env, version), payload)
+            _next_second_after(current[-1].created)  # GTO orders a stage's events by date
+        tag = tags.stage_tag(name, stage, art.max_counter + 1, unassign)
+        first = tags.unassignment_first_line if unassign else tags.assignment_first_line
+        message = tags.format_message(first(name, stage, version), dict(payload))
         if _create_tag(root, tag, target.commit, message):
-            for event in assignments(root, name).get(env, []):
+            for event in assignments(root, name, rollouts=True).get(stage, []):
                 if event.tag == tag:
                     return event
             raise RegistryError(f"created {tag} but cannot read it back")  # pragma: no cover

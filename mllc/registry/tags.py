@@ -85,8 +85,8 @@ def version_tag(name: str, version: str) -> str:
     return f"{name}@{version}"
 
 
-def stage_tag(name: str, env: str, counter: int) -> str:
-    return f"{name}#{env}#{counter}"
+def stage_tag(name: str, env: str, counter: int, unassign: bool = False) -> str:
+    return f"{name}#{env}{'!' if unassign else ''}#{counter}"
 
 
 def registration_first_line(name: str, version: str) -> str:
