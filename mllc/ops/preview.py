@@ -33,7 +33,6 @@ from mllc.observe.world import (
 )
 from mllc.ops.plan import make_plan
 from mllc.plan.model import Change
-from mllc.policy.replay import ReplayCheck
 from mllc.preview.compare import Context, Produced, lifecycle_preview
 from mllc.preview.dvcrun import running_stage, stage_runs
 from mllc.preview.model import LifecyclePreview, Preview
@@ -80,14 +79,6 @@ def _base_data(root: Path, versions: Sequence[RegisteredVersion], name: str) -> 
             except (OSError, RefusedRead):
                 report = None
     return (last.version, report) if report is not None else None
-
-
-def _replay(root: Path, want: Desired, progress: Progress, env: str) -> ReplayCheck | None:
-    """wins_on_replay: the previewed model replays what ``env`` captured (the models are
-    in the shared DVC cache, the captured requests in the checkout's ``.mllc/``)."""
-    if "wins_on_replay" not in want.lifecycle.environments[env].require:
-        return None
-    return checker(root, want.spec, env, progress)
 
 
 def _lock_md5(where: Path, name: str) -> str | None:
@@ -206,7 +197,8 @@ def preview(
                 history=functools.partial(assignments, root, want.name),
                 base_data=_base_data(root, mine, want.name),
                 now=now,
-                replay=functools.partial(_replay, root, want, progress),
+                # wins_on_replay: the previewed model replays what each environment captured
+                replay=functools.partial(checker, root, want.spec, progress=progress),
             )
             results.append(lifecycle_preview(ctx, produced))
     return Preview(
