@@ -28,7 +28,14 @@ from typing import Any
 from mllc import procs
 from mllc.errors import MllcError
 from mllc.saferead import RefusedRead, read_json
-from mllc.serve.limits import BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_BATCH_SIZE, MIB
+from mllc.serve.limits import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
+    MAX_BATCH_SIZE,
+    MIB,
+    WORKERS,
+)
 from mllc.spec.models import Lifecycle
 from mllc.targets import local_rollout
 from mllc.targets.base import Progress, model_file
@@ -68,7 +75,7 @@ class Settings:
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
-    workers: int = 2
+    workers: int = WORKERS
     max_batch_size: int = MAX_BATCH_SIZE  # concurrent requests predicted together
 
     @classmethod
