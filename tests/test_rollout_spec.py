@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from mllc.spec.deployment import Environment
+from mllc.spec.load import load_text_as_spec
 from mllc.spec.rollout import Analysis, Replay, Rollout
 
 
@@ -78,3 +79,31 @@ def test_an_environment_without_them_dumps_as_before() -> None:
     ).model_dump(mode="json")
     assert both["rollout"]["steps"] == [25, 100]
     assert both["replay"] == Replay().model_dump(mode="json")
+
+
+def test_every_error_of_a_rollout_and_a_replay_at_once() -> None:
+    """The cross-field rules (steps, max_requests) are reported beside field errors, which
+    make Pydantic skip a section's own validator."""
+    text = """apiVersion: mllc/v1
+kind: Lifecycle
+metadata: {name: iris}
+problem: {task: classification, target: target, metric: accuracy}
+data: {source: {sklearn: iris}}
+models: {logreg: {estimator: sklearn.linear_model.LogisticRegression}}
+environments:
+  staging:
+    target: local
+    port: 8081
+    require: [wins_on_replay]
+    replay: {max_disagreement: 1.5, max_requests: 10}
+    rollout: {strategy: canary, steps: [50, 10], on_failure: retry}
+"""
+    found = [(d.path, d.message) for d in load_text_as_spec("spec.yaml", text).diagnostics]
+    assert found == [
+        ("environments.staging.replay", "max_requests 10 is below min_requests 50"),
+        ("environments.staging.replay.max_disagreement",
+         "input should be less than or equal to 1 (got 1.5)"),
+        ("environments.staging.rollout", "steps [50, 10] must increase"),
+        ("environments.staging.rollout.on_failure",
+         "input should be 'rollback' or 'hold' (got 'retry')"),
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ the models' to report.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -142,6 +143,38 @@ def environment(e: Mapping[str, Any]) -> list[str]:
                 "give a token (token: env:NAME)"
             )
     return out
+
+
+def rollout(r: Mapping[str, Any]) -> list[str]:
+    """An environment's ``rollout``: canary steps are percentages up to 100, increasing."""
+    steps = r.get("steps")
+    if r.get("strategy") == "shadow":
+        return (
+            [] if steps is None else ["steps apply to strategy: canary (a shadow answers nothing)"]
+        )
+    if r.get("strategy") != "canary" or not (steps is None or isinstance(steps, list)):
+        return []  # a wrong strategy or type: the model's to report
+    if not steps:
+        return ["strategy: canary needs steps, e.g. [10, 50, 100]"]
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+        return []
+    if any(not 1 <= s <= 100 for s in steps):
+        return [f"steps {steps}: each is a percentage from 1 to 100"]
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        return [f"steps {steps} must increase"]
+    if steps[-1] != 100:
+        return [f"steps {steps} must end at 100 (the new version takes over)"]
+    if len(steps) > 20:
+        return [f"steps: at most 20, not {len(steps)}"]
+    return []
+
+
+def replay(r: Mapping[str, Any]) -> list[str]:
+    """``replay`` thresholds: the newest ``max_requests`` must be able to hold ``min_requests``."""
+    low, high = r.get("min_requests", 50), r.get("max_requests", 10_000)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) and high < low:
+        return [f"max_requests {high} is below min_requests {low}"]
+    return []
 
 
 def performance(p: Mapping[str, Any]) -> list[str]:

@@ -11,12 +11,12 @@ the current step and advances one step, rolls back, or waits for traffic.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
-from mllc.spec.fields import Strict
+from mllc.spec import checks
+from mllc.spec.fields import Strict, raise_first
 
 
 class Analysis(Strict):
@@ -82,21 +82,7 @@ class Rollout(Strict):
 
     @model_validator(mode="after")
     def _steps(self) -> Rollout:
-        if self.strategy == "shadow":
-            if self.steps is not None:
-                raise ValueError("steps apply to strategy: canary (a shadow answers nothing)")
-            return self
-        steps = self.steps
-        if not steps:
-            raise ValueError("strategy: canary needs steps, e.g. [10, 50, 100]")
-        if any(isinstance(s, bool) or not 1 <= s <= 100 for s in steps):
-            raise ValueError(f"steps {steps}: each is a percentage from 1 to 100")
-        if any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ValueError(f"steps {steps} must increase")
-        if steps[-1] != 100:
-            raise ValueError(f"steps {steps} must end at 100 (the new version takes over)")
-        if len(steps) > 20:
-            raise ValueError(f"steps: at most 20, not {len(steps)}")
+        raise_first(checks.rollout(self.__dict__))
         return self
 
     @model_serializer(mode="wrap")
@@ -148,8 +134,5 @@ class Replay(Strict):
 
     @model_validator(mode="after")
     def _bounds(self) -> Replay:
-        if self.max_requests < self.min_requests:
-            raise ValueError(
-                f"max_requests {self.max_requests} is below min_requests {self.min_requests}"
-            )
+        raise_first(checks.replay(self.__dict__))
         return self

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mllc.spec import checks, deployment, training, vocab
+from mllc.spec import checks, deployment, rollout, training, vocab
 from mllc.spec.fields import parse_gate
 
 Path = tuple[str | int, ...]
@@ -233,6 +233,8 @@ _SECTIONS: tuple[tuple[tuple[str, ...], Callable[[Any], list[str]], type[BaseMod
     (("models", "*"), checks.candidate, training.Candidate),
     (("models", "*", "search"), checks.search, training.Search),
     (("environments", "*"), checks.environment, deployment.Environment),
+    (("environments", "*", "rollout"), checks.rollout, rollout.Rollout),
+    (("environments", "*", "replay"), checks.replay, rollout.Replay),
     (("monitoring", "performance"), checks.performance, deployment.Performance),
 )
 
