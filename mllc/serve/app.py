@@ -25,7 +25,7 @@ from mllc.serve.capture import Capture, now_iso
 from mllc.serve.limits import MAX_BATCH_SIZE
 from mllc.serve.model import PREDICT, PredictError, ServedModel
 from mllc.serve.protocol import ProtocolError
-from mllc.serve.rollout import CANDIDATE, STABLE, Rollout, Side
+from mllc.serve.rollout import CANARY, CANDIDATE, STABLE, Rollout, Side
 
 HEALTH = {"/v2/health/live": "live", "/v2/health/ready": "ready"}
 _MODEL_PATH = re.compile(
@@ -97,10 +97,17 @@ class App:
             self._sides[candidate.version] = (CANDIDATE, candidate)
         self._meta = {v: _json(self._metadata(side)) for v, (_, side) in self._sides.items()}
         self.batchers: dict[str, Batcher] = {}
+        # A canary's routed requests, when both versions read the same inputs: one queue,
+        # each batch answered by the version the split picks for it (one call a batch).
+        self.routed: Batcher | None = None
         if workers > 0:
             pool = Pool(workers)
             for v, (_, side) in self._sides.items():
-                self.batchers[v] = Batcher(side.model, max_batch_size, pool)
+                self.batchers[v] = Batcher({v: side.model}, max_batch_size, pool)
+            if rollout is not None and rollout.mode == CANARY:
+                models = {role: side.model for role, side in rollout.sides.items()}
+                if models[STABLE].schema == models[CANDIDATE].schema:
+                    self.routed = Batcher(models, max_batch_size, pool, rollout.route_batch)
         self._model_meta = self._meta[ident.version]
 
     def _metadata(self, side: Side) -> dict[str, Any]:
@@ -197,6 +204,8 @@ class App:
         doc = protocol.parse_json(body)
         if version is not None:
             role, side = self._sides[version]
+        elif self.routed is not None:
+            return self._infer_routed(doc)
         elif self.rollout is not None:
             role = self.rollout.route()
             side = self.rollout.sides[role]
@@ -204,35 +213,74 @@ class App:
             role, side = STABLE, self._sides[self.identity.version][1]
         return self._infer(doc, role, side)
 
+    def _wanted(self, request: protocol.InferRequest) -> tuple[str, ...]:
+        if (
+            self.capture is not None or self.rollout is not None
+        ) and PREDICT not in request.outputs:
+            return (*request.outputs, PREDICT)  # monitoring needs the prediction even if not asked
+        return request.outputs
+
+    def _infer_routed(self, doc: Any) -> Reply:
+        assert self.routed is not None and self.rollout is not None
+        start = time.perf_counter()
+        request = protocol.decode_infer(doc, self.rollout.sides[STABLE].model.schema)
+        item = self.routed.answer(request.columns, self._wanted(request))
+        side = self.rollout.sides[item.side]
+        if item.error is not None:
+            return self._failed(item.error, item.side, side, request, start)
+        assert item.result is not None
+        return self._answer(request, item.side, side, item.result, start)
+
     def _infer(self, doc: Any, role: str, side: Side) -> Reply:
-        ident = self.identity
         start = time.perf_counter()
         request = protocol.decode_infer(doc, side.model.schema)
         batcher = self.batchers.get(side.version)
-        wanted = request.outputs
-        if (self.capture is not None or self.rollout is not None) and PREDICT not in wanted:
-            wanted = (*wanted, PREDICT)  # monitoring needs the prediction even if not asked
+        wanted = self._wanted(request)
         try:
             if batcher is None:
                 results = side.model.predict(request.columns, wanted)
             else:
                 results = batcher.predict(request.columns, wanted)
         except Exception as exc:
-            if self.rollout is None:
-                if isinstance(exc, PredictError):
-                    return error_reply(422, f"the model cannot predict on these inputs: {exc}")
-                raise
-            ms = (time.perf_counter() - start) * 1000
-            self.rollout.answered(role, ms, request.columns, None)
-            if role == STABLE and isinstance(exc, PredictError):
+            return self._failed(exc, role, side, request, start)
+        return self._answer(request, role, side, results, start)
+
+    def _failed(
+        self,
+        exc: BaseException,
+        role: str,
+        side: Side,
+        request: protocol.InferRequest,
+        start: float,
+    ) -> Reply:
+        """The answer when ``side``'s model raised ``exc`` on the request."""
+        if self.rollout is None:
+            if isinstance(exc, PredictError):
                 return error_reply(422, f"the model cannot predict on these inputs: {exc}")
-            # the candidate failing is the candidate's error, whatever it says of the data
-            what = str(exc) if isinstance(exc, PredictError) else f"{type(exc).__name__}: {exc}"
-            return error_reply(500, f"model version {side.version} failed: {what}")
+            raise exc
+        ms = (time.perf_counter() - start) * 1000
+        self.rollout.answered(role, ms, request.columns, None)
+        if role == STABLE and isinstance(exc, PredictError):
+            return error_reply(422, f"the model cannot predict on these inputs: {exc}")
+        # the candidate failing is the candidate's error, whatever it says of the data
+        what = str(exc) if isinstance(exc, PredictError) else f"{type(exc).__name__}: {exc}"
+        return error_reply(500, f"model version {side.version} failed: {what}")
+
+    def _answer(
+        self,
+        request: protocol.InferRequest,
+        role: str,
+        side: Side,
+        results: dict[str, Any],
+        start: float,
+    ) -> Reply:
+        """The 200 for ``side``'s ``results``; the rollout's numbers and the capture see it."""
         request_id = request.id if request.id is not None else uuid.uuid4().hex
         tensors = [protocol.output_tensor(n, results[n]) for n in request.outputs]
         body = _json(
-            protocol.infer_response(ident.name, side.version, request_id, tensors, side.model_md5)
+            protocol.infer_response(
+                self.identity.name, side.version, request_id, tensors, side.model_md5
+            )
         )
         if self.rollout is not None:
             ms = (time.perf_counter() - start) * 1000

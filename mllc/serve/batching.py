@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class _Item:
     key: tuple[str, ...]  # the columns' dtypes: only equal keys are stacked
     done: threading.Event = field(default_factory=threading.Event)
     sequence: int = 0
+    side: str = ""  # the key of the model that predicted it
     result: dict[str, Any] | None = None
     error: BaseException | None = None
 
@@ -88,11 +90,24 @@ class Pool:
 
 
 class Batcher:
-    """Predicts for one model on the pool's threads; ``predict`` blocks until its own rows
-    are done."""
+    """Predicts on the pool's threads; ``predict`` blocks until its own rows are done.
 
-    def __init__(self, model: ServedModel, max_batch_size: int, pool: Pool) -> None:
-        self.model = model
+    ``models`` by a key; a batch is predicted by ``choose(n)``'s one (n: its requests),
+    or by the only one when ``choose`` is None. A canary's routed requests share one
+    batcher whose ``choose`` is the split (:meth:`mllc.serve.rollout.Rollout.route_batch`):
+    a batch costs one call whichever version answers it."""
+
+    def __init__(
+        self,
+        models: Mapping[str, ServedModel],
+        max_batch_size: int,
+        pool: Pool,
+        choose: Callable[[int], str] | None = None,
+    ) -> None:
+        if choose is None and len(models) != 1:
+            raise ValueError("a batcher of several models needs a choose function")
+        self.models = dict(models)
+        self.choose = choose
         self.max_batch_size = max_batch_size
         self.pool = pool
         self.queue: deque[_Item] = deque()
@@ -103,6 +118,15 @@ class Batcher:
 
     def predict(self, columns: dict[str, np.ndarray], outputs: tuple[str, ...]) -> dict[str, Any]:
         """What ``model.predict(columns, outputs)`` returns (or raises), batched with others."""
+        item = self.answer(columns, outputs)
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+    def answer(self, columns: dict[str, np.ndarray], outputs: tuple[str, ...]) -> _Item:
+        """The request once predicted: which model did (``side``), its ``result`` or
+        ``error``."""
         rows = len(next(iter(columns.values())))
         key = tuple(a.dtype.str for a in columns.values())
         item = _Item(columns, outputs, rows, key)
@@ -113,10 +137,7 @@ class Batcher:
             self.queue.append(item)
             pool.cond.notify()
         item.done.wait()
-        if item.error is not None:
-            raise item.error
-        assert item.result is not None
-        return item.result
+        return item
 
     def take(self) -> list[_Item]:
         """The oldest waiting request and those queued behind it that stack with it (call
@@ -133,19 +154,24 @@ class Batcher:
         return batch
 
     def run(self, batch: list[_Item]) -> None:
+        side = next(iter(self.models)) if self.choose is None else self.choose(len(batch))
+        model = self.models[side]
+        for item in batch:
+            item.side = side
         if len(batch) == 1:
-            self._alone(batch[0])
+            self._alone(model, batch[0])
         else:
-            self._together(batch)
+            self._together(model, batch)
 
-    def _alone(self, item: _Item) -> None:
+    @staticmethod
+    def _alone(model: ServedModel, item: _Item) -> None:
         try:
-            item.result = self.model.predict(item.columns, item.outputs)
+            item.result = model.predict(item.columns, item.outputs)
         except BaseException as exc:
             item.error = exc
         item.done.set()
 
-    def _together(self, batch: list[_Item]) -> None:
+    def _together(self, model: ServedModel, batch: list[_Item]) -> None:
         wanted = {name for item in batch for name in item.outputs}
         outputs = tuple(n for n in (PREDICT, PREDICT_PROBA) if n in wanted)
         try:
@@ -154,12 +180,12 @@ class Batcher:
                 for name in batch[0].columns
             }
             total = sum(item.rows for item in batch)
-            results = self.model.predict(columns, outputs)
+            results = model.predict(columns, outputs)
             if any(len(results[name]) != total for name in outputs):
                 raise ValueError("the model's outputs are not one per row")
         except Exception:
             for item in batch:  # one at a time: each its own answer or error
-                self._alone(item)
+                self._alone(model, item)
             return
         self.batches += 1
         self.batched += len(batch)

@@ -3,11 +3,17 @@
 Two versions are loaded side by side: the stable one (``--version``) and the
 candidate (``--canary-version``).
 
-- **Routing** (canary): the k-th routed request (k from 0) goes to the candidate
-  iff ``floor((k+1)*W/100) > floor(k*W/100)``: exactly W of every 100, spread
-  evenly, the same sequence every run. A shadow's weight is 0: the stable
-  version answers everything. A request to ``/versions/<v>/infer`` is answered
-  by ``v`` and takes no routing turn.
+- **Routing** (canary): after R routed requests of which C went to the
+  candidate, the next batch of n requests (:mod:`mllc.serve.batching`: the
+  requests that waited together; 1 when they come one at a time) goes to the
+  candidate iff ``2 * (floor((R+n)*W/100) - C) >= n``: the choice that keeps C
+  nearest W% of R. One at a time, the k-th request (k from 0) goes to the
+  candidate iff ``floor((k+1)*W/100) > floor(k*W/100)``: exactly W of every
+  100, spread evenly, the same sequence every run; under concurrent load C
+  stays within half a batch of W% (and one call predicts a batch, whichever
+  version answers it, so the split costs no throughput). A shadow's weight is
+  0: the stable version answers everything. A request to
+  ``/versions/<v>/infer`` is answered by ``v`` and takes no routing turn.
 - **Comparison**: once a request is answered, the other version's prediction
   for the same input is computed off the response path, by one background
   thread fed through a bounded queue (:data:`QUEUE_SIZE`; full: the comparison
@@ -119,7 +125,8 @@ class Rollout:
         self.sides = {STABLE: stable, CANDIDATE: candidate}
         self.started = now_iso()
         self._lock = threading.Lock()
-        self._routed = 0
+        self._routed = 0  # requests routed so far (R)
+        self._to_candidate = 0  # of which the candidate answers (C)
         self._stats = {STABLE: _Stats(), CANDIDATE: _Stats()}
         self._compared = self._differing = self._dropped = 0
         classes = stable.model.classes
@@ -154,13 +161,20 @@ class Rollout:
 
     def route(self) -> str:
         """Which version answers the next routed request."""
+        return self.route_batch(1)
+
+    def route_batch(self, requests: int) -> str:
+        """Which version answers the next ``requests`` routed requests, all of them."""
         if self.mode == SHADOW:
             return STABLE
         with self._lock:
-            k = self._routed
-            self._routed += 1
-        w = self.weight
-        return CANDIDATE if (k + 1) * w // 100 > k * w // 100 else STABLE
+            total = self._routed + requests
+            deficit = total * self.weight // 100 - self._to_candidate
+            side = CANDIDATE if 2 * deficit >= requests else STABLE
+            self._routed = total
+            if side == CANDIDATE:
+                self._to_candidate += requests
+        return side
 
     def answered(
         self, side: str, ms: float, columns: dict[str, np.ndarray], prediction: np.ndarray | None
