@@ -318,7 +318,7 @@ def _row(label: str, results: list[dict[str, Any]]) -> str:
 
 
 def run(quick: bool = False) -> None:
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     folder = Path(tempfile.mkdtemp(prefix="mllc-bench-serve-"))
     try:
         model, columns, row = _model(folder)

@@ -18,11 +18,13 @@ for the model into one frame, predicts once and splits the answers back.
   each of its requests is predicted alone, so each gets its own answer or
   error.
 
-The server's ``--workers`` threads (a :class:`Pool`, shared by the versions it
-serves) take the batch of the version whose first request waits longest. One
-that finds another worker predicting takes only a full batch: predictions hold
-the GIL, and two half batches would cost two calls where one does. With a
-canary this lets one version's requests gather while the other's are predicted.
+The server's ``--workers`` threads (a :class:`Pool`, shared by its queues) take
+the batch of the queue whose first request waits longest. One that finds
+another worker predicting takes only a full batch: predictions hold the GIL,
+and two half batches would cost two calls where one does. During a canary the
+routed requests share one queue, and each batch is predicted by the version
+the split picks for it (:class:`Batcher`'s ``choose``): two versions cost the
+calls of one.
 """
 
 from __future__ import annotations

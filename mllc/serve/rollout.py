@@ -10,7 +10,7 @@ candidate (``--canary-version``).
   nearest W% of R. One at a time, the k-th request (k from 0) goes to the
   candidate iff ``floor((k+1)*W/100) > floor(k*W/100)``: exactly W of every
   100, spread evenly, the same sequence every run; under concurrent load C
-  stays within half a batch of W% (and one call predicts a batch, whichever
+  stays within half a batch (plus one) of W% (one call predicts a batch, whichever
   version answers it, so the split costs no throughput). A shadow's weight is
   0: the stable version answers everything. A request to
   ``/versions/<v>/infer`` is answered by ``v`` and takes no routing turn.
