@@ -14,6 +14,7 @@ looks like.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -74,8 +75,9 @@ ROW = {
 
 
 def _traffic(port: int, requests: int, want: int) -> None:
-    """Real V2 requests to the staging server, one row each, until the rollout file says
-    the candidate answered ``want`` of them: which version answered is in each answer."""
+    """Real V2 requests to the staging server, one row each; then wait until the rollout
+    file says the candidate answered ``want`` of them and they were compared with the
+    running version. Which version answered is in each answer."""
     body = json.dumps(
         {"inputs": [{"name": k, "shape": [1], "datatype": "FP64", "data": [v]}
                     for k, v in ROW.items()]}
@@ -88,15 +90,19 @@ def _traffic(port: int, requests: int, want: int) -> None:
     conn.close()
     shown = ", ".join(f"{version} {n}" for version, n in sorted(answered.items()))
     print(f"\n\x1b[1m# {requests} requests to staging\x1b[0m, answered by: {shown}")
-    files = list((WORKSPACE / ".mllc" / "serve" / "iris" / "staging").glob("rollout-*.json"))
+    # the running server's state file names its rollout file (earlier steps' files stay)
+    states = (WORKSPACE / ".mllc" / "serve" / "iris" / "staging").glob("server-*.json")
+    files = []
+    for state in states:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            files.append(WORKSPACE / json.loads(state.read_text())["rollout"]["file"])
     deadline = time.monotonic() + 30  # the server writes its numbers at least every second
     while time.monotonic() < deadline:
-        seen = 0
+        seen = 0  # requests the candidate answered and that were compared (off the path)
         for path in files:
-            try:
-                seen = max(seen, json.loads(path.read_text())["candidate_stats"]["requests"])
-            except (OSError, ValueError, KeyError):
-                continue
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                numbers = json.loads(path.read_text())
+                seen = max(seen, min(numbers["candidate_stats"]["requests"], numbers["compared"]))
         if seen >= want:
             return
         time.sleep(0.1)
