@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mllc.spec import checks, rules
+from mllc.spec.rollout import Rollout
 
 Check = Callable[[Mapping[str, Any]], list[str]]
 ONE_SOURCE = "give exactly one of 'sklearn', 'csv' or 'parquet'"
@@ -128,6 +129,10 @@ def cases(check: Check, *rows: tuple[dict[str, Any], list[str]]) -> list[Any]:
              ["rollout strategy shadow needs target local: KServe does not mirror traffic "
               "(kserve#2978); use strategy: canary"]),
             ({"target": "kubernetes", "kubernetes": {}, "rollout": {"strategy": "canary"}}, []),
+            # the validated model's section, not a mapping: its strategy is read all the same
+            ({"target": "kubernetes", "kubernetes": {}, "rollout": Rollout(strategy="shadow")},
+             ["rollout strategy shadow needs target local: KServe does not mirror traffic "
+              "(kserve#2978); use strategy: canary"]),
             ({"target": "local", "port": 8081, "rollout": {"strategy": "shadow"}}, []),
             ({"port": 8081, "replay": {}},
              ["replay thresholds apply with require: [wins_on_replay]"]),
@@ -154,6 +159,7 @@ def cases(check: Check, *rows: tuple[dict[str, Any], list[str]]) -> list[Any]:
             ({"strategy": "canary", "steps": [*range(1, 21), 100]}, ["steps: at most 20, not 21"]),
             ({"strategy": "canary", "steps": [*range(1, 20), 100]}, []),
             ({"strategy": "canary", "steps": [True, 100]}, []),  # the model's to report
+            ({"strategy": "canary", "steps": [10, 50.5]}, []),  # the model's too
             ({"strategy": "canary", "steps": "10"}, []),
             ({"strategy": "shadow"}, []),
             ({"strategy": "shadow", "steps": [100]},
