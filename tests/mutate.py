@@ -46,6 +46,7 @@ MODULES = (
     "mllc/policy/gates.py",
     "mllc/policy/replay.py",
     "mllc/policy/rollout.py",
+    "mllc/policy/labels_psi.py",
     "mllc/plan/diff.py",
     "mllc/plan/environments.py",
     "mllc/plan/values.py",

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from mllc.policy.labels_psi import EPSILON, psi
 from mllc.policy.promotion import Promotion, Resolution, promotion_rules, resolve
 from mllc.policy.rollout import (
-    EPSILON,
     METRIC_DROP,
     Analysis,
     Check,
@@ -21,7 +21,6 @@ from mllc.policy.rollout import (
     decide,
     decide_environment,
     events,
-    psi,
     rolled_back,
     split_stage,
     stage_name,

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mllc.policy.labels_psi import EPSILON as EPSILON  # re-exported: tests read it here
 from mllc.policy.labels_psi import psi
 from mllc.spec.rollout import Rollout
 from mllc.types import Assignment, RegisteredVersion, RolloutObservation, RolloutStats

@@ -16,8 +16,8 @@ IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may stay silent between r
 HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
 BODY_TIMEOUT = 10.0  # seconds to receive a body, and to send a response
 MAX_HEAD_BYTES = 64 * 1024  # the headers of one request (and a chunked body's trailers)
-# Predictions (mllc.serve.app, mllc.serve.batching): threads per served version, and the
-# requests stacked into one predict call while the model is busy (1: no batching).
+# Predictions (mllc.serve.app, mllc.serve.batching): threads shared by the versions served,
+# and the requests stacked into one predict call while the model is busy (1: no batching).
 WORKERS = 2
 MAX_BATCH_SIZE = 64
 LINGER_SECONDS = 2.0  # reading an unwanted body before closing: at most this long,
